@@ -1,0 +1,105 @@
+"""Accounts: suspensions (possibly timed), bans and reinstatements by their platform."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Self
+
+from domain.clock import iso
+from domain.errors import RuleViolation
+from domain.subjects import Subject
+from domain.values import AccountStatus, SubjectKind
+
+
+class Account(Subject):
+    """A person's or organisation's account on a platform; active until an event says otherwise."""
+
+    kind = "account"
+
+    class AccountSuspended(Subject.ProviderAction):
+        until: datetime | None
+
+    class AccountBanned(Subject.ProviderAction):
+        pass
+
+    class AccountReinstated(Subject.ProviderAction):
+        pass
+
+    def initial_state(self, timeline: list[Subject.Action]) -> AccountState:
+        return AccountState(account=self.key)
+
+    def check_fields(self, action: Subject.Action) -> None:
+        if (
+            isinstance(action, Account.AccountSuspended)
+            and action.until is not None
+            and action.until <= action.occurred_at
+        ):
+            raise RuleViolation(
+                f"until {iso(action.until)} must be later than occurred_at "
+                f"{iso(action.occurred_at)}"
+            )
+
+
+@dataclass
+class AccountState:
+    """An account's status at a moment, with the event that set it."""
+
+    account: str
+    status: AccountStatus = AccountStatus.ACTIVE
+    until: datetime | None = None
+    cause: Subject.Action | None = None
+    lapsed: bool = False  # active again because a timed suspension ran out
+    until_lapsed: datetime | None = None
+
+    def copy(self) -> Self:
+        return copy.copy(self)
+
+    @property
+    def since(self) -> datetime | None:
+        if self.lapsed:
+            return self.until_lapsed
+        return self.cause.occurred_at if self.cause is not None else None
+
+    def advance(self, moment: datetime) -> None:
+        """A timed suspension ends by itself at `until`."""
+        if (
+            self.status is AccountStatus.SUSPENDED
+            and self.until is not None
+            and self.until <= moment
+        ):
+            self.status, self.lapsed, self.until_lapsed = AccountStatus.ACTIVE, True, self.until
+            self.until = None
+
+    def apply(self, action: Subject.Action) -> None:
+        self.advance(action.occurred_at)
+        if isinstance(action, Account.AccountSuspended | Account.AccountBanned):
+            if self.status is AccountStatus.BANNED:
+                self._refuse(action, "is banned")
+            status = (
+                AccountStatus.SUSPENDED
+                if isinstance(action, Account.AccountSuspended)
+                else AccountStatus.BANNED
+            )
+            until = action.until if isinstance(action, Account.AccountSuspended) else None
+        elif isinstance(action, Account.AccountReinstated):
+            if self.status is AccountStatus.ACTIVE:
+                self._refuse(action, "is active")
+            status, until = AccountStatus.ACTIVE, None
+        else:
+            raise RuleViolation(f"{action.type} does not apply to an account")
+        self.status, self.until, self.cause, self.lapsed = status, until, action, False
+
+    def _refuse(self, action: Subject.Action, being: str) -> None:
+        at = iso(action.occurred_at)
+        if self.cause is None:
+            raise RuleViolation(f"{self.account} {being} at {at} (no earlier event)")
+        how = (
+            f"its suspension by event {self.cause.describe()} ran out at {iso(self.until_lapsed)}"
+            if self.lapsed and self.until_lapsed is not None
+            else f"since event {self.cause.describe()}"
+        )
+        raise RuleViolation(
+            f"{self.account} {being} at {at}: {how}", conflicts_with=self.cause.event_id
+        )

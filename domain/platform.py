@@ -1,0 +1,307 @@
+"""Platforms: the infrastructure actions against them and the availability they leave.
+
+`PlatformState` is the spec's state (hosting map, domain, store listings, shut
+down, services) folded over a timeline; each part remembers the event that set
+it, so that a refusal can name the event it conflicts with.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Self
+
+from domain.clock import iso
+from domain.errors import RuleViolation
+from domain.subjects import Subject
+from domain.values import (
+    UNSPECIFIED_PROVIDER,
+    AppStore,
+    Availability,
+    Channel,
+    provider_identity,
+)
+
+
+class Platform(Subject):
+    """A service that infrastructure providers can cut off."""
+
+    kind = "platform"
+
+    class PlatformRegistered(Subject.Action):
+        name: str
+        hosting_provider: str | None
+        registrar: str | None
+        app_stores: list[str]
+
+    class HostingTerminated(Subject.ProviderAction):
+        announced_at: datetime | None
+
+    class HostingRestored(Subject.ProviderAction):
+        scope: str
+
+    class AppStoreRemoved(Subject.ProviderAction):
+        store: str
+
+    class AppStoreReinstated(Subject.ProviderAction):
+        store: str
+
+    class DomainSuspended(Subject.ProviderAction):
+        pass
+
+    class DomainRestored(Subject.ProviderAction):
+        pass
+
+    class PlatformShutDown(Subject.ProviderAction):
+        pass
+
+    class PlatformRelaunched(Subject.ProviderAction):
+        pass
+
+    class ServiceTerminated(Subject.ProviderAction):
+        service: str
+
+    class ServiceRestored(Subject.ProviderAction):
+        service: str
+
+    def initial_state(self, timeline: list[Subject.Action]) -> PlatformState:
+        return PlatformState(platform=self.key)
+
+    def check_fields(self, action: Subject.Action) -> None:
+        if isinstance(action, Platform.PlatformRegistered):
+            registration = self.registration
+            if registration is not None:
+                raise RuleViolation(
+                    f"{self.key} is already registered by event {registration.describe()}",
+                    conflicts_with=registration.event_id,
+                )
+
+    def check_retractable(self, target: Subject.Fact) -> None:
+        if isinstance(target, Platform.PlatformRegistered):
+            raise RuleViolation(
+                f"event {target.event_id!r} registers {self.key}; a registration cannot be "
+                "retracted",
+                conflicts_with=target.event_id,
+            )
+
+    @property
+    def registration(self) -> Platform.PlatformRegistered | None:
+        return next(
+            (f for f in self.facts.values() if isinstance(f, Platform.PlatformRegistered)), None
+        )
+
+
+@dataclass
+class Host:
+    provider: str
+    scope: Availability  # ONLINE for full, PARTIAL for partial
+    since: Subject.Action
+
+
+@dataclass
+class PlatformState:
+    """The fold of a platform's timeline; `channels` and `overall` derive availability."""
+
+    platform: str
+    registration: Platform.PlatformRegistered | None = None
+    hosting: dict[str, Host] = field(default_factory=dict)
+    removed_hosts: dict[str, Subject.Action] = field(default_factory=dict)
+    domain_suspended: Subject.Action | None = None
+    domain_restored: Subject.Action | None = None
+    delisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
+    relisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
+    shut_down: Subject.Action | None = None
+    relaunched: Subject.Action | None = None
+    services: dict[tuple[str, str], Subject.Action] = field(default_factory=dict)
+
+    def copy(self) -> Self:
+        clone = copy.copy(self)
+        clone.hosting = dict(self.hosting)
+        clone.removed_hosts = dict(self.removed_hosts)
+        clone.delisted = dict(self.delisted)
+        clone.relisted = dict(self.relisted)
+        clone.services = dict(self.services)
+        return clone
+
+    def advance(self, moment: datetime) -> None:
+        """Platforms have no timed states: nothing changes without an event."""
+
+    # Derived availability -------------------------------------------------------
+
+    @property
+    def stores(self) -> list[AppStore]:
+        assert self.registration is not None
+        return [AppStore(s) for s in self.registration.app_stores]
+
+    @property
+    def hosting_level(self) -> Availability:
+        scopes = [host.scope for host in self.hosting.values()]
+        return max(scopes, key=lambda s: s.rank, default=Availability.OFFLINE)
+
+    @property
+    def backend(self) -> Availability:
+        if self.shut_down is not None or self.domain_suspended is not None:
+            return Availability.OFFLINE
+        return self.hosting_level
+
+    @property
+    def channels(self) -> dict[Channel, Availability]:
+        backend = self.backend
+        channels = {Channel.WEB: backend}
+        for store in sorted(self.stores, key=lambda s: s.channel != Channel.IOS):
+            listing = Availability.PARTIAL if store in self.delisted else Availability.ONLINE
+            channels[store.channel] = Availability.least(listing, backend)
+        return channels
+
+    @property
+    def overall(self) -> Availability:
+        values = set(self.channels.values())
+        if values == {Availability.ONLINE}:
+            return Availability.ONLINE
+        if values == {Availability.OFFLINE}:
+            return Availability.OFFLINE
+        return Availability.PARTIAL
+
+    # The rules ------------------------------------------------------------------
+
+    def apply(self, action: Subject.Action) -> None:
+        if isinstance(action, Platform.PlatformRegistered):
+            self._register(action)
+            return
+        if self.registration is None:
+            raise RuleViolation(
+                f"{iso(action.occurred_at)} is before {self.platform} was registered"
+            )
+        if self.registration.occurred_at > action.occurred_at:
+            raise RuleViolation(
+                f"{iso(action.occurred_at)} is before {self.platform} was registered by event "
+                f"{self.registration.describe()}",
+                conflicts_with=self.registration.event_id,
+            )
+        handler = getattr(self, f"_{action.type}")
+        handler(action)
+
+    def _register(self, action: Platform.PlatformRegistered) -> None:
+        if self.registration is not None:
+            raise RuleViolation(
+                f"{self.platform} is already registered by event {self.registration.describe()}",
+                conflicts_with=self.registration.event_id,
+            )
+        self.registration = action
+        host = action.hosting_provider or UNSPECIFIED_PROVIDER
+        self.hosting[provider_identity(host)] = Host(host, Availability.ONLINE, action)
+
+    def _HostingTerminated(self, action: Platform.HostingTerminated) -> None:
+        provider = provider_identity(action.provider)
+        if provider in self.hosting:
+            del self.hosting[provider]
+        elif provider_identity(UNSPECIFIED_PROVIDER) in self.hosting:
+            del self.hosting[provider_identity(UNSPECIFIED_PROVIDER)]
+        else:
+            self._not_a_host(action)
+        self.removed_hosts[provider] = action
+
+    def _not_a_host(self, action: Subject.ProviderAction) -> None:
+        hosts = ", ".join(
+            f"{host.provider} (since event {host.since.event_id})"
+            for host in self.hosting.values()
+        )
+        removed = self.removed_hosts.get(provider_identity(action.provider))
+        if removed is not None:
+            raise RuleViolation(
+                f"{action.provider!r} no longer hosts {self.platform} at "
+                f"{iso(action.occurred_at)}: event {removed.describe()} ended its hosting",
+                conflicts_with=removed.event_id,
+            )
+        raise RuleViolation(
+            f"{action.provider!r} does not host {self.platform} at {iso(action.occurred_at)}; "
+            f"hosts then: {hosts or 'none'}",
+            conflicts_with=next(iter(self.hosting.values())).since.event_id
+            if self.hosting
+            else None,
+        )
+
+    def _HostingRestored(self, action: Platform.HostingRestored) -> None:
+        scope = Availability.ONLINE if action.scope == "full" else Availability.PARTIAL
+        self.hosting[provider_identity(action.provider)] = Host(action.provider, scope, action)
+
+    def _store(self, action: Platform.AppStoreRemoved | Platform.AppStoreReinstated) -> AppStore:
+        assert self.registration is not None
+        if action.store not in self.registration.app_stores:
+            listed = ", ".join(self.registration.app_stores) or "none"
+            raise RuleViolation(
+                f"{self.platform} was not registered in {action.store} (event "
+                f"{self.registration.event_id} lists: {listed})",
+                conflicts_with=self.registration.event_id,
+            )
+        return AppStore(action.store)
+
+    def _AppStoreRemoved(self, action: Platform.AppStoreRemoved) -> None:
+        store = self._store(action)
+        if store in self.delisted:
+            earlier = self.delisted[store]
+            raise RuleViolation(
+                f"{self.platform} is already delisted from {store} by event {earlier.describe()}",
+                conflicts_with=earlier.event_id,
+            )
+        self.delisted[store] = action
+        self.relisted.pop(store, None)
+
+    def _AppStoreReinstated(self, action: Platform.AppStoreReinstated) -> None:
+        store = self._store(action)
+        if store not in self.delisted:
+            earlier = self.relisted.get(store, self.registration)
+            assert earlier is not None
+            raise RuleViolation(
+                f"{self.platform} is listed in {store} at {iso(action.occurred_at)} "
+                f"(since event {earlier.describe()})",
+                conflicts_with=earlier.event_id,
+            )
+        del self.delisted[store]
+        self.relisted[store] = action
+
+    def _DomainSuspended(self, action: Platform.DomainSuspended) -> None:
+        if self.domain_suspended is not None:
+            raise RuleViolation(
+                f"the domain of {self.platform} is already suspended by event "
+                f"{self.domain_suspended.describe()}",
+                conflicts_with=self.domain_suspended.event_id,
+            )
+        self.domain_suspended, self.domain_restored = action, None
+
+    def _DomainRestored(self, action: Platform.DomainRestored) -> None:
+        if self.domain_suspended is None:
+            earlier = self.domain_restored or self.registration
+            assert earlier is not None
+            raise RuleViolation(
+                f"the domain of {self.platform} is not suspended at {iso(action.occurred_at)} "
+                f"(resolving since event {earlier.describe()})",
+                conflicts_with=earlier.event_id,
+            )
+        self.domain_suspended, self.domain_restored = None, action
+
+    def _PlatformShutDown(self, action: Platform.PlatformShutDown) -> None:
+        if self.shut_down is not None:
+            raise RuleViolation(
+                f"{self.platform} is already shut down by event {self.shut_down.describe()}",
+                conflicts_with=self.shut_down.event_id,
+            )
+        self.shut_down, self.relaunched = action, None
+
+    def _PlatformRelaunched(self, action: Platform.PlatformRelaunched) -> None:
+        if self.shut_down is None:
+            earlier = self.relaunched or self.registration
+            assert earlier is not None
+            raise RuleViolation(
+                f"{self.platform} is not shut down at {iso(action.occurred_at)} "
+                f"(running since event {earlier.describe()})",
+                conflicts_with=earlier.event_id,
+            )
+        self.shut_down, self.relaunched = None, action
+
+    def _ServiceTerminated(self, action: Platform.ServiceTerminated) -> None:
+        self.services.pop((provider_identity(action.provider), action.service), None)
+
+    def _ServiceRestored(self, action: Platform.ServiceRestored) -> None:
+        self.services[(provider_identity(action.provider), action.service)] = action

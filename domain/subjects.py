@@ -1,0 +1,244 @@
+"""The `Platform` and `Account` aggregates and their events, one class per event type.
+
+An aggregate holds the subject's timeline: every fact recorded about it, in
+recording order (the aggregate's version), and the retractions of those facts.
+Facts arrive late and out of order, so a new fact is validated against the whole
+valid-time timeline with the fact inserted at its place (`record`), and status
+is the fold of the timeline as known at any moment (`view`).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, Protocol, Self
+
+from eventsourcing.domain import Aggregate
+
+from domain.clock import iso
+from domain.errors import RuleViolation
+from domain.values import SubjectKey
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class Subject(Aggregate):
+    """A platform or an account, as the store knows it."""
+
+    kind = "subject"  # "platform" or "account" in each subclass
+
+    class Tracked(Aggregate.Created):
+        """The store starts keeping a timeline for a subject; `key` is its first spelling."""
+
+        key: str
+
+    class Fact(Aggregate.Event):
+        """Something recorded about the subject; its timestamp is its `recorded_at`."""
+
+        event_id: str
+
+        @property
+        def recorded_at(self) -> datetime:
+            return self.timestamp
+
+        @property
+        def type(self) -> str:
+            return type(self).__name__
+
+        def apply(self, subject: Subject) -> None:
+            subject.add(self)
+
+    class Action(Fact):
+        """A fact with a valid time: something that happened to the subject."""
+
+        occurred_at: datetime
+        reason: str | None
+        sources: list[str]
+        note: str | None
+
+        @property
+        def order(self) -> tuple[datetime, int]:
+            """Valid-time order: `(occurred_at, recording order)`."""
+            return (self.occurred_at, self.originator_version)
+
+        def describe(self) -> str:
+            return f"{self.event_id} ({self.type} at {iso(self.occurred_at)})"
+
+    class ProviderAction(Action):
+        """An action taken by a provider (a host, a store, a registrar, the platform itself)."""
+
+        provider: str
+
+    class EventRetracted(Fact):
+        """A correction: the target no longer counts, from this record's recorded_at on."""
+
+        retracts: str
+        reason: str
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.facts: dict[str, Subject.Fact] = {}
+        self.retractions: dict[str, Subject.EventRetracted] = {}
+        self.timeline: list[Subject.Action] = []  # current knowledge, valid-time order
+        self._end_state: State | None = None
+
+    @classmethod
+    def track(cls, subject: SubjectKey) -> Self:
+        return cls._create(cls.Tracked, id=subject.id, key=subject.key)
+
+    @property
+    def subject(self) -> SubjectKey:
+        return SubjectKey(self.kind, self.key)  # type: ignore[arg-type]
+
+    # Recording --------------------------------------------------------------
+
+    def record(self, fact_class: type[Fact], *, now: datetime, **fields: Any) -> Fact:
+        """Records a fact if the timeline, with it, still obeys every rule."""
+        candidate = fact_class(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=now,
+            **fields,
+        )
+        if isinstance(candidate, Subject.EventRetracted):
+            self._check_retraction(candidate)
+        else:
+            assert isinstance(candidate, Subject.Action)
+            self._check_action(candidate, now)
+        self.trigger_event(fact_class, timestamp=now, **fields)
+        return self.facts[candidate.event_id]
+
+    def add(self, fact: Fact) -> None:
+        self.facts[fact.event_id] = fact
+        if isinstance(fact, Subject.EventRetracted):
+            self.retractions[fact.retracts] = fact
+            self.timeline = [a for a in self.timeline if a.event_id != fact.retracts]
+            self._end_state = None
+        else:
+            assert isinstance(fact, Subject.Action)
+            if self.timeline and fact.order < self.timeline[-1].order:
+                self._end_state = None
+            elif self._end_state is not None:
+                self._end_state.apply(fact)
+            insort(self.timeline, fact, key=lambda a: a.order)
+
+    def _check_action(self, action: Action, now: datetime) -> None:
+        if action.occurred_at > now + FUTURE_TOLERANCE:
+            raise RuleViolation(
+                f"occurred_at {iso(action.occurred_at)} is in the future "
+                f"(now is {iso(now)}; at most 5 minutes ahead are allowed)"
+            )
+        self.check_fields(action)
+        if not self.timeline or action.order >= self.timeline[-1].order:
+            self.end_state().copy().apply(action)
+        else:
+            self._replay(insort_copy(self.timeline, action), new=action)
+
+    def _check_retraction(self, retraction: EventRetracted) -> None:
+        target = self.facts.get(retraction.retracts)
+        if target is None:
+            raise RuleViolation(f"event {retraction.retracts!r} is not recorded for {self.key}")
+        if retraction.retracts in self.retractions:
+            earlier = self.retractions[retraction.retracts]
+            raise RuleViolation(
+                f"event {retraction.retracts!r} was already retracted by event "
+                f"{earlier.event_id} (recorded {iso(earlier.recorded_at)})",
+                conflicts_with=earlier.event_id,
+            )
+        if isinstance(target, Subject.EventRetracted):
+            raise RuleViolation(
+                f"event {target.event_id!r} is itself a retraction; a retraction cannot be "
+                "retracted (record the original fact again under a new event_id)",
+                conflicts_with=target.event_id,
+            )
+        self.check_retractable(target)
+        remaining = [a for a in self.timeline if a.event_id != target.event_id]
+        self._replay(remaining, new=None)
+
+    def _replay(self, timeline: list[Action], new: Action | None) -> State:
+        state = self.initial_state(timeline)
+        for action in timeline:
+            try:
+                state.apply(action)
+            except RuleViolation as violation:
+                if action is new:
+                    raise
+                effect = "recording this event" if new is not None else "this retraction"
+                raise RuleViolation(
+                    f"{effect} would make event {action.describe()} invalid: {violation}",
+                    conflicts_with=action.event_id,
+                ) from None
+        return state
+
+    def end_state(self) -> State:
+        """The fold of the whole current timeline, kept for cheap in-order appends."""
+        if self._end_state is None:
+            self._end_state = self._replay(self.timeline, new=None)
+        return self._end_state
+
+    # Knowledge ----------------------------------------------------------------
+
+    def view(self, known_at: datetime | None = None) -> list[Action]:
+        """The timeline in valid-time order as the store knew it at `known_at`."""
+        if known_at is None:
+            return self.timeline
+        return sorted(
+            (
+                fact
+                for fact in self.facts.values()
+                if isinstance(fact, Subject.Action)
+                and fact.recorded_at <= known_at
+                and not self.retracted_by(fact, known_at)
+            ),
+            key=lambda a: a.order,
+        )
+
+    def retracted_by(self, fact: Fact, known_at: datetime | None = None) -> EventRetracted | None:
+        retraction = self.retractions.get(fact.event_id)
+        if retraction is None or (known_at is not None and retraction.recorded_at > known_at):
+            return None
+        return retraction
+
+    def state_at(self, as_of: datetime, known_at: datetime | None = None) -> State:
+        timeline = self.view(known_at)
+        state = self.initial_state(timeline)
+        for action in until(timeline, as_of):
+            state.apply(action)
+        state.advance(as_of)
+        return state
+
+    # Subject-specific rules ---------------------------------------------------
+
+    def initial_state(self, timeline: list[Action]) -> State:
+        raise NotImplementedError
+
+    def check_fields(self, action: Action) -> None:
+        """Rules on one fact's own fields (beyond what input validation checks)."""
+
+    def check_retractable(self, target: Fact) -> None:
+        """Refuses retractions that no timeline could absorb."""
+
+
+class State(Protocol):
+    """A fold of a timeline: `apply` raises `RuleViolation` for a fact it cannot take."""
+
+    def apply(self, action: Subject.Action) -> None: ...
+
+    def advance(self, moment: datetime) -> None: ...
+
+    def copy(self) -> Self: ...
+
+
+def until(timeline: Iterable[Subject.Action], as_of: datetime) -> Iterator[Subject.Action]:
+    for action in timeline:
+        if action.occurred_at > as_of:
+            return
+        yield action
+
+
+def insort_copy(timeline: list[Subject.Action], action: Subject.Action) -> list[Subject.Action]:
+    copy = list(timeline)
+    insort(copy, action, key=lambda a: a.order)
+    return copy
+

@@ -1,0 +1,112 @@
+"""Value objects of the domain: subjects' keys, statuses, channels, app stores."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID, uuid5
+
+# Fixed namespace for the project's UUID5s (aggregate ids and derived event ids).
+NAMESPACE = UUID("6f1c6a52-3d0e-5b8a-9a41-2f5d1e7c9b30")
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+HANDLE = re.compile(r"^[^\s:][^\s]{0,199}$")
+UNSPECIFIED_PROVIDER = "unspecified provider"
+
+
+class Availability(StrEnum):
+    """A platform channel's availability, ordered offline < partial < online."""
+
+    OFFLINE = "offline"
+    PARTIAL = "partial"
+    ONLINE = "online"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def least(cls, *values: Availability) -> Availability:
+        return min(values, key=lambda value: value.rank)
+
+
+_RANK = {Availability.OFFLINE: 0, Availability.PARTIAL: 1, Availability.ONLINE: 2}
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    BANNED = "banned"
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    IOS = "ios"
+    ANDROID = "android"
+
+
+class AppStore(StrEnum):
+    APPLE = "apple_app_store"
+    GOOGLE = "google_play"
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.IOS if self is AppStore.APPLE else Channel.ANDROID
+
+
+class InvalidSubject(ValueError):
+    """A subject key that is neither a platform slug nor an account key."""
+
+
+SubjectKind = Literal["platform", "account"]
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    """A platform slug (`parler`) or an account key (`twitter:realDonaldTrump`).
+
+    `identity` is what makes two keys the same subject: account handles are
+    case-insensitive, so `identity` is lower-cased while `key` keeps the spelling.
+    """
+
+    kind: SubjectKind
+    key: str
+
+    @classmethod
+    def platform(cls, slug: str) -> SubjectKey:
+        if not SLUG.match(slug):
+            raise InvalidSubject(
+                f"invalid platform slug {slug!r}: lower-case letters, digits and '-', "
+                "starting with a letter or digit, at most 63 characters"
+            )
+        return cls("platform", slug)
+
+    @classmethod
+    def account(cls, key: str) -> SubjectKey:
+        platform, sep, handle = key.partition(":")
+        if not sep or not SLUG.match(platform.lower()) or not HANDLE.match(handle):
+            raise InvalidSubject(
+                f"invalid account key {key!r}: expected '<platform-slug>:<handle>', "
+                "for example 'twitter:realDonaldTrump'"
+            )
+        return cls("account", key)
+
+    @classmethod
+    def parse(cls, text: str) -> SubjectKey:
+        """A key as users type it: an account key has a colon, a slug has none."""
+        return cls.account(text) if ":" in text else cls.platform(text)
+
+    @property
+    def identity(self) -> str:
+        return self.key.lower() if self.kind == "account" else self.key
+
+    @property
+    def id(self) -> UUID:
+        return uuid5(NAMESPACE, f"{self.kind}:{self.identity}")
+
+
+def provider_identity(provider: str) -> str:
+    """Providers are matched ignoring case and runs of spaces ('amazon  web services')."""
+    return " ".join(provider.split()).casefold()

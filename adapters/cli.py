@@ -1,0 +1,362 @@
+"""The `deplatform` command: import, record, retract, query and export the event store.
+
+Exit codes: 0 success, 1 something was rejected or not found (or the store failed),
+2 usage errors (unknown options, malformed times, bad database URLs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import structlog
+import typer
+from eventsourcing.persistence import PersistenceError
+from rich.console import Console
+from rich.table import Table
+
+from adapters import interchange
+from adapters.config import BadDatabaseURL, Settings
+from adapters.logging import configure
+from adapters.presenters import status_json
+from adapters.store import open_store
+from domain.clock import iso
+from domain.errors import UnknownSubject
+from domain.values import InvalidSubject, SubjectKey
+from service.application import ConcurrentWrites, Deplatforming, Outcome
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
+
+cli = typer.Typer(
+    help="Track deplatforming: who cut which platform or account off, when, and how.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = structlog.get_logger("deplatform")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return interchange.parse_instant(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+DatabaseURL = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path.db or postgresql://user:pass@host:port/db "
+        "[env DEPLATFORM_DATABASE_URL; default sqlite:///./deplatform.db]",
+        show_default=False,
+    ),
+]
+AsOf = Annotated[
+    datetime | None,
+    typer.Option("--as-of", parser=parse_time, metavar="T", help="Valid time (default now)."),
+]
+KnownAt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--known-at", parser=parse_time, metavar="T", help="Transaction time (default now)."
+    ),
+]
+AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def store(database_url: str | None) -> Iterator[Deplatforming]:
+    settings = Settings()
+    configure(settings.log_level)
+    try:
+        app = open_store(database_url or settings.database_url)
+    except BadDatabaseURL as error:
+        fail(str(error), 2)
+    except (PersistenceError, OSError) as error:
+        fail(f"cannot open the store: {error}")
+    try:
+        yield app
+    except UnknownSubject as error:
+        fail(str(error))
+    except ConcurrentWrites as error:
+        fail(str(error))
+    except PersistenceError as error:
+        fail(f"store error: {error}")
+    finally:
+        app.close()
+
+
+def subject_key(text: str) -> SubjectKey:
+    try:
+        return SubjectKey.parse(text)
+    except InvalidSubject as error:
+        fail(str(error), 2)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+# Writes ---------------------------------------------------------------------------
+
+
+def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool) -> None:
+    """Prints the outcome of a write; exits 1 if anything was rejected."""
+    rejected = sorted(
+        [*parse_errors, *((r.label or 0, r.error) for r in outcome.rejected)],
+        key=lambda item: item[0],
+    )
+    recorded = len(outcome.recorded) if outcome.committed else 0
+    if as_json:
+        print_json(
+            {
+                "recorded": recorded,
+                "duplicates": len(outcome.duplicates),
+                "rejected": [{"line": line, "error": error} for line, error in rejected],
+            }
+        )
+    else:
+        for line, error in rejected:
+            err.print(f"[red]line {line}:[/] {error}", highlight=False)
+        verdict = "nothing recorded" if rejected and not recorded else f"recorded {recorded}"
+        out.print(
+            f"{verdict}, {len(outcome.duplicates)} duplicate(s), {len(rejected)} rejected",
+            highlight=False,
+        )
+    if rejected:
+        raise typer.Exit(1)
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines file, or - for stdin")],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Record the valid lines even if some are not.")
+    ] = False,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}", 2)
+    with stream:
+        try:
+            parsed = list(interchange.parse_lines(stream))
+        except UnicodeDecodeError as error:
+            fail(f"{file} is not UTF-8 text: {error.reason}", 1)
+    parse_errors = [(p.line, p.error) for p in parsed if p.error is not None]
+    facts = [p.fact for p in parsed if p.fact is not None]
+    with store(database_url) as app:
+        outcome = app.record(
+            facts, atomic=not skip_invalid, commit=skip_invalid or not parse_errors
+        )
+    log.info("import", file=file, recorded=len(outcome.recorded), rejected=len(outcome.rejected))
+    report(outcome, parse_errors, as_json)
+
+
+@cli.command()
+def record(
+    json_event: Annotated[str, typer.Option("--json-event", help="One event as a JSON object.")],
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Record one event given as JSON."""
+    parsed = list(interchange.parse_lines([json_event]))
+    if not parsed:
+        fail("--json-event is empty", 2)
+    write_one(parsed[0], as_json, database_url)
+
+
+@cli.command()
+def retract(
+    event_id: Annotated[str, typer.Argument(help="The event_id of the event to retract.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it no longer counts.")],
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Retract an event: from now on it no longer counts (history keeps it, marked)."""
+    raw = {"type": "EventRetracted", "retracts": event_id, "reason": reason}
+    write_one(next(interchange.parse_lines([json.dumps(raw)])), as_json, database_url)
+
+
+def write_one(parsed: interchange.ParsedLine, as_json: bool, database_url: str | None) -> None:
+    if parsed.fact is None:
+        assert parsed.error is not None
+        report(Outcome(), [(parsed.line, parsed.error)], as_json)
+        return
+    with store(database_url) as app:
+        outcome = app.record([parsed.fact])
+    if not as_json and outcome.committed:
+        out.print(f"event_id {parsed.fact.event_id}", highlight=False)
+    report(outcome, [], as_json)
+
+
+# Queries ------------------------------------------------------------------------------
+
+
+@cli.command()
+def status(
+    subject: Annotated[
+        str | None, typer.Argument(help="A platform slug or an account key (twitter:handle).")
+    ] = None,
+    all_subjects: Annotated[bool, typer.Option("--all", help="Every subject.")] = False,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Status of a subject (or --all) at --as-of, as the store knew it at --known-at."""
+    if (subject is None) == (not all_subjects):
+        fail("give a SUBJECT or --all (not both)", 2)
+    key = subject_key(subject) if subject else None
+    with store(database_url) as app:
+        statuses = [app.status(key, as_of, known_at)] if key else app.statuses(as_of, known_at)
+    documents = [status_json(s) for s in statuses]
+    if as_json:
+        print_json(documents if all_subjects else documents[0])
+    else:
+        out.print(status_table(documents))
+
+
+def status_table(documents: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"as of {documents[0]['as_of']}" if documents else "no subjects")
+    for column in ("subject", "kind", "status", "web", "ios", "android", "hosting / detail"):
+        table.add_column(column)
+    for doc in documents:
+        channels = doc.get("channels", {})
+        detail = (
+            ", ".join(f"{h['provider']} ({h['scope']})" for h in doc["hosting"]) or "no host"
+            if doc["kind"] == "platform"
+            else (f"until {doc['until']}" if doc.get("until") else "")
+        )
+        table.add_row(
+            doc["subject"],
+            doc["kind"],
+            coloured(doc["status"]),
+            *(coloured(channels.get(c, "")) for c in ("web", "ios", "android")),
+            detail,
+        )
+    return table
+
+
+COLOURS = {
+    "online": "green",
+    "active": "green",
+    "partial": "yellow",
+    "suspended": "yellow",
+    "offline": "red",
+    "banned": "red",
+}
+
+
+def coloured(value: str) -> str:
+    return f"[{COLOURS[value]}]{value}[/]" if value in COLOURS else value
+
+
+@cli.command()
+def history(
+    subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
+    known_at: KnownAt = None,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """A subject's events in valid-time order, with recording times and retractions."""
+    key = subject_key(subject)
+    with store(database_url) as app:
+        records = [interchange.history_record(e) for e in app.history(key, known_at)]
+    if as_json:
+        print_json(records)
+        return
+    table = Table(title=f"history of {subject}")
+    for column in ("occurred_at", "type", "provider", "reason", "recorded_at", "position"):
+        table.add_column(column)
+    for r in records:
+        strike = "[strike]" if r["retracted"] else ""
+        table.add_row(
+            f"{strike}{r['occurred_at']}",
+            f"{strike}{r['type']}" + (" (retracted)" if r["retracted"] else ""),
+            r.get("provider", ""),
+            r.get("reason", ""),
+            r["recorded_at"],
+            str(r["position"]),
+        )
+    out.print(table)
+
+
+@cli.command()
+def export(
+    file: Annotated[
+        Path | None, typer.Argument(help="Where to write (default: standard output).")
+    ] = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Export the whole store as JSON Lines, in recording order."""
+    with store(database_url) as app:
+        target = open(file, "w", encoding="utf-8") if file else sys.stdout  # noqa: SIM115
+        try:
+            for stored in app.export():
+                record = interchange.export_record(stored)
+                target.write(json.dumps(record, ensure_ascii=False) + "\n")
+        finally:
+            if file:
+                target.close()
+
+
+@cli.command()
+def demo(
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="An empty store to load (default: a fresh file)."),
+    ] = None,
+) -> None:
+    """Load the Parler example into a fresh store and replay it, event by event."""
+    url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
+    parsed = list(interchange.parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines()))
+    with store(url) as app:
+        outcome = app.record([p.fact for p in parsed if p.fact is not None])
+        if outcome.rejected or not outcome.committed:
+            fail(f"the example did not load: {outcome.rejected}")
+        entries = sorted(
+            (e for s in app.subjects() for e in app.history(s.subject)),
+            key=lambda e: (e.fact.occurred_at, e.position or 0),
+        )
+        table = Table(title=f"Replay of {EXAMPLE.name} (store: {url})")
+        for column in ("occurred_at", "subject", "event", "by", "status after", "channels"):
+            table.add_column(column)
+        for entry in entries:
+            after = status_json(app.status(entry.subject, entry.fact.occurred_at))
+            channels = " ".join(
+                f"{c}={coloured(v)}" for c, v in after.get("channels", {}).items()
+            )
+            table.add_row(
+                iso(entry.fact.occurred_at),
+                entry.subject.key,
+                entry.fact.type,
+                getattr(entry.fact, "provider", "") or "",
+                coloured(after["status"]),
+                channels,
+            )
+    out.print(table)
+    out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
+
+
+def main() -> None:
+    cli()

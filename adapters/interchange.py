@@ -1,0 +1,373 @@
+"""The JSON Lines interchange format: pydantic models of every event type, parsing of input
+objects into the service's `NewFact`, and writing stored facts back out.
+
+Errors name the field and the problem; unknown keys are refused (catching typos).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from uuid import uuid5
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+)
+
+from domain import Subject
+from domain.clock import iso
+from domain.values import NAMESPACE, SubjectKey
+from service.application import HistoryEntry, NewFact, StoredFact
+
+MAX_LINE_BYTES = 64 * 1024
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+IGNORED_KEYS = ("event_id", "recorded_at", "position")  # set by the store, not the writer
+
+
+def parse_instant(value: Any) -> datetime:
+    """An ISO 8601 timestamp with a timezone, or a bare date (midnight UTC); returned in UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif not isinstance(value, str):
+        raise ValueError("expected a timestamp string such as 2021-01-11T07:59:00Z")
+    elif DATE.match(value):
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a real date") from None
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a valid timestamp (expected ISO 8601 such as "
+                "2021-01-11T07:59:00Z)"
+            ) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(
+            f"{value!s} has no timezone; add Z or an offset such as +00:00 (naive times are "
+            "ambiguous)"
+        )
+    return moment.astimezone(UTC)
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    return url
+
+
+def check_platform(slug: str) -> str:
+    return SubjectKey.platform(slug).key
+
+
+def check_account(key: str) -> str:
+    return SubjectKey.account(key).key
+
+
+def not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+Instant = Annotated[datetime, BeforeValidator(parse_instant), PlainSerializer(iso)]
+Label = Annotated[str, Field(max_length=200), AfterValidator(not_blank)]
+Text = Annotated[str, Field(max_length=4000), AfterValidator(not_blank)]
+Url = Annotated[str, Field(max_length=2048), AfterValidator(check_url)]
+EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(not_blank)]
+PlatformSlug = Annotated[str, AfterValidator(check_platform)]
+AccountKey = Annotated[str, Field(max_length=264), AfterValidator(check_account)]
+Store = Literal["apple_app_store", "google_play"]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: EventId | None = None
+    recorded_at: Any = None  # accepted in exports, ignored
+    position: Any = None  # accepted in exports, ignored
+
+
+class ActionInput(Input):
+    occurred_at: Instant
+    reason: Text | None = None
+    sources: list[Url] = Field(default_factory=list, max_length=100)
+    note: Text | None = None
+
+
+class PlatformInput(ActionInput):
+    platform: PlatformSlug
+
+
+class ProviderPlatformInput(PlatformInput):
+    provider: Label
+
+
+class AccountInput(ActionInput):
+    account: AccountKey
+    provider: Label
+
+
+class PlatformRegistered(PlatformInput):
+    type: Literal["PlatformRegistered"]
+    name: Label
+    hosting_provider: Label | None = None
+    registrar: Label | None = None
+    app_stores: list[Store] = Field(default_factory=list, max_length=2)
+
+
+class HostingTerminated(ProviderPlatformInput):
+    type: Literal["HostingTerminated"]
+    announced_at: Instant | None = None
+
+
+class HostingRestored(ProviderPlatformInput):
+    type: Literal["HostingRestored"]
+    scope: Literal["full", "partial"] = "full"
+
+
+class AppStoreRemoved(ProviderPlatformInput):
+    type: Literal["AppStoreRemoved"]
+    store: Store
+
+
+class AppStoreReinstated(ProviderPlatformInput):
+    type: Literal["AppStoreReinstated"]
+    store: Store
+
+
+class DomainSuspended(ProviderPlatformInput):
+    type: Literal["DomainSuspended"]
+
+
+class DomainRestored(ProviderPlatformInput):
+    type: Literal["DomainRestored"]
+
+
+class PlatformShutDown(ProviderPlatformInput):
+    type: Literal["PlatformShutDown"]
+
+
+class PlatformRelaunched(ProviderPlatformInput):
+    type: Literal["PlatformRelaunched"]
+
+
+class ServiceTerminated(ProviderPlatformInput):
+    type: Literal["ServiceTerminated"]
+    service: Label
+
+
+class ServiceRestored(ProviderPlatformInput):
+    type: Literal["ServiceRestored"]
+    service: Label
+
+
+class AccountSuspended(AccountInput):
+    type: Literal["AccountSuspended"]
+    until: Instant | None = None
+
+
+class AccountBanned(AccountInput):
+    type: Literal["AccountBanned"]
+
+
+class AccountReinstated(AccountInput):
+    type: Literal["AccountReinstated"]
+
+
+class EventRetracted(Input):
+    type: Literal["EventRetracted"]
+    retracts: EventId
+    reason: Text
+    platform: PlatformSlug | None = None
+    account: AccountKey | None = None
+
+
+EventInput = Annotated[
+    PlatformRegistered
+    | HostingTerminated
+    | HostingRestored
+    | AppStoreRemoved
+    | AppStoreReinstated
+    | DomainSuspended
+    | DomainRestored
+    | PlatformShutDown
+    | PlatformRelaunched
+    | ServiceTerminated
+    | ServiceRestored
+    | AccountSuspended
+    | AccountBanned
+    | AccountReinstated
+    | EventRetracted,
+    Field(discriminator="type"),
+]
+EVENT_INPUT: TypeAdapter[Any] = TypeAdapter(EventInput)
+EVENT_TYPES = sorted(
+    EVENT_INPUT.json_schema()["discriminator"]["mapping"]  # every type the format knows
+)
+
+
+class InvalidInput(ValueError):
+    """Input that is not a well-formed event of the interchange format."""
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def derived_event_id(raw: dict[str, Any]) -> str:
+    """UUID5 of the canonical JSON of the input object without the store's own keys."""
+    return str(uuid5(NAMESPACE, canonical({k: v for k, v in raw.items() if k not in IGNORED_KEYS})))
+
+
+def to_new_fact(raw: Any, label: int | None = None) -> NewFact:
+    """Validates one decoded JSON value as an event of the interchange format."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"expected a JSON object, got {type(raw).__name__}")
+    try:
+        model = EVENT_INPUT.validate_python(raw)
+    except ValidationError as error:
+        raise InvalidInput(describe(error)) from None
+    content = model.model_dump(mode="json", exclude=set(IGNORED_KEYS))
+    subject: SubjectKey | None = None
+    if content.get("platform") is not None:
+        subject = SubjectKey.platform(content.pop("platform"))
+    elif content.get("account") is not None:
+        subject = SubjectKey.account(content.pop("account"))
+    content.pop("platform", None)
+    content.pop("account", None)
+    if model.type == "EventRetracted" and raw.get("platform") and raw.get("account"):
+        raise InvalidInput("a retraction names at most one subject: platform or account")
+    identity = {} if subject is None or model.type == "EventRetracted" else {"subject": subject.identity}
+    digest = hashlib.sha256(canonical({**content, **identity}).encode()).hexdigest()
+    event_type = content.pop("type")
+    return NewFact(
+        type=event_type,
+        subject=subject,
+        event_id=model.event_id or derived_event_id(raw),
+        fields={k: getattr(model, k) for k in content},
+        digest=digest,
+        label=label,
+    )
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem: `field: what is wrong`, in the words of the format."""
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = [str(part) for part in item["loc"]]
+        if loc and loc[0] in EVENT_TYPES:
+            loc = loc[1:]  # the discriminator's branch, not a field
+        where = ".".join(loc)
+        kind, message = item["type"], item["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            message = "unknown field"
+        elif kind == "union_tag_invalid":
+            where, message = "type", f"unknown event type {item['input'].get('type')!r}; " + (
+                "expected one of " + ", ".join(EVENT_TYPES)
+            )
+        elif kind == "union_tag_not_found":
+            where, message = "type", "missing; expected one of " + ", ".join(EVENT_TYPES)
+        elif kind == "missing":
+            message = "required field missing"
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+def parse_line(text: str, label: int | None = None) -> NewFact:
+    if len(text.encode()) > MAX_LINE_BYTES:
+        raise InvalidInput(f"line is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(f"malformed JSON: {error.msg} at column {error.colno}") from None
+    return to_new_fact(raw, label)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidInput(f"{key}: field given twice")
+        obj[key] = value
+    return obj
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    line: int
+    fact: NewFact | None
+    error: str | None
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine]:
+    """Numbered lines of a JSON Lines text; blank lines and `#` comments are skipped."""
+    for number, text in enumerate(lines, start=1):
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            yield ParsedLine(number, parse_line(stripped, number), None)
+        except InvalidInput as error:
+            yield ParsedLine(number, None, str(error))
+
+
+# Output -----------------------------------------------------------------------------
+
+LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def fact_fields(fact: Subject.Fact) -> dict[str, Any]:
+    """The fact's own fields in interchange form (UTC times; absent values left out)."""
+    out: dict[str, Any] = {}
+    for f in fields(fact):  # type: ignore[arg-type]
+        if f.name in LIBRARY_FIELDS or f.name == "event_id":
+            continue
+        value = getattr(fact, f.name)
+        if value is None or value == []:
+            continue
+        out[f.name] = iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+def to_record(fact: Subject.Fact, subject: SubjectKey, position: int | None) -> dict[str, Any]:
+    """A stored fact as one interchange object, with the store's event_id, recorded_at, position."""
+    return {
+        "type": fact.type,
+        subject.kind: subject.key,
+        **fact_fields(fact),
+        "event_id": fact.event_id,
+        "recorded_at": iso(fact.recorded_at),
+        "position": position,
+    }
+
+
+def export_record(stored: StoredFact) -> dict[str, Any]:
+    return to_record(stored.fact, stored.subject, stored.position)
+
+
+def history_record(entry: HistoryEntry) -> dict[str, Any]:
+    record = to_record(entry.fact, entry.subject, entry.position)
+    record["retracted"] = entry.retraction is not None
+    if entry.retraction is not None:
+        record["retraction"] = {
+            "event_id": entry.retraction.event_id,
+            "recorded_at": iso(entry.retraction.recorded_at),
+            "reason": entry.retraction.reason,
+        }
+    return record

@@ -1,0 +1,137 @@
+"""The event store on SQLite and PostgreSQL: the library's recorders plus an event-id index.
+
+The spec's `event_id` is global: an id used for one subject cannot be reused for
+another, and a retraction names only its target's id. The library stores events
+by (aggregate id, version), so these recorders add an `event_ids` table
+(event_id -> aggregate id, content digest), written in the same transaction as
+the events it indexes: its primary key makes a concurrent duplicate fail the
+whole write, which the service then retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg.sql import SQL, Identifier
+
+from service.ports import IndexedEvent
+
+CHUNK = 500  # ids per lookup query (SQLite allows 32766 parameters; keep statements small)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SQLiteEventStore(SQLiteApplicationRecorder):
+    """`stored_events` plus `event_ids`, in one SQLite file."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS event_ids ("
+            "event_id TEXT PRIMARY KEY, originator_id TEXT NOT NULL, digest TEXT NOT NULL)",
+        ]
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        event_ids: Sequence[IndexedEvent] = (),
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        c.executemany(
+            "INSERT INTO event_ids VALUES (?, ?, ?)",
+            [(e.event_id, e.originator_id.hex, e.digest) for e in event_ids],
+        )
+        return positions
+
+    def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
+        found: dict[str, IndexedEvent] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in chunks(list(dict.fromkeys(event_ids))):
+                c.execute(
+                    "SELECT event_id, originator_id, digest FROM event_ids "
+                    f"WHERE event_id IN ({','.join('?' * len(chunk))})",
+                    list(chunk),
+                )
+                for row in c.fetchall():
+                    found[row[0]] = IndexedEvent(row[0], UUID(row[1]), row[2])
+        return found
+
+    def select_positions(self, originator_id: UUID) -> dict[int, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_version, rowid FROM {self.events_table_name} "
+                "WHERE originator_id = ?",
+                [originator_id.hex],
+            )
+            return {row[0]: row[1] for row in c.fetchall()}
+
+
+class PostgresEventStore(PostgresApplicationRecorder):
+    """`<app>_events` plus `<app>_event_ids`, in the configured schema."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.event_ids_table = events_table_name.removesuffix("_events") + "_event_ids"
+        table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.event_ids_table)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (event_id text PRIMARY KEY, "
+                "originator_id uuid NOT NULL, digest text NOT NULL)"
+            ).format(table)
+        )
+        self.insert_event_id = SQL("INSERT INTO {0} VALUES (%s, %s, %s)").format(table)
+        self.select_event_ids_statement = SQL(
+            "SELECT event_id, originator_id, digest FROM {0} WHERE event_id = ANY(%s)"
+        ).format(table)
+        self.select_positions_statement = SQL(
+            "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    def _insert_events(
+        self,
+        curs: Any,
+        stored_events: Sequence[StoredEvent],
+        *,
+        event_ids: Sequence[IndexedEvent] = (),
+        **kwargs: Any,
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        if event_ids:
+            # Take the events table's lock before touching the index, in the same order
+            # as every other writer, so that two writers never wait on each other.
+            self._lock_table(curs)
+            curs.executemany(
+                self.insert_event_id,
+                [(e.event_id, e.originator_id, e.digest) for e in event_ids],
+            )
+
+    def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
+        found: dict[str, IndexedEvent] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for chunk in chunks(list(dict.fromkeys(event_ids)), 5000):
+                curs.execute(self.select_event_ids_statement, [list(chunk)])
+                for row in curs.fetchall():
+                    found[row["event_id"]] = IndexedEvent(
+                        row["event_id"], row["originator_id"], row["digest"]
+                    )
+        return found
+
+    def select_positions(self, originator_id: UUID) -> dict[int, int]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_positions_statement, [originator_id])
+            return {
+                row["originator_version"]: row["notification_id"] for row in curs.fetchall()
+            }

@@ -1,0 +1,73 @@
+"""Statuses as the JSON objects the CLI and the API give (one shape for both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import Subject
+from domain.account import AccountState
+from domain.clock import iso
+from domain.platform import PlatformState
+from service.application import SubjectStatus
+
+
+def event_ref(fact: Subject.Action | None) -> dict[str, Any] | None:
+    if fact is None:
+        return None
+    ref = {"event_id": fact.event_id, "type": fact.type, "occurred_at": iso(fact.occurred_at)}
+    provider = getattr(fact, "provider", None)
+    if provider:
+        ref["provider"] = provider
+    if fact.reason:
+        ref["reason"] = fact.reason
+    return ref
+
+
+def status_json(status: SubjectStatus) -> dict[str, Any]:
+    head = {
+        "subject": status.subject.key,
+        "kind": status.subject.kind,
+        "as_of": iso(status.as_of),
+        "known_at": iso(status.known_at),
+    }
+    state = status.state
+    if isinstance(state, PlatformState):
+        return head | platform_json(state)
+    return head | account_json(state)
+
+
+def platform_json(state: PlatformState) -> dict[str, Any]:
+    assert state.registration is not None
+    return {
+        "name": state.registration.name,
+        "status": state.overall.value,
+        "channels": {channel.value: value.value for channel, value in state.channels.items()},
+        "hosting": [
+            {
+                "provider": host.provider,
+                "scope": "full" if host.scope.value == "online" else "partial",
+                "since": event_ref(host.since),
+            }
+            for host in state.hosting.values()
+        ],
+        "domain": "suspended" if state.domain_suspended else "active",
+        "shut_down": state.shut_down is not None,
+        "app_stores": {
+            store.value: "delisted" if store in state.delisted else "listed"
+            for store in state.stores
+        },
+        "services": [
+            {"provider": action.provider, "service": service}  # type: ignore[attr-defined]
+            for (_, service), action in state.services.items()
+        ],
+        "registered_at": iso(state.registration.occurred_at),
+    }
+
+
+def account_json(state: AccountState) -> dict[str, Any]:
+    return {
+        "status": state.status.value,
+        "since": iso(state.since) if state.since else None,
+        "until": iso(state.until) if state.until else None,
+        "last_event": event_ref(state.cause),
+    }

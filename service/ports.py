@@ -1,0 +1,23 @@
+"""What the service needs from the event store beyond the library's recorder interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+from uuid import UUID
+
+
+class IndexedEvent(NamedTuple):
+    """Where an event_id was recorded, and a digest of its content (for idempotency)."""
+
+    event_id: str
+    originator_id: UUID
+    digest: str
+
+
+class EventIndex(Protocol):
+    def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]: ...
+
+    def select_positions(self, originator_id: UUID) -> dict[int, int]:
+        """Each stored version of an aggregate -> its position in the store's global order."""
+        ...

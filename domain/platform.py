@@ -66,7 +66,7 @@ class Platform(Subject):
         service: str
 
     def initial_state(self, timeline: list[Subject.Action]) -> PlatformState:
-        return PlatformState(platform=self.key)
+        return PlatformState(platform=self.key, registered_by=self.registration)
 
     def check_fields(self, action: Subject.Action) -> None:
         if isinstance(action, Platform.PlatformRegistered):
@@ -104,7 +104,8 @@ class PlatformState:
     """The fold of a platform's timeline; `channels` and `overall` derive availability."""
 
     platform: str
-    registration: Platform.PlatformRegistered | None = None
+    registered_by: Platform.PlatformRegistered | None = None  # in the whole timeline
+    registration: Platform.PlatformRegistered | None = None  # folded so far
     hosting: dict[str, Host] = field(default_factory=dict)
     removed_hosts: dict[str, Subject.Action] = field(default_factory=dict)
     domain_suspended: Subject.Action | None = None
@@ -170,14 +171,11 @@ class PlatformState:
             self._register(action)
             return
         if self.registration is None:
+            registration = self.registered_by
             raise RuleViolation(
                 f"{iso(action.occurred_at)} is before {self.platform} was registered"
-            )
-        if self.registration.occurred_at > action.occurred_at:
-            raise RuleViolation(
-                f"{iso(action.occurred_at)} is before {self.platform} was registered by event "
-                f"{self.registration.describe()}",
-                conflicts_with=self.registration.event_id,
+                + (f" by event {registration.describe()}" if registration else ""),
+                conflicts_with=registration.event_id if registration else None,
             )
         handler = getattr(self, f"_{action.type}")
         handler(action)

@@ -120,7 +120,10 @@ class Subject(Aggregate):
             if self.timeline and fact.order < self.timeline[-1].order:
                 self._end_state = None
             elif self._end_state is not None:
-                self._end_state.apply(fact)
+                try:
+                    self._end_state.apply(fact)
+                except RuleViolation:  # replaying never fails; the fold is redone when needed
+                    self._end_state = None
             insort(self.timeline, fact, key=lambda a: a.order)
 
     def _check_action(self, action: Action, now: datetime) -> None:

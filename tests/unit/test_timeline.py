@@ -1,0 +1,99 @@
+"""The time model: late and out-of-order facts, retractions, and what was known when."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain import Account, Platform
+from domain.errors import RuleViolation
+from domain.values import SubjectKey
+from tests.helpers import NOW, at, fact, record
+
+
+def registered(slug: str = "site") -> Platform:
+    subject = Platform.track(SubjectKey.platform(slug))
+    record(subject, fact("PlatformRegistered", slug, name="Site", occurred_at="2020-01-01", hosting_provider="H"))
+    return subject
+
+
+def test_a_late_fact_takes_its_place_in_valid_time():
+    subject = registered()
+    record(subject, fact("HostingRestored", "site", occurred_at="2021-03-01", provider="H"))
+    record(subject, fact("HostingTerminated", "site", occurred_at="2021-02-01", provider="H"))
+    assert subject.state_at(at("2021-02-15T00:00:00Z")).overall.value == "offline"
+    assert subject.state_at(at("2021-03-15T00:00:00Z")).overall.value == "online"
+
+
+def test_a_fact_that_breaks_a_later_one_is_rejected_naming_it():
+    subject = registered()
+    later = record(subject, fact("DomainSuspended", "site", occurred_at="2021-03-01"))
+    with pytest.raises(RuleViolation, match=f"would make event {later.event_id}") as rejected:
+        record(subject, fact("DomainSuspended", "site", occurred_at="2021-02-01"))
+    assert rejected.value.conflicts_with == later.event_id
+    assert len(subject.timeline) == 2  # nothing changed
+
+
+def test_same_valid_time_folds_in_recording_order():
+    subject = registered()
+    record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
+    record(subject, fact("HostingRestored", "site", occurred_at="2021-01-01", provider="H"))
+    assert subject.state_at(at("2021-01-01T00:00:00Z")).overall.value == "online"
+
+
+def test_future_facts_are_rejected_but_five_minutes_of_clock_skew_are_not():
+    subject = registered()
+    soon = (NOW + timedelta(minutes=4)).isoformat()
+    record(subject, fact("DomainSuspended", "site", occurred_at=soon))
+    later = (NOW + timedelta(minutes=6)).isoformat()
+    with pytest.raises(RuleViolation, match="in the future"):
+        record(subject, fact("DomainRestored", "site", occurred_at=later))
+
+
+def test_a_retraction_removes_the_fact_from_knowledge_recorded_after_it():
+    subject = registered()
+    cut = record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
+    retracted_at = NOW + timedelta(hours=1)
+    record(subject, fact("EventRetracted", retracts=cut.event_id, reason="wrong"), now=retracted_at)
+    as_of = at("2021-06-01T00:00:00Z")
+    assert subject.state_at(as_of).overall.value == "online"
+    assert subject.state_at(as_of, known_at=retracted_at - timedelta(seconds=1)).overall.value == "offline"
+    assert subject.state_at(as_of, known_at=retracted_at).overall.value == "online"
+    assert subject.state_at(as_of, known_at=NOW - timedelta(seconds=1)).registration is None
+
+
+def test_retractions_that_are_refused():
+    subject = registered()
+    cut = record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
+    back = record(subject, fact("HostingRestored", "site", occurred_at="2021-02-01", provider="K"))
+    with pytest.raises(RuleViolation, match="not recorded"):
+        record(subject, fact("EventRetracted", retracts="nope", reason="r"))
+    with pytest.raises(RuleViolation, match="registration cannot be retracted"):
+        record(subject, fact("EventRetracted", retracts=subject.registration.event_id, reason="r"))
+    retraction = record(subject, fact("EventRetracted", retracts=back.event_id, reason="r"))
+    with pytest.raises(RuleViolation, match="already retracted") as again:
+        record(subject, fact("EventRetracted", retracts=back.event_id, reason="other reason"))
+    assert again.value.conflicts_with == retraction.event_id
+    with pytest.raises(RuleViolation, match="itself a retraction"):
+        record(subject, fact("EventRetracted", retracts=retraction.event_id, reason="r"))
+    assert cut.event_id in {a.event_id for a in subject.timeline}
+
+
+def test_a_retraction_that_would_break_the_timeline_is_refused():
+    subject = registered()
+    record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
+    back = record(subject, fact("HostingRestored", "site", occurred_at="2021-02-01", provider="H"))
+    again = record(subject, fact("HostingTerminated", "site", occurred_at="2021-03-01", provider="H"))
+    with pytest.raises(RuleViolation, match=f"would make event {again.event_id}"):
+        record(subject, fact("EventRetracted", retracts=back.event_id, reason="r"))
+
+
+def test_retracting_a_ban_lets_the_timed_suspension_before_it_run_out():
+    key = "net:x"
+    subject = Account.track(SubjectKey.account(key))
+    record(subject, fact("AccountSuspended", key, occurred_at="2021-01-01T00:00:00Z", until="2021-01-02T00:00:00Z"))
+    ban = record(subject, fact("AccountBanned", key, occurred_at="2021-01-01T06:00:00Z"))
+    assert subject.state_at(at("2021-01-03T00:00:00Z")).status.value == "banned"
+    record(subject, fact("EventRetracted", retracts=ban.event_id, reason="misreported"))
+    assert subject.state_at(at("2021-01-03T00:00:00Z")).status.value == "active"

@@ -1,0 +1,106 @@
+"""The `deplatform` command through its installed entry point, as users' scripts drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import EXAMPLE, WORKED_EXAMPLE
+
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "check_cli.py"
+DEPLATFORM = shutil.which("deplatform", path=str(Path(sys.executable).parent)) or "deplatform"
+
+
+def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DEPLATFORM_DATABASE_URL=database_url)
+    return subprocess.run(
+        [DEPLATFORM, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_import_status_history_and_export(database_url, tmp_path):
+    imported = run(database_url, "import", str(EXAMPLE), "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout) == {"recorded": 12, "duplicates": 0, "rejected": []}
+
+    as_of, overall, channels, twitter, _ = WORKED_EXAMPLE[4]
+    parler = json.loads(run(database_url, "status", "parler", "--as-of", as_of, "--json").stdout)
+    assert (parler["status"], tuple(parler["channels"].values())) == (overall, channels)
+    assert parler["hosting"][0]["provider"] == "Amazon Web Services"
+    account = run(database_url, "status", "twitter:REALDONALDTRUMP", "--as-of", as_of, "--json")
+    assert json.loads(account.stdout)["status"] == twitter
+
+    history = json.loads(run(database_url, "history", "parler", "--json").stdout)
+    assert [h["type"] for h in history][:2] == ["PlatformRegistered", "AppStoreRemoved"]
+    assert all(h["retracted"] is False for h in history)
+
+    dump = tmp_path / "export.jsonl"
+    assert run(database_url, "export", str(dump)).returncode == 0
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert len(lines) == 12 and [x["position"] for x in lines] == sorted(x["position"] for x in lines)
+    again = run(database_url, "import", "-", "--json", stdin=dump.read_text())
+    assert json.loads(again.stdout) == {"recorded": 0, "duplicates": 12, "rejected": []}
+
+
+def test_record_and_retract_one_event(database_url):
+    run(database_url, "import", str(EXAMPLE))
+    event = {"type": "DomainSuspended", "platform": "parler", "occurred_at": "2021-02-01T00:00:00Z", "provider": "Epik", "event_id": "dom-1"}
+    recorded = run(database_url, "record", "--json-event", json.dumps(event), "--json")
+    assert json.loads(recorded.stdout)["recorded"] == 1
+    offline = run(database_url, "status", "parler", "--as-of", "2021-02-02", "--json")
+    assert json.loads(offline.stdout)["domain"] == "suspended"
+    retracted = run(database_url, "retract", "dom-1", "--reason", "wrong platform")
+    assert retracted.returncode == 0, retracted.stderr
+    history = json.loads(run(database_url, "history", "parler", "--json").stdout)
+    marked = next(h for h in history if h["event_id"] == "dom-1")
+    assert marked["retracted"] is True and marked["retraction"]["reason"] == "wrong platform"
+    again = run(database_url, "retract", "dom-1", "--reason", "twice")
+    assert again.returncode == 1 and "already retracted" in again.stderr
+
+
+def test_exit_codes(database_url, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "Nope"}\n')
+    assert run(database_url, "import", str(bad)).returncode == 1
+    assert run(database_url, "import", str(tmp_path / "missing.jsonl")).returncode == 2
+    assert run(database_url, "status").returncode == 2
+    assert run(database_url, "status", "parler", "--as-of", "2021-01-01T00:00:00").returncode == 2
+    unknown = run(database_url, "status", "parler")
+    assert unknown.returncode == 1 and "no record of platform 'parler'" in unknown.stderr
+    assert run("mysql://nope", "status", "parler").returncode == 2
+
+
+def test_skip_invalid_reports_the_rejected_lines_and_records_the_rest(database_url, tmp_path):
+    lines = EXAMPLE.read_text().splitlines() + ['{"type": "AccountBanned", "account": "twitter:realDonaldTrump", "occurred_at": "2021-01-09", "provider": "Twitter"}']
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("\n".join(lines) + "\n")
+    result = run(database_url, "import", str(mixed), "--skip-invalid", "--json")
+    summary = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert summary["recorded"] == 12 and [r["line"] for r in summary["rejected"]] == [len(lines)]
+    assert "is banned" in summary["rejected"][0]["error"]
+
+
+def test_demo_replays_the_example(tmp_path):
+    demo = subprocess.run(
+        [DEPLATFORM, "demo"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "HostingTerminated" in demo.stdout and "web=offline" in demo.stdout
+
+
+@pytest.mark.skipif(not CONTRACT.exists(), reason="the shared contract checker is not beside the repo")
+def test_the_shared_cli_contract(database_url):
+    args = [] if database_url.startswith("sqlite") else ["--database-url", database_url]
+    env = dict(os.environ, PATH=f"{Path(DEPLATFORM).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, str(CONTRACT), *args], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

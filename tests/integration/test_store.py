@@ -1,0 +1,189 @@
+"""The application on real stores (every test runs on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from adapters.interchange import export_record, to_new_fact
+from adapters.presenters import status_json
+from adapters.store import open_store
+from domain.clock import now
+from domain.errors import UnknownSubject
+from domain.values import SubjectKey
+from service.application import Deplatforming
+from tests.helpers import WORKED_EXAMPLE, at, example_facts, fact
+
+PARLER = SubjectKey.platform("parler")
+TWITTER = SubjectKey.account("twitter:realDonaldTrump")
+FACEBOOK = SubjectKey.account("facebook:donaldtrump")  # another spelling of the same account
+
+
+def exported(app: Deplatforming) -> list[dict]:
+    return [export_record(s) for s in app.export()]
+
+
+def statuses(app: Deplatforming, as_of: str) -> list[dict]:
+    """Every subject's status document at as_of, without the query's own known_at."""
+    return [status_json(s) | {"known_at": None} for s in app.statuses(at(as_of))]
+
+
+@pytest.fixture
+def example(app: Deplatforming) -> Deplatforming:
+    outcome = app.record(example_facts())
+    assert outcome.committed and not outcome.rejected
+    return app
+
+
+@pytest.mark.parametrize(("as_of", "overall", "channels", "twitter", "facebook"), WORKED_EXAMPLE)
+def test_the_worked_example(example, as_of, overall, channels, twitter, facebook):
+    parler = example.status(PARLER, at(as_of))
+    assert parler.state.overall.value == overall
+    assert tuple(v.value for v in parler.state.channels.values()) == channels
+    assert example.status(TWITTER, at(as_of)).state.status.value == twitter
+    assert example.status(FACEBOOK, at(as_of)).state.status.value == facebook
+    assert example.status(FACEBOOK, at(as_of)).subject.key == "facebook:DonaldTrump"
+
+
+def test_reimporting_records_nothing_and_reports_duplicates(example):
+    again = example.record(example_facts())
+    assert (again.recorded, len(again.duplicates), again.rejected) == ([], 12, [])
+    assert len(exported(example)) == 12
+
+
+def test_a_failed_atomic_import_leaves_the_store_as_it_was(example):
+    before = exported(example)
+    outcome = example.record(
+        [
+            fact("DomainSuspended", "parler", occurred_at="2021-02-01"),
+            fact("PlatformRegistered", "gab", name="Gab", occurred_at="2016-08-01"),
+            fact("DomainSuspended", "parler", occurred_at="2021-02-02"),  # already suspended
+        ]
+    )
+    assert [r.conflicts_with for r in outcome.rejected] == [outcome.recorded[0]]
+    assert not outcome.committed
+    assert exported(example) == before
+    with pytest.raises(UnknownSubject):
+        example.status(SubjectKey.platform("gab"))
+
+
+def test_skipping_invalid_facts_records_the_valid_ones(example):
+    outcome = example.record(
+        [
+            fact("DomainSuspended", "parler", occurred_at="2021-02-01"),
+            fact("DomainSuspended", "parler", occurred_at="2021-02-02"),
+            fact("AccountReinstated", "twitter:realdonaldtrump", occurred_at="2021-02-03"),
+        ],
+        atomic=False,
+    )
+    assert (len(outcome.recorded), len(outcome.rejected), outcome.committed) == (2, 1, True)
+    assert example.status(PARLER, at("2021-02-05T00:00:00Z")).state.overall.value == "offline"
+    assert example.status(TWITTER, at("2021-02-05T00:00:00Z")).state.status.value == "active"
+
+
+def test_an_event_id_is_global_and_reusing_it_with_other_content_is_rejected(example):
+    first = example.record([fact("DomainSuspended", "parler", occurred_at="2021-02-01", event_id="e-1")])
+    assert first.committed
+    other_subject = example.record(
+        [fact("AccountBanned", "x:y", occurred_at="2021-02-01", event_id="e-1")]
+    )
+    assert "already recorded with different content" in other_subject.rejected[0].error
+    same = example.record([fact("DomainSuspended", "parler", occurred_at="2021-02-01", event_id="e-1")])
+    assert same.duplicates == ["e-1"] and not same.recorded
+
+
+def test_platform_events_need_a_registered_platform(app):
+    outcome = app.record([fact("DomainSuspended", "ghost", occurred_at="2021-02-01")])
+    assert "unknown platform 'ghost'" in outcome.rejected[0].error
+    with pytest.raises(UnknownSubject, match="no record of platform 'ghost'"):
+        app.status(SubjectKey.platform("ghost"))
+
+
+def test_a_retraction_changes_what_is_known_from_its_recording_on(example):
+    cut = next(r for r in exported(example) if r["type"] == "HostingTerminated")
+    before = now()
+    outcome = example.record([fact("EventRetracted", retracts=cut["event_id"], reason="misdated")])
+    assert outcome.committed
+    as_of = at("2021-01-12T00:00:00Z")
+    assert example.status(PARLER, as_of).state.overall.value == "partial"  # stores still delisted
+    assert example.status(PARLER, as_of, known_at=before).state.overall.value == "offline"
+    history = {h.fact.event_id: h for h in example.history(PARLER)}
+    assert history[cut["event_id"]].retraction is not None
+    assert example.history(PARLER, known_at=before)[3].retraction is None
+
+
+def test_a_retraction_naming_the_wrong_subject_or_an_unknown_event_is_rejected(example):
+    cut = next(r for r in exported(example) if r["type"] == "HostingTerminated")
+    wrong = example.record(
+        [fact("EventRetracted", "twitter:realDonaldTrump", retracts=cut["event_id"], reason="r")]
+    )
+    assert "belongs to 'parler'" in wrong.rejected[0].error
+    unknown = example.record([fact("EventRetracted", retracts="no-such-event", reason="r")])
+    assert "not recorded" in unknown.rejected[0].error
+
+
+def test_history_is_in_valid_time_order_with_positions_from_the_global_order(example):
+    history = example.history(PARLER)
+    assert [h.fact.occurred_at for h in history] == sorted(h.fact.occurred_at for h in history)
+    positions = {r["event_id"]: r["position"] for r in exported(example)}
+    assert {h.fact.event_id: h.position for h in history} == {
+        h.fact.event_id: positions[h.fact.event_id] for h in history
+    }
+
+
+def test_status_of_all_subjects_lists_those_that_exist_at_as_of(example):
+    at_start = example.statuses(at("2021-01-07T00:30:00Z"))
+    assert [s.subject.key for s in at_start] == ["parler", "twitter:realDonaldTrump"]
+    assert example.statuses(at("2018-01-01T00:00:00Z")) == []
+    assert len(example.statuses(at("2021-01-12T00:00:00Z"))) == 4
+
+
+def test_unknown_and_not_yet_existing_subjects(example):
+    with pytest.raises(UnknownSubject, match="did not exist yet"):
+        example.status(PARLER, at("2018-01-01T00:00:00Z"))
+    with pytest.raises(UnknownSubject, match="nothing was known"):
+        example.status(PARLER, known_at=now() - timedelta(days=1))
+    assert example.status(TWITTER, at("2020-01-01T00:00:00Z")).state.status.value == "active"
+
+
+def test_export_then_import_into_an_empty_store_gives_the_same_statuses(example, database_url):
+    records = exported(example)
+    target_url = (
+        database_url.replace("store.db", "copy.db")
+        if database_url.startswith("sqlite")
+        else database_url.rsplit("=", 1)[0] + "=copy_" + database_url.rsplit("=", 1)[1]
+    )
+    copy = open_store(target_url)
+    try:
+        outcome = copy.record([to_new_fact(r) for r in records])
+        assert outcome.committed and len(outcome.recorded) == len(records)
+        for as_of, *_ in WORKED_EXAMPLE:
+            assert statuses(copy, as_of) == statuses(example, as_of)
+        again = copy.record([to_new_fact(r) for r in records])
+        assert not again.recorded and len(again.duplicates) == len(records)
+    finally:
+        copy.close()
+
+
+def test_concurrent_writers_of_the_same_facts_record_them_once(database_url):
+    apps = [open_store(database_url) for _ in range(4)]
+    outcomes = []
+    facts = example_facts()
+
+    def write(app: Deplatforming) -> None:
+        outcomes.append(app.record(facts))
+
+    threads = [threading.Thread(target=write, args=(a,)) for a in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert sorted(len(o.recorded) for o in outcomes if o.committed) == [12]
+        assert all(len(o.duplicates) == 12 for o in outcomes if not o.committed)
+        assert len(exported(apps[0])) == 12
+    finally:
+        for app in apps:
+            app.close()

@@ -1,0 +1,134 @@
+"""The JSON Lines format: what is accepted, what is refused and how it is said."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.interchange import (
+    InvalidInput,
+    derived_event_id,
+    parse_line,
+    parse_lines,
+    to_new_fact,
+)
+
+CUT = {
+    "type": "HostingTerminated",
+    "platform": "parler",
+    "occurred_at": "2021-01-11T07:59:00Z",
+    "provider": "Amazon Web Services",
+}
+
+
+def refusal(obj) -> str:
+    with pytest.raises(InvalidInput) as refused:
+        parse_line(obj if isinstance(obj, str) else json.dumps(obj))
+    return str(refused.value)
+
+
+def test_a_valid_line_becomes_a_fact_of_its_subject():
+    new = parse_line(json.dumps(CUT))
+    assert (new.type, new.subject.key, new.fields["provider"]) == (
+        "HostingTerminated",
+        "parler",
+        "Amazon Web Services",
+    )
+    assert new.fields["occurred_at"] == datetime(2021, 1, 11, 7, 59, tzinfo=UTC)
+
+
+def test_times_are_stored_in_utc_and_a_bare_date_is_midnight_utc():
+    assert parse_line(json.dumps(CUT | {"occurred_at": "2021-01-11T08:59:00+01:00"})).fields[
+        "occurred_at"
+    ] == datetime(2021, 1, 11, 7, 59, tzinfo=UTC)
+    assert parse_line(json.dumps(CUT | {"occurred_at": "2021-01-11"})).fields[
+        "occurred_at"
+    ] == datetime(2021, 1, 11, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"occurred_at": "2021-01-11T07:59:00"}, "occurred_at: 2021-01-11T07:59:00 has no timezone"),
+        ({"occurred_at": "2021-02-30"}, "occurred_at: '2021-02-30' is not a real date"),
+        ({"occurred_at": "last tuesday"}, "occurred_at: 'last tuesday' is not a valid timestamp"),
+        ({"occurred_at": 1610351940}, "occurred_at: expected a timestamp string"),
+        ({"occured_at": "2021-01-11"}, "occured_at: unknown field"),
+        ({"platform": "Parler!"}, "platform: Value error, invalid platform slug"),
+        ({"provider": ""}, "provider: must not be blank"),
+        ({"provider": 42}, "provider: Input should be a valid string"),
+        ({"sources": ["ftp://example.org/x"]}, "sources.0: 'ftp://example.org/x' is not an absolute"),
+        ({"sources": ["/relative"]}, "is not an absolute http(s) URL"),
+        ({"type": "HostingNuked"}, "type: unknown event type 'HostingNuked'"),
+        ({"event_id": "x" * 129}, "event_id: String should have at most 128 characters"),
+        ({"announced_at": "2021-01-09T23:00:00"}, "announced_at: 2021-01-09T23:00:00 has no timezone"),
+    ],
+)
+def test_each_problem_is_named_with_its_field(change, message):
+    assert message.replace("Value error, ", "") in refusal(CUT | change)
+
+
+def test_missing_type_and_missing_fields_are_named():
+    assert "type: missing" in refusal({k: v for k, v in CUT.items() if k != "type"})
+    assert "provider: required field missing" in refusal({k: v for k, v in CUT.items() if k != "provider"})
+    assert "store: required field missing" in refusal(CUT | {"type": "AppStoreRemoved"})
+
+
+def test_malformed_json_non_objects_repeated_keys_and_oversize_lines_are_refused():
+    assert "malformed JSON" in refusal('{"type": "HostingTerminated",')
+    assert "expected a JSON object" in refusal("[1, 2]")
+    assert "platform: field given twice" in refusal('{"platform": "a", "platform": "b"}')
+    assert "longer than" in refusal(json.dumps(CUT | {"note": "x" * 70_000}))
+
+
+def test_account_events_need_an_account_key_and_platform_events_a_slug():
+    assert "account: required field missing" in refusal(
+        {"type": "AccountBanned", "platform": "twitter", "occurred_at": "2021-01-01", "provider": "T"}
+    )
+    assert "invalid account key" in refusal(
+        {"type": "AccountBanned", "account": "no-handle", "occurred_at": "2021-01-01", "provider": "T"}
+    )
+
+
+def test_blank_lines_and_comments_are_skipped_and_lines_keep_their_numbers():
+    lines = ["# a comment", "", json.dumps(CUT), "   ", "{bad"]
+    parsed = list(parse_lines(lines))
+    assert [(p.line, p.fact is not None) for p in parsed] == [(3, True), (5, False)]
+
+
+def test_the_derived_event_id_ignores_key_order_whitespace_and_the_stores_own_keys():
+    reordered = json.dumps(dict(reversed(list(CUT.items()))), indent=4).replace("\n", " ")
+    assert parse_line(reordered).event_id == parse_line(json.dumps(CUT)).event_id
+    exported = CUT | {"recorded_at": "2026-01-01T00:00:00Z", "position": 7}
+    assert derived_event_id(exported) == derived_event_id(CUT)
+    assert derived_event_id(CUT | {"reason": "x"}) != derived_event_id(CUT)
+
+
+def test_an_exported_line_has_the_same_content_digest_as_the_line_it_came_from():
+    given_line = parse_line(json.dumps(CUT | {"occurred_at": "2021-01-11T08:59:00+01:00"}))
+    exported = CUT | {
+        "event_id": given_line.event_id,
+        "sources": [],
+        "recorded_at": "2026-01-01T00:00:00Z",
+        "position": 3,
+    }
+    assert to_new_fact(exported).digest == given_line.digest
+
+
+def test_account_handles_are_one_subject_whatever_their_case():
+    a = to_new_fact({"type": "AccountBanned", "account": "tw:Alice", "occurred_at": "2021-01-01", "provider": "T"})
+    b = to_new_fact({"type": "AccountBanned", "account": "tw:alice", "occurred_at": "2021-01-01", "provider": "T"})
+    assert a.subject.id == b.subject.id and a.digest == b.digest
+    assert a.subject.key == "tw:Alice"
+
+
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=8) | st.integers() | st.none(), max_size=6))
+def test_arbitrary_objects_are_either_facts_or_clear_refusals(obj):
+    try:
+        parse_line(json.dumps(obj))
+    except InvalidInput as refusal:
+        assert str(refusal)

@@ -343,9 +343,7 @@ def demo(
             table.add_column(column)
         for entry in entries:
             after = status_json(app.status(entry.subject, entry.fact.occurred_at))
-            channels = " ".join(
-                f"{c}={coloured(v)}" for c, v in after.get("channels", {}).items()
-            )
+            channels = " ".join(f"{c}={coloured(v)}" for c, v in after.get("channels", {}).items())
             table.add_row(
                 iso(entry.fact.occurred_at),
                 entry.subject.key,

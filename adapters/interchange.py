@@ -253,7 +253,9 @@ def to_new_fact(raw: Any, label: int | None = None) -> NewFact:
     content.pop("account", None)
     if model.type == "EventRetracted" and raw.get("platform") and raw.get("account"):
         raise InvalidInput("a retraction names at most one subject: platform or account")
-    identity = {} if subject is None or model.type == "EventRetracted" else {"subject": subject.identity}
+    identity = (
+        {} if subject is None or model.type == "EventRetracted" else {"subject": subject.identity}
+    )
     digest = hashlib.sha256(canonical({**content, **identity}).encode()).hexdigest()
     event_type = content.pop("type")
     return NewFact(
@@ -278,8 +280,10 @@ def describe(error: ValidationError) -> str:
         if kind == "extra_forbidden":
             message = "unknown field"
         elif kind == "union_tag_invalid":
-            where, message = "type", f"unknown event type {item['input'].get('type')!r}; " + (
-                "expected one of " + ", ".join(EVENT_TYPES)
+            where, message = (
+                "type",
+                f"unknown event type {item['input'].get('type')!r}; "
+                + ("expected one of " + ", ".join(EVENT_TYPES)),
             )
         elif kind == "union_tag_not_found":
             where, message = "type", "missing; expected one of " + ", ".join(EVENT_TYPES)

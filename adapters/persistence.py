@@ -132,6 +132,4 @@ class PostgresEventStore(PostgresApplicationRecorder):
     def select_positions(self, originator_id: UUID) -> dict[int, int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_positions_statement, [originator_id])
-            return {
-                row["originator_version"]: row["notification_id"] for row in curs.fetchall()
-            }
+            return {row["originator_version"]: row["notification_id"] for row in curs.fetchall()}

@@ -7,12 +7,20 @@ from domain.subjects import Subject
 SUBJECT_CLASSES: dict[str, type[Subject]] = {"platform": Platform, "account": Account}
 
 _SPEC_TYPES = {
-    Platform: (
-        "PlatformRegistered HostingTerminated HostingRestored AppStoreRemoved AppStoreReinstated "
-        "DomainSuspended DomainRestored PlatformShutDown PlatformRelaunched ServiceTerminated "
-        "ServiceRestored"
-    ).split(),
-    Account: "AccountSuspended AccountBanned AccountReinstated".split(),
+    Platform: [
+        "PlatformRegistered",
+        "HostingTerminated",
+        "HostingRestored",
+        "AppStoreRemoved",
+        "AppStoreReinstated",
+        "DomainSuspended",
+        "DomainRestored",
+        "PlatformShutDown",
+        "PlatformRelaunched",
+        "ServiceTerminated",
+        "ServiceRestored",
+    ],
+    Account: ["AccountSuspended", "AccountBanned", "AccountReinstated"],
 }
 
 # Every event type of the spec by its interchange name, with the subject class it belongs to

@@ -10,7 +10,7 @@ from typing import Self
 from domain.clock import iso
 from domain.errors import RuleViolation
 from domain.subjects import Subject
-from domain.values import AccountStatus, SubjectKind
+from domain.values import AccountStatus
 
 
 class Account(Subject):

@@ -1,4 +1,4 @@
-"""The domain's refusals: each names the rule and, where there is one, the event it conflicts with."""
+"""The domain's refusals: each names the rule broken and the event it conflicts with."""
 
 from __future__ import annotations
 

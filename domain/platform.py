@@ -202,8 +202,7 @@ class PlatformState:
 
     def _not_a_host(self, action: Subject.ProviderAction) -> None:
         hosts = ", ".join(
-            f"{host.provider} (since event {host.since.event_id})"
-            for host in self.hosting.values()
+            f"{host.provider} (since event {host.since.event_id})" for host in self.hosting.values()
         )
         removed = self.removed_hosts.get(provider_identity(action.provider))
         if removed is not None:

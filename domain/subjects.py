@@ -244,4 +244,3 @@ def insort_copy(timeline: list[Subject.Action], action: Subject.Action) -> list[
     copy = list(timeline)
     insort(copy, action, key=lambda a: a.order)
     return copy
-

@@ -100,7 +100,9 @@ class Deplatforming(Application):
 
     # Writes ---------------------------------------------------------------------
 
-    def record(self, facts: Sequence[NewFact], *, atomic: bool = True, commit: bool = True) -> Outcome:
+    def record(
+        self, facts: Sequence[NewFact], *, atomic: bool = True, commit: bool = True
+    ) -> Outcome:
         """Records the valid facts; with `atomic`, nothing unless all are valid."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             batch = _Batch(self, facts)
@@ -168,7 +170,7 @@ class Deplatforming(Application):
         return list(subjects.values())
 
     def history(self, key: SubjectKey, known_at: datetime | None = None) -> list[HistoryEntry]:
-        """The subject's facts in valid-time order, retracted ones marked, as known at `known_at`."""
+        """The subject's facts in valid-time order as known at `known_at`, retractions marked."""
         subject = self.subject(key, known_at)
         positions = self.index.select_positions(subject.id)
         facts = sorted(
@@ -181,7 +183,10 @@ class Deplatforming(Application):
         )
         return [
             HistoryEntry(
-                f, subject.subject, positions.get(f.originator_version), subject.retracted_by(f, known_at)
+                f,
+                subject.subject,
+                positions.get(f.originator_version),
+                subject.retracted_by(f, known_at),
             )
             for f in facts
         ]

@@ -43,14 +43,22 @@ def test_import_status_history_and_export(database_url, tmp_path):
     dump = tmp_path / "export.jsonl"
     assert run(database_url, "export", str(dump)).returncode == 0
     lines = [json.loads(line) for line in dump.read_text().splitlines()]
-    assert len(lines) == 12 and [x["position"] for x in lines] == sorted(x["position"] for x in lines)
+    assert len(lines) == 12 and [x["position"] for x in lines] == sorted(
+        x["position"] for x in lines
+    )
     again = run(database_url, "import", "-", "--json", stdin=dump.read_text())
     assert json.loads(again.stdout) == {"recorded": 0, "duplicates": 12, "rejected": []}
 
 
 def test_record_and_retract_one_event(database_url):
     run(database_url, "import", str(EXAMPLE))
-    event = {"type": "DomainSuspended", "platform": "parler", "occurred_at": "2021-02-01T00:00:00Z", "provider": "Epik", "event_id": "dom-1"}
+    event = {
+        "type": "DomainSuspended",
+        "platform": "parler",
+        "occurred_at": "2021-02-01T00:00:00Z",
+        "provider": "Epik",
+        "event_id": "dom-1",
+    }
     recorded = run(database_url, "record", "--json-event", json.dumps(event), "--json")
     assert json.loads(recorded.stdout)["recorded"] == 1
     offline = run(database_url, "status", "parler", "--as-of", "2021-02-02", "--json")
@@ -77,7 +85,13 @@ def test_exit_codes(database_url, tmp_path):
 
 
 def test_skip_invalid_reports_the_rejected_lines_and_records_the_rest(database_url, tmp_path):
-    lines = EXAMPLE.read_text().splitlines() + ['{"type": "AccountBanned", "account": "twitter:realDonaldTrump", "occurred_at": "2021-01-09", "provider": "Twitter"}']
+    banned_again = {
+        "type": "AccountBanned",
+        "account": "twitter:realDonaldTrump",
+        "occurred_at": "2021-01-09",
+        "provider": "Twitter",
+    }
+    lines = [*EXAMPLE.read_text().splitlines(), json.dumps(banned_again)]
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("\n".join(lines) + "\n")
     result = run(database_url, "import", str(mixed), "--skip-invalid", "--json")
@@ -89,14 +103,20 @@ def test_skip_invalid_reports_the_rejected_lines_and_records_the_rest(database_u
 
 def test_demo_replays_the_example(tmp_path):
     demo = subprocess.run(
-        [DEPLATFORM, "demo"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [DEPLATFORM, "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
         env=dict(os.environ, COLUMNS="200"),
     )
     assert demo.returncode == 0, demo.stderr
     assert "HostingTerminated" in demo.stdout and "web=offline" in demo.stdout
 
 
-@pytest.mark.skipif(not CONTRACT.exists(), reason="the shared contract checker is not beside the repo")
+@pytest.mark.skipif(
+    not CONTRACT.exists(), reason="the shared contract checker is not beside the repo"
+)
 def test_the_shared_cli_contract(database_url):
     args = [] if database_url.startswith("sqlite") else ["--database-url", database_url]
     env = dict(os.environ, PATH=f"{Path(DEPLATFORM).parent}{os.pathsep}{os.environ['PATH']}")

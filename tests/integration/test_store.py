@@ -84,13 +84,17 @@ def test_skipping_invalid_facts_records_the_valid_ones(example):
 
 
 def test_an_event_id_is_global_and_reusing_it_with_other_content_is_rejected(example):
-    first = example.record([fact("DomainSuspended", "parler", occurred_at="2021-02-01", event_id="e-1")])
+    first = example.record(
+        [fact("DomainSuspended", "parler", occurred_at="2021-02-01", event_id="e-1")]
+    )
     assert first.committed
     other_subject = example.record(
         [fact("AccountBanned", "x:y", occurred_at="2021-02-01", event_id="e-1")]
     )
     assert "already recorded with different content" in other_subject.rejected[0].error
-    same = example.record([fact("DomainSuspended", "parler", occurred_at="2021-02-01", event_id="e-1")])
+    same = example.record(
+        [fact("DomainSuspended", "parler", occurred_at="2021-02-01", event_id="e-1")]
+    )
     assert same.duplicates == ["e-1"] and not same.recorded
 
 

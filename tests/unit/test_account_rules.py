@@ -29,7 +29,15 @@ def test_an_account_is_active_before_any_event():
 
 def test_a_timed_suspension_ends_by_itself_at_until():
     subject = account()
-    record(subject, fact("AccountSuspended", KEY, occurred_at="2021-01-01T00:00:00Z", until="2021-01-01T12:00:00Z"))
+    record(
+        subject,
+        fact(
+            "AccountSuspended",
+            KEY,
+            occurred_at="2021-01-01T00:00:00Z",
+            until="2021-01-01T12:00:00Z",
+        ),
+    )
     assert status(subject, "2020-12-31T23:59:59Z") == "active"
     assert status(subject, "2021-01-01T00:00:00Z") == "suspended"
     assert status(subject, "2021-01-01T11:59:59Z") == "suspended"
@@ -40,7 +48,12 @@ def test_reinstating_after_a_timed_suspension_ran_out_is_rejected_naming_it():
     subject = account()
     suspended = record(
         subject,
-        fact("AccountSuspended", KEY, occurred_at="2021-01-01T00:00:00Z", until="2021-01-01T12:00:00Z"),
+        fact(
+            "AccountSuspended",
+            KEY,
+            occurred_at="2021-01-01T00:00:00Z",
+            until="2021-01-01T12:00:00Z",
+        ),
     )
     with pytest.raises(RuleViolation, match="ran out at 2021-01-01T12:00:00Z") as rejected:
         record(subject, fact("AccountReinstated", KEY, occurred_at="2021-01-01T13:00:00Z"))
@@ -51,14 +64,24 @@ def test_reinstating_after_a_timed_suspension_ran_out_is_rejected_naming_it():
 
 def test_a_later_suspension_replaces_the_earlier_one():
     subject = account()
-    record(subject, fact("AccountSuspended", KEY, occurred_at="2021-01-01T00:00:00Z", until="2021-01-02T00:00:00Z"))
+    record(
+        subject,
+        fact(
+            "AccountSuspended",
+            KEY,
+            occurred_at="2021-01-01T00:00:00Z",
+            until="2021-01-02T00:00:00Z",
+        ),
+    )
     record(subject, fact("AccountSuspended", KEY, occurred_at="2021-01-01T16:00:00Z"))
     assert status(subject, "2021-03-01T00:00:00Z") == "suspended"
 
 
 def test_until_must_be_later_than_occurred_at():
     with pytest.raises(RuleViolation, match="must be later than occurred_at"):
-        record(account(), fact("AccountSuspended", KEY, occurred_at="2021-01-02", until="2021-01-01"))
+        record(
+            account(), fact("AccountSuspended", KEY, occurred_at="2021-01-02", until="2021-01-01")
+        )
 
 
 def test_a_banned_account_can_be_neither_suspended_nor_banned_again():

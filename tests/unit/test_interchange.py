@@ -53,7 +53,10 @@ def test_times_are_stored_in_utc_and_a_bare_date_is_midnight_utc():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"occurred_at": "2021-01-11T07:59:00"}, "occurred_at: 2021-01-11T07:59:00 has no timezone"),
+        (
+            {"occurred_at": "2021-01-11T07:59:00"},
+            "occurred_at: 2021-01-11T07:59:00 has no timezone",
+        ),
         ({"occurred_at": "2021-02-30"}, "occurred_at: '2021-02-30' is not a real date"),
         ({"occurred_at": "last tuesday"}, "occurred_at: 'last tuesday' is not a valid timestamp"),
         ({"occurred_at": 1610351940}, "occurred_at: expected a timestamp string"),
@@ -61,11 +64,17 @@ def test_times_are_stored_in_utc_and_a_bare_date_is_midnight_utc():
         ({"platform": "Parler!"}, "platform: Value error, invalid platform slug"),
         ({"provider": ""}, "provider: must not be blank"),
         ({"provider": 42}, "provider: Input should be a valid string"),
-        ({"sources": ["ftp://example.org/x"]}, "sources.0: 'ftp://example.org/x' is not an absolute"),
+        (
+            {"sources": ["ftp://example.org/x"]},
+            "sources.0: 'ftp://example.org/x' is not an absolute",
+        ),
         ({"sources": ["/relative"]}, "is not an absolute http(s) URL"),
         ({"type": "HostingNuked"}, "type: unknown event type 'HostingNuked'"),
         ({"event_id": "x" * 129}, "event_id: String should have at most 128 characters"),
-        ({"announced_at": "2021-01-09T23:00:00"}, "announced_at: 2021-01-09T23:00:00 has no timezone"),
+        (
+            {"announced_at": "2021-01-09T23:00:00"},
+            "announced_at: 2021-01-09T23:00:00 has no timezone",
+        ),
     ],
 )
 def test_each_problem_is_named_with_its_field(change, message):
@@ -74,7 +83,9 @@ def test_each_problem_is_named_with_its_field(change, message):
 
 def test_missing_type_and_missing_fields_are_named():
     assert "type: missing" in refusal({k: v for k, v in CUT.items() if k != "type"})
-    assert "provider: required field missing" in refusal({k: v for k, v in CUT.items() if k != "provider"})
+    assert "provider: required field missing" in refusal(
+        {k: v for k, v in CUT.items() if k != "provider"}
+    )
     assert "store: required field missing" in refusal(CUT | {"type": "AppStoreRemoved"})
 
 
@@ -87,10 +98,20 @@ def test_malformed_json_non_objects_repeated_keys_and_oversize_lines_are_refused
 
 def test_account_events_need_an_account_key_and_platform_events_a_slug():
     assert "account: required field missing" in refusal(
-        {"type": "AccountBanned", "platform": "twitter", "occurred_at": "2021-01-01", "provider": "T"}
+        {
+            "type": "AccountBanned",
+            "platform": "twitter",
+            "occurred_at": "2021-01-01",
+            "provider": "T",
+        }
     )
     assert "invalid account key" in refusal(
-        {"type": "AccountBanned", "account": "no-handle", "occurred_at": "2021-01-01", "provider": "T"}
+        {
+            "type": "AccountBanned",
+            "account": "no-handle",
+            "occurred_at": "2021-01-01",
+            "provider": "T",
+        }
     )
 
 
@@ -120,13 +141,31 @@ def test_an_exported_line_has_the_same_content_digest_as_the_line_it_came_from()
 
 
 def test_account_handles_are_one_subject_whatever_their_case():
-    a = to_new_fact({"type": "AccountBanned", "account": "tw:Alice", "occurred_at": "2021-01-01", "provider": "T"})
-    b = to_new_fact({"type": "AccountBanned", "account": "tw:alice", "occurred_at": "2021-01-01", "provider": "T"})
+    a = to_new_fact(
+        {
+            "type": "AccountBanned",
+            "account": "tw:Alice",
+            "occurred_at": "2021-01-01",
+            "provider": "T",
+        }
+    )
+    b = to_new_fact(
+        {
+            "type": "AccountBanned",
+            "account": "tw:alice",
+            "occurred_at": "2021-01-01",
+            "provider": "T",
+        }
+    )
     assert a.subject.id == b.subject.id and a.digest == b.digest
     assert a.subject.key == "tw:Alice"
 
 
-@given(st.dictionaries(st.text(max_size=8), st.text(max_size=8) | st.integers() | st.none(), max_size=6))
+@given(
+    st.dictionaries(
+        st.text(max_size=8), st.text(max_size=8) | st.integers() | st.none(), max_size=6
+    )
+)
 def test_arbitrary_objects_are_either_facts_or_clear_refusals(obj):
     try:
         parse_line(json.dumps(obj))

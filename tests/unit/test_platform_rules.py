@@ -28,7 +28,10 @@ def platform(app_stores=("apple_app_store", "google_play"), **registration) -> P
 
 
 def channels(subject: Platform, as_of: str = "2030-01-01") -> dict[str, str]:
-    return {c.value: v.value for c, v in subject.state_at(at(as_of + "T00:00:00+00:00")).channels.items()}
+    return {
+        c.value: v.value
+        for c, v in subject.state_at(at(as_of + "T00:00:00+00:00")).channels.items()
+    }
 
 
 def overall(subject: Platform, as_of: str = "2030-01-01") -> str:
@@ -64,22 +67,31 @@ def test_an_unnamed_host_is_whoever_terminates_first():
 def test_terminating_a_provider_that_does_not_host_is_rejected():
     subject = platform()
     with pytest.raises(RuleViolation, match="'Host B' does not host site") as rejected:
-        record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="Host B"))
+        record(
+            subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="Host B")
+        )
     assert rejected.value.conflicts_with == subject.registration.event_id
 
 
 def test_terminating_twice_names_the_first_termination():
     subject = platform()
-    first = record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="Host A"))
+    first = record(
+        subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="Host A")
+    )
     with pytest.raises(RuleViolation, match="no longer hosts") as rejected:
-        record(subject, fact("HostingTerminated", "site", occurred_at="2021-02-01", provider="Host A"))
+        record(
+            subject, fact("HostingTerminated", "site", occurred_at="2021-02-01", provider="Host A")
+        )
     assert rejected.value.conflicts_with == first.event_id
 
 
 def test_partial_hosting_makes_every_channel_partial_and_full_hosting_wins():
     subject = platform()
     record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="Host A"))
-    record(subject, fact("HostingRestored", "site", occurred_at="2021-01-02", provider="B", scope="partial"))
+    record(
+        subject,
+        fact("HostingRestored", "site", occurred_at="2021-01-02", provider="B", scope="partial"),
+    )
     assert channels(subject) == {"web": "partial", "ios": "partial", "android": "partial"}
     record(subject, fact("HostingRestored", "site", occurred_at="2021-01-03", provider="C"))
     assert overall(subject) == "online"
@@ -92,24 +104,36 @@ def test_a_delisted_app_still_works_for_those_who_installed_it():
     record(subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="google_play"))
     assert channels(subject) == {"web": "online", "ios": "online", "android": "partial"}
     assert overall(subject) == "partial"
-    record(subject, fact("AppStoreReinstated", "site", occurred_at="2021-02-01", store="google_play"))
+    record(
+        subject, fact("AppStoreReinstated", "site", occurred_at="2021-02-01", store="google_play")
+    )
     assert overall(subject) == "online"
 
 
 def test_listing_changes_must_alternate():
     subject = platform()
     with pytest.raises(RuleViolation, match="is listed in google_play"):
-        record(subject, fact("AppStoreReinstated", "site", occurred_at="2021-01-01", store="google_play"))
-    removed = record(subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="google_play"))
+        record(
+            subject,
+            fact("AppStoreReinstated", "site", occurred_at="2021-01-01", store="google_play"),
+        )
+    removed = record(
+        subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="google_play")
+    )
     with pytest.raises(RuleViolation, match="already delisted") as rejected:
-        record(subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-02", store="google_play"))
+        record(
+            subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-02", store="google_play")
+        )
     assert rejected.value.conflicts_with == removed.event_id
 
 
 def test_a_store_the_platform_was_not_registered_in_is_rejected():
     subject = platform(app_stores=["google_play"])
     with pytest.raises(RuleViolation, match="not registered in apple_app_store"):
-        record(subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="apple_app_store"))
+        record(
+            subject,
+            fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="apple_app_store"),
+        )
 
 
 def test_a_suspended_domain_takes_the_backend_offline_until_restored():
@@ -126,7 +150,9 @@ def test_a_suspended_domain_takes_the_backend_offline_until_restored():
 
 def test_shut_down_overrides_every_layer_and_relaunch_returns_to_them():
     subject = platform()
-    record(subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="apple_app_store"))
+    record(
+        subject, fact("AppStoreRemoved", "site", occurred_at="2021-01-01", store="apple_app_store")
+    )
     record(subject, fact("PlatformShutDown", "site", occurred_at="2021-01-02"))
     assert overall(subject) == "offline"
     with pytest.raises(RuleViolation, match="already shut down"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -89,17 +90,17 @@ def new_subject(facts: list[NewFact]) -> Subject:
 def record_all(subject: Subject, facts: list[NewFact], *, recorded_from=NOW) -> list[Subject.Fact]:
     accepted = []
     for i, new in enumerate(facts):
-        try:
+        with contextlib.suppress(RuleViolation):
             accepted.append(record(subject, new, now=recorded_from + timedelta(seconds=i)))
-        except RuleViolation:
-            pass
     return accepted
 
 
 def moments(subject: Subject) -> list[datetime]:
     """Every moment where the status can change, and one just after each."""
     actions = [a for a in subject.facts.values() if isinstance(a, Subject.Action)]
-    changes = {a.occurred_at for a in actions} | {a.until for a in actions if getattr(a, "until", None)}
+    changes = {a.occurred_at for a in actions} | {
+        a.until for a in actions if getattr(a, "until", None)
+    }
     return sorted(changes | {m + timedelta(seconds=30) for m in changes})
 
 
@@ -118,7 +119,9 @@ histories = st.one_of(platform_facts(), account_facts())
 
 @settings(max_examples=150, deadline=None)
 @given(histories, st.randoms(use_true_random=False))
-def test_with_distinct_valid_times_the_recording_order_of_accepted_facts_does_not_matter(facts, rnd):
+def test_with_distinct_valid_times_the_recording_order_of_accepted_facts_does_not_matter(
+    facts, rnd
+):
     subject = new_subject(facts)
     accepted = [a for a in record_all(subject, facts) if a.type != "PlatformRegistered"]
     rnd.shuffle(accepted)
@@ -161,14 +164,12 @@ def test_knowledge_at_a_moment_is_exactly_what_had_been_recorded_by_then(facts, 
     for i, target in enumerate(accepted[n] for n in sorted(retracted)):
         if target.type == "PlatformRegistered":
             continue
-        try:
+        with contextlib.suppress(RuleViolation):
             record(
                 subject,
                 fact("EventRetracted", retracts=target.event_id, reason="test"),
                 now=retract_from + timedelta(seconds=i),
             )
-        except RuleViolation:
-            pass
     for cut in range(len(subject.facts) + 1):
         facts_by_then = list(subject.facts.values())[:cut]
         known_at = facts_by_then[-1].recorded_at if facts_by_then else NOW - timedelta(days=1)

@@ -14,7 +14,12 @@ from tests.helpers import NOW, at, fact, record
 
 def registered(slug: str = "site") -> Platform:
     subject = Platform.track(SubjectKey.platform(slug))
-    record(subject, fact("PlatformRegistered", slug, name="Site", occurred_at="2020-01-01", hosting_provider="H"))
+    record(
+        subject,
+        fact(
+            "PlatformRegistered", slug, name="Site", occurred_at="2020-01-01", hosting_provider="H"
+        ),
+    )
     return subject
 
 
@@ -58,7 +63,10 @@ def test_a_retraction_removes_the_fact_from_knowledge_recorded_after_it():
     record(subject, fact("EventRetracted", retracts=cut.event_id, reason="wrong"), now=retracted_at)
     as_of = at("2021-06-01T00:00:00Z")
     assert subject.state_at(as_of).overall.value == "online"
-    assert subject.state_at(as_of, known_at=retracted_at - timedelta(seconds=1)).overall.value == "offline"
+    assert (
+        subject.state_at(as_of, known_at=retracted_at - timedelta(seconds=1)).overall.value
+        == "offline"
+    )
     assert subject.state_at(as_of, known_at=retracted_at).overall.value == "online"
     assert subject.state_at(as_of, known_at=NOW - timedelta(seconds=1)).registration is None
 
@@ -84,7 +92,9 @@ def test_a_retraction_that_would_break_the_timeline_is_refused():
     subject = registered()
     record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
     back = record(subject, fact("HostingRestored", "site", occurred_at="2021-02-01", provider="H"))
-    again = record(subject, fact("HostingTerminated", "site", occurred_at="2021-03-01", provider="H"))
+    again = record(
+        subject, fact("HostingTerminated", "site", occurred_at="2021-03-01", provider="H")
+    )
     with pytest.raises(RuleViolation, match=f"would make event {again.event_id}"):
         record(subject, fact("EventRetracted", retracts=back.event_id, reason="r"))
 
@@ -92,7 +102,15 @@ def test_a_retraction_that_would_break_the_timeline_is_refused():
 def test_retracting_a_ban_lets_the_timed_suspension_before_it_run_out():
     key = "net:x"
     subject = Account.track(SubjectKey.account(key))
-    record(subject, fact("AccountSuspended", key, occurred_at="2021-01-01T00:00:00Z", until="2021-01-02T00:00:00Z"))
+    record(
+        subject,
+        fact(
+            "AccountSuspended",
+            key,
+            occurred_at="2021-01-01T00:00:00Z",
+            until="2021-01-02T00:00:00Z",
+        ),
+    )
     ban = record(subject, fact("AccountBanned", key, occurred_at="2021-01-01T06:00:00Z"))
     assert subject.state_at(at("2021-01-03T00:00:00Z")).status.value == "banned"
     record(subject, fact("EventRetracted", retracts=ban.event_id, reason="misreported"))

@@ -334,24 +334,22 @@ def demo(
         outcome = app.record([p.fact for p in parsed if p.fact is not None])
         if outcome.rejected or not outcome.committed:
             fail(f"the example did not load: {outcome.rejected}")
-        entries = sorted(
-            (e for s in app.subjects() for e in app.history(s.subject)),
-            key=lambda e: (e.fact.occurred_at, e.position or 0),
-        )
+        rows = []  # (moment, order, subject, what, by)
+        for subject in app.subjects():
+            for entry in app.history(subject.subject):
+                fact = entry.fact
+                by = getattr(fact, "provider", "") or ""
+                rows.append((fact.occurred_at, entry.position or 0, subject.subject, fact.type, by))
+                until = getattr(fact, "until", None)
+                if until and getattr(app.status(subject.subject, until).state, "lapsed", False):
+                    rows.append((until, 0, subject.subject, "(suspension ends)", ""))
         table = Table(title=f"Replay of {EXAMPLE.name} (store: {url})")
         for column in ("occurred_at", "subject", "event", "by", "status after", "channels"):
             table.add_column(column)
-        for entry in entries:
-            after = status_json(app.status(entry.subject, entry.fact.occurred_at))
+        for moment, _, key, what, by in sorted(rows, key=lambda r: (r[0], r[1])):
+            after = status_json(app.status(key, moment))
             channels = " ".join(f"{c}={coloured(v)}" for c, v in after.get("channels", {}).items())
-            table.add_row(
-                iso(entry.fact.occurred_at),
-                entry.subject.key,
-                entry.fact.type,
-                getattr(entry.fact, "provider", "") or "",
-                coloured(after["status"]),
-                channels,
-            )
+            table.add_row(iso(moment), key.key, what, by, coloured(after["status"]), channels)
     out.print(table)
     out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
 

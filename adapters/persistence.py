@@ -67,6 +67,21 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
                     found[row[0]] = IndexedEvent(row[0], UUID(row[1]), row[2])
         return found
 
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        events: list[StoredEvent] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in chunks([i.hex for i in dict.fromkeys(originator_ids)]):
+                c.execute(
+                    f"SELECT * FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY originator_id, originator_version",
+                    list(chunk),
+                )
+                events += [
+                    StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in c.fetchall()
+                ]
+        return events
+
     def select_positions(self, originator_id: UUID) -> dict[int, int]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -96,6 +111,10 @@ class PostgresEventStore(PostgresApplicationRecorder):
         self.select_event_ids_statement = SQL(
             "SELECT event_id, originator_id, digest FROM {0} WHERE event_id = ANY(%s)"
         ).format(table)
+        self.select_events_of_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
         self.select_positions_statement = SQL(
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -128,6 +147,22 @@ class PostgresEventStore(PostgresApplicationRecorder):
                         row["event_id"], row["originator_id"], row["digest"]
                     )
         return found
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        events: list[StoredEvent] = []
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for chunk in chunks(list(dict.fromkeys(originator_ids)), 5000):
+                curs.execute(self.select_events_of_statement, [list(chunk)])
+                events += [
+                    StoredEvent(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+        return events
 
     def select_positions(self, originator_id: UUID) -> dict[int, int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

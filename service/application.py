@@ -107,7 +107,7 @@ class Deplatforming(Application):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             batch = _Batch(self, facts)
             outcome = batch.run()
-            if (atomic and outcome.rejected) or not commit or not batch.aggregates:
+            if (atomic and outcome.rejected) or not commit or not batch.accepted:
                 return outcome
             try:
                 self.save(*batch.aggregates.values(), event_ids=batch.index_rows)
@@ -120,6 +120,14 @@ class Deplatforming(Application):
 
     def load(self, subject_id: UUID) -> Subject:
         return cast(Subject, self.repository.get(subject_id))
+
+    def load_many(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+        """Many subjects at once (a batch touches many): one query per few thousand."""
+        subjects: dict[UUID, Subject] = {}
+        for stored in self.index.select_events_of(subject_ids):
+            event = self.mapper.to_domain_event(stored)
+            subjects[event.originator_id] = event.mutate(subjects.get(event.originator_id))
+        return subjects
 
     # Queries ----------------------------------------------------------------------
 
@@ -232,13 +240,18 @@ class _Batch:
     def __init__(self, app: Deplatforming, facts: Sequence[NewFact]) -> None:
         self.app = app
         self.facts = facts
-        self.aggregates: dict[UUID, Subject] = {}
         self.accepted: dict[str, IndexedEvent] = {}
         self.now = now()
         wanted = [f.event_id for f in facts] + [
             f.fields["retracts"] for f in facts if f.type == "EventRetracted"
         ]
         self.known = app.index.select_event_ids(wanted)
+        touched = [f.subject.id for f in facts if f.subject is not None] + [
+            self.known[f.fields["retracts"]].originator_id
+            for f in facts
+            if f.type == "EventRetracted" and f.fields["retracts"] in self.known
+        ]
+        self.aggregates: dict[UUID, Subject] = app.load_many(touched)
 
     @property
     def index_rows(self) -> list[IndexedEvent]:
@@ -308,9 +321,5 @@ class _Batch:
         return SUBJECT_CLASSES[fact.subject.kind].track(fact.subject)
 
     def _loaded(self, subject_id: UUID) -> Subject | None:
-        if subject_id not in self.aggregates:
-            try:
-                self.aggregates[subject_id] = self.app.load(subject_id)
-            except AggregateNotFoundError:
-                return None
-        return self.aggregates[subject_id]
+        """Every subject the batch touches was loaded up front, or is new in it."""
+        return self.aggregates.get(subject_id)

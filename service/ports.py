@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 
 class IndexedEvent(NamedTuple):
     """Where an event_id was recorded, and a digest of its content (for idempotency)."""
@@ -17,6 +19,10 @@ class IndexedEvent(NamedTuple):
 
 class EventIndex(Protocol):
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]: ...
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The stored events of many aggregates in one round trip, by aggregate then version."""
+        ...
 
     def select_positions(self, originator_id: UUID) -> dict[int, int]:
         """Each stored version of an aggregate -> its position in the store's global order."""

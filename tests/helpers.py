@@ -46,5 +46,11 @@ def record(subject: Subject, new: NewFact, now: datetime = NOW) -> Subject.Fact:
     )
 
 
+def registration(slug: str = "site", **fields: Any) -> NewFact:
+    """A platform's registration in 2020, hosted by 'H' and in both app stores by default."""
+    fields = {"hosting_provider": "H", "app_stores": ["apple_app_store", "google_play"]} | fields
+    return fact("PlatformRegistered", slug, name=slug.title(), occurred_at="2020-01-01", **fields)
+
+
 def example_facts() -> list[NewFact]:
     return [p.fact for p in parse_lines(EXAMPLE.read_text().splitlines()) if p.fact]

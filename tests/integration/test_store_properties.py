@@ -12,7 +12,7 @@ from adapters.interchange import export_record, parse_instant, to_new_fact
 from adapters.presenters import status_json
 from adapters.store import open_store
 from service.application import Deplatforming
-from tests.helpers import fact
+from tests.helpers import fact, registration
 from tests.unit.test_properties import account_facts, platform_facts
 
 EXAMPLES = {"sqlite": 60, "postgres": 15}
@@ -61,16 +61,9 @@ def test_export_then_import_into_an_empty_store_gives_identical_statuses(new_sto
         facts, retract = history
         source, copy = new_store(), new_store()
         try:
-            registration = fact(
-                "PlatformRegistered",
-                "site",
-                name="Site",
-                occurred_at="2020-01-01",
-                hosting_provider="H",
-                app_stores=["google_play"],  # so that apple_app_store facts are refused
-            )
-            source.record([registration])
-            accepted = [registration]
+            registered = registration(app_stores=["google_play"])  # apple facts are refused
+            source.record([registered])
+            accepted = [registered]
             for new in facts:  # one at a time, as facts trickle in
                 if source.record([new]).committed:
                     accepted.append(new)

@@ -7,23 +7,13 @@ import pytest
 from domain import Platform
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
-from tests.helpers import at, fact, record
+from tests.helpers import at, fact, record, registration
 
 
-def platform(app_stores=("apple_app_store", "google_play"), **registration) -> Platform:
+def platform(app_stores=("apple_app_store", "google_play"), **fields) -> Platform:
     subject = Platform.track(SubjectKey.platform("site"))
-    registration.setdefault("hosting_provider", "Host A")
-    record(
-        subject,
-        fact(
-            "PlatformRegistered",
-            "site",
-            name="Site",
-            occurred_at="2020-01-01",
-            app_stores=list(app_stores),
-            **registration,
-        ),
-    )
+    fields.setdefault("hosting_provider", "Host A")
+    record(subject, registration(app_stores=list(app_stores), **fields))
     return subject
 
 

@@ -8,15 +8,20 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import Account, Platform, Subject
+from domain import FACT_TYPES, Account, Platform, Subject
 from domain.errors import RuleViolation
 from domain.platform import PlatformState
 from domain.values import SubjectKey
 from service.application import NewFact
-from tests.helpers import NOW, fact, record
+from tests.helpers import NOW, fact, record, registration
 
 START = datetime(2021, 1, 1, tzinfo=UTC)
 PROVIDERS = ["H", "K", "L"]
+PLATFORM_ACTIONS = [  # every platform type but the registration and informational restorations
+    name
+    for name, (subject_class, _) in FACT_TYPES.items()
+    if subject_class is Platform and name not in ("PlatformRegistered", "ServiceRestored")
+]
 
 
 def moment(minutes: int) -> str:
@@ -29,21 +34,7 @@ def platform_facts(draw, events: int = 25) -> list[NewFact]:
     minutes = draw(st.lists(st.integers(1, 10_000), min_size=1, max_size=events, unique=True))
     facts = []
     for minute in minutes:
-        kind = draw(
-            st.sampled_from(
-                [
-                    "HostingTerminated",
-                    "HostingRestored",
-                    "AppStoreRemoved",
-                    "AppStoreReinstated",
-                    "DomainSuspended",
-                    "DomainRestored",
-                    "PlatformShutDown",
-                    "PlatformRelaunched",
-                    "ServiceTerminated",
-                ]
-            )
-        )
+        kind = draw(st.sampled_from(PLATFORM_ACTIONS))
         extra: dict = {"provider": draw(st.sampled_from(PROVIDERS))}
         if kind == "HostingRestored":
             extra["scope"] = draw(st.sampled_from(["full", "partial"]))
@@ -72,18 +63,7 @@ def new_subject(facts: list[NewFact]) -> Subject:
     if facts and facts[0].subject.kind == "account":
         return Account.track(SubjectKey.account("net:x"))
     subject = Platform.track(SubjectKey.platform("site"))
-    record(
-        subject,
-        fact(
-            "PlatformRegistered",
-            "site",
-            name="Site",
-            occurred_at="2020-01-01",
-            hosting_provider="H",
-            app_stores=["apple_app_store", "google_play"],
-        ),
-        now=NOW - timedelta(hours=1),
-    )
+    record(subject, registration(), now=NOW - timedelta(hours=1))
     return subject
 
 

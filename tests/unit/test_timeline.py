@@ -9,17 +9,12 @@ import pytest
 from domain import Account, Platform
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
-from tests.helpers import NOW, at, fact, record
+from tests.helpers import NOW, at, fact, record, registration
 
 
 def registered(slug: str = "site") -> Platform:
     subject = Platform.track(SubjectKey.platform(slug))
-    record(
-        subject,
-        fact(
-            "PlatformRegistered", slug, name="Site", occurred_at="2020-01-01", hosting_provider="H"
-        ),
-    )
+    record(subject, registration(slug, app_stores=[]))
     return subject
 
 

@@ -24,11 +24,11 @@ from rich.table import Table
 from adapters import interchange
 from adapters.config import BadDatabaseURL, Settings
 from adapters.logging import configure
-from adapters.presenters import status_json
 from adapters.store import open_store
 from domain.clock import iso
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject, SubjectKey
+from projections.documents import status_json
 from service.application import ConcurrentWrites, Deplatforming, Outcome
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"

@@ -242,16 +242,14 @@ class _Batch:
         self.facts = facts
         self.accepted: dict[str, IndexedEvent] = {}
         self.now = now()
-        wanted = [f.event_id for f in facts] + [
-            f.fields["retracts"] for f in facts if f.type == "EventRetracted"
-        ]
-        self.known = app.index.select_event_ids(wanted)
-        touched = [f.subject.id for f in facts if f.subject is not None] + [
-            self.known[f.fields["retracts"]].originator_id
-            for f in facts
-            if f.type == "EventRetracted" and f.fields["retracts"] in self.known
-        ]
-        self.aggregates: dict[UUID, Subject] = app.load_many(touched)
+        targets = [f.fields["retracts"] for f in facts if f.type == "EventRetracted"]
+        subjects = [f.subject.id for f in facts if f.subject is not None]
+        subjects += [e.originator_id for e in app.index.select_event_ids(targets).values()]
+        self.aggregates: dict[UUID, Subject] = app.load_many(subjects)
+        self.loaded = set(subjects)
+        # Read the index after loading: a subject loaded stale is caught by the version
+        # check when saving, but an index read stale would turn duplicates into conflicts.
+        self.known = app.index.select_event_ids([f.event_id for f in facts] + targets)
 
     @property
     def index_rows(self) -> list[IndexedEvent]:
@@ -321,5 +319,7 @@ class _Batch:
         return SUBJECT_CLASSES[fact.subject.kind].track(fact.subject)
 
     def _loaded(self, subject_id: UUID) -> Subject | None:
-        """Every subject the batch touches was loaded up front, or is new in it."""
+        if subject_id not in self.loaded:  # a retraction target recorded meanwhile
+            self.aggregates.update(self.app.load_many([subject_id]))
+            self.loaded.add(subject_id)
         return self.aggregates.get(subject_id)

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from adapters.interchange import export_record, to_new_fact
-from adapters.presenters import status_json
 from adapters.store import open_store
 from domain.clock import now
 from domain.errors import UnknownSubject
 from domain.values import SubjectKey
+from projections.documents import status_json
 from service.application import Deplatforming
 from tests.helpers import WORKED_EXAMPLE, at, example_facts, fact
 

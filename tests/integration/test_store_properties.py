@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.interchange import export_record, parse_instant, to_new_fact
-from adapters.presenters import status_json
 from adapters.store import open_store
+from projections.documents import status_json
 from service.application import Deplatforming
 from tests.helpers import fact, registration
 from tests.unit.test_properties import account_facts, platform_facts

@@ -1,4 +1,4 @@
-"""Statuses as the JSON objects the CLI and the API give (one shape for both)."""
+"""Status documents: the JSON objects the CLI and the API give, and the read models store."""
 
 from __future__ import annotations
 

@@ -62,6 +62,9 @@ class AccountState:
             return self.until_lapsed
         return self.cause.occurred_at if self.cause is not None else None
 
+    def next_change(self) -> datetime | None:
+        return self.until if self.status is AccountStatus.SUSPENDED else None
+
     def advance(self, moment: datetime) -> None:
         """A timed suspension ends by itself at `until`."""
         if (

@@ -128,6 +128,9 @@ class PlatformState:
     def advance(self, moment: datetime) -> None:
         """Platforms have no timed states: nothing changes without an event."""
 
+    def next_change(self) -> datetime | None:
+        return None
+
     # Derived availability -------------------------------------------------------
 
     @property

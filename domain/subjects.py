@@ -230,6 +230,10 @@ class State(Protocol):
 
     def advance(self, moment: datetime) -> None: ...
 
+    def next_change(self) -> datetime | None:
+        """When the state will change by itself, without a further event (if ever)."""
+        ...
+
     def copy(self) -> Self: ...
 
 

@@ -28,7 +28,6 @@ from adapters.store import open_store
 from domain.clock import iso
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject, SubjectKey
-from projections.documents import status_json
 from service.application import ConcurrentWrites, Deplatforming, Outcome
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
@@ -229,7 +228,7 @@ def status(
     key = subject_key(subject) if subject else None
     with store(database_url) as app:
         statuses = [app.status(key, as_of, known_at)] if key else app.statuses(as_of, known_at)
-    documents = [status_json(s) for s in statuses]
+    documents = [s.to_json() for s in statuses]
     if as_json:
         print_json(documents if all_subjects else documents[0])
     else:
@@ -341,13 +340,13 @@ def demo(
                 by = getattr(fact, "provider", "") or ""
                 rows.append((fact.occurred_at, entry.position or 0, subject.subject, fact.type, by))
                 until = getattr(fact, "until", None)
-                if until and getattr(app.status(subject.subject, until).state, "lapsed", False):
+                if until and app.status(subject.subject, until).document["since"] == iso(until):
                     rows.append((until, 0, subject.subject, "(suspension ends)", ""))
         table = Table(title=f"Replay of {EXAMPLE.name} (store: {url})")
         for column in ("occurred_at", "subject", "event", "by", "status after", "channels"):
             table.add_column(column)
         for moment, _, key, what, by in sorted(rows, key=lambda r: (r[0], r[1])):
-            after = status_json(app.status(key, moment))
+            after = app.status(key, moment).to_json()
             channels = " ".join(f"{c}={coloured(v)}" for c, v in after.get("channels", {}).items())
             table.add_row(iso(moment), key.key, what, by, coloured(after["status"]), channels)
     out.print(table)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,9 +27,9 @@ from pydantic import (
     ValidationError,
 )
 
-from domain import Subject
 from domain.clock import iso
 from domain.values import NAMESPACE, SubjectKey
+from projections.documents import to_record
 from service.application import HistoryEntry, NewFact, StoredFact
 
 MAX_LINE_BYTES = 64 * 1024
@@ -332,33 +332,6 @@ def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine]:
 
 
 # Output -----------------------------------------------------------------------------
-
-LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
-
-
-def fact_fields(fact: Subject.Fact) -> dict[str, Any]:
-    """The fact's own fields in interchange form (UTC times; absent values left out)."""
-    out: dict[str, Any] = {}
-    for f in fields(fact):  # type: ignore[arg-type]
-        if f.name in LIBRARY_FIELDS or f.name == "event_id":
-            continue
-        value = getattr(fact, f.name)
-        if value is None or value == []:
-            continue
-        out[f.name] = iso(value) if isinstance(value, datetime) else value
-    return out
-
-
-def to_record(fact: Subject.Fact, subject: SubjectKey, position: int | None) -> dict[str, Any]:
-    """A stored fact as one interchange object, with the store's event_id, recorded_at, position."""
-    return {
-        "type": fact.type,
-        subject.kind: subject.key,
-        **fact_fields(fact),
-        "event_id": fact.event_id,
-        "recorded_at": iso(fact.recorded_at),
-        "position": position,
-    }
 
 
 def export_record(stored: StoredFact) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:
@@ -12,3 +14,12 @@ def iso(moment: datetime) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch: how the read models store instants (ordered, exact)."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from domain import Subject
 from domain.account import AccountState
 from domain.clock import iso
 from domain.platform import PlatformState
-from service.application import SubjectStatus
+from domain.values import SubjectKey
 
 
 def event_ref(fact: Subject.Action | None) -> dict[str, Any] | None:
@@ -21,19 +23,6 @@ def event_ref(fact: Subject.Action | None) -> dict[str, Any] | None:
     if fact.reason:
         ref["reason"] = fact.reason
     return ref
-
-
-def status_json(status: SubjectStatus) -> dict[str, Any]:
-    head = {
-        "subject": status.subject.key,
-        "kind": status.subject.kind,
-        "as_of": iso(status.as_of),
-        "known_at": iso(status.known_at),
-    }
-    state = status.state
-    if isinstance(state, PlatformState):
-        return head | platform_json(state)
-    return head | account_json(state)
 
 
 def platform_json(state: PlatformState) -> dict[str, Any]:
@@ -70,4 +59,32 @@ def account_json(state: AccountState) -> dict[str, Any]:
         "since": iso(state.since) if state.since else None,
         "until": iso(state.until) if state.until else None,
         "last_event": event_ref(state.cause),
+    }
+
+
+LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def fact_fields(fact: Subject.Fact) -> dict[str, Any]:
+    """The fact's own fields in interchange form (UTC times; absent values left out)."""
+    out: dict[str, Any] = {}
+    for f in fields(fact):  # type: ignore[arg-type]
+        if f.name in LIBRARY_FIELDS or f.name == "event_id":
+            continue
+        value = getattr(fact, f.name)
+        if value is None or value == []:
+            continue
+        out[f.name] = iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+def to_record(fact: Subject.Fact, subject: SubjectKey, position: int | None) -> dict[str, Any]:
+    """A stored fact as one interchange object, with the store's event_id, recorded_at, position."""
+    return {
+        "type": fact.type,
+        subject.kind: subject.key,
+        **fact_fields(fact),
+        "event_id": fact.event_id,
+        "recorded_at": iso(fact.recorded_at),
+        "position": position,
     }

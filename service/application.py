@@ -19,11 +19,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain import FACT_TYPES, SUBJECT_CLASSES, Platform, Subject
-from domain.account import AccountState
 from domain.clock import iso, now
 from domain.errors import RuleViolation, UnknownSubject
 from domain.platform import PlatformState
 from domain.values import SubjectKey
+from projections.status import describe
 from service.ports import EventIndex, IndexedEvent
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,20 @@ class SubjectStatus:
     subject: SubjectKey  # as first spelled
     as_of: datetime
     known_at: datetime
-    state: PlatformState | AccountState
+    document: dict[str, Any]  # status, channels, hosting...: see projections.documents
+
+    @property
+    def status(self) -> str:
+        return self.document["status"]
+
+    def to_json(self) -> dict[str, Any]:
+        head = {
+            "subject": self.subject.key,
+            "kind": self.subject.kind,
+            "as_of": iso(self.as_of),
+            "known_at": iso(self.known_at),
+        }
+        return head | self.document
 
 
 @dataclass(frozen=True)
@@ -121,10 +134,15 @@ class Deplatforming(Application):
     def load(self, subject_id: UUID) -> Subject:
         return cast(Subject, self.repository.get(subject_id))
 
-    def load_many(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
-        """Many subjects at once (a batch touches many): one query per few thousand."""
+    def load_many(
+        self, subject_ids: Sequence[UUID], versions: Mapping[UUID, int] | None = None
+    ) -> dict[UUID, Subject]:
+        """Many subjects at once, optionally as they stood at given versions: one query
+        per few thousand subjects."""
         subjects: dict[UUID, Subject] = {}
         for stored in self.index.select_events_of(subject_ids):
+            if versions is not None and stored.originator_version > versions[stored.originator_id]:
+                continue
             event = self.mapper.to_domain_event(stored)
             subjects[event.originator_id] = event.mutate(subjects.get(event.originator_id))
         return subjects
@@ -164,9 +182,11 @@ class Deplatforming(Application):
         """Every subject that exists at `as_of`, as known at `known_at`."""
         known_at = known_at or now()
         as_of = as_of or known_at
-        found = (status_of(s, as_of, known_at) for s in self.subjects())
+        found = (
+            status_of(s, as_of, known_at) for s in self.subjects() if exists(s, as_of, known_at)
+        )
         return sorted(
-            (s for s in found if s is not None and exists(s)),
+            (s for s in found if s is not None),
             key=lambda s: (s.subject.kind != "platform", s.subject.identity),
         )
 
@@ -225,13 +245,12 @@ def status_of(subject: Subject, as_of: datetime, known_at: datetime) -> SubjectS
     state = subject.state_at(as_of, known_at)
     if isinstance(state, PlatformState) and state.registration is None:
         return None
-    return SubjectStatus(subject.subject, as_of, known_at, cast(Any, state))
+    return SubjectStatus(subject.subject, as_of, known_at, describe(state)[1])
 
 
-def exists(status: SubjectStatus) -> bool:
+def exists(subject: Subject, as_of: datetime, known_at: datetime) -> bool:
     """Platforms exist from registration on, accounts from their first event on."""
-    state = status.state
-    return isinstance(state, PlatformState) or state.cause is not None or state.lapsed
+    return any(action.occurred_at <= as_of for action in subject.view(known_at))
 
 
 class _Batch:

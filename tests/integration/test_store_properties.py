@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from adapters.interchange import export_record, parse_instant, to_new_fact
 from adapters.store import open_store
-from projections.documents import status_json
 from service.application import Deplatforming
 from tests.helpers import fact, registration
 from tests.unit.test_properties import account_facts, platform_facts
@@ -45,8 +44,7 @@ def snapshot(app: Deplatforming) -> list[list[dict]]:
         {r["occurred_at"] for r in map(export_record, app.export()) if "occurred_at" in r}
     )
     return [
-        [status_json(s) | {"known_at": None} for s in app.statuses(parse_instant(m))]
-        for m in moments
+        [s.to_json() | {"known_at": None} for s in app.statuses(parse_instant(m))] for m in moments
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -39,4 +40,4 @@ def test_periods_and_intervals_agree_with_the_fold_at_every_moment(facts):
             [run] = [r for r in runs if r.channel == channel and period_at([r], moment)]
             assert run.status == status
     overall = [r for r in runs if r.channel == OVERALL]
-    assert all(a.status != b.status for a, b in zip(overall, overall[1:]))  # runs are maximal
+    assert all(a.status != b.status for a, b in itertools.pairwise(overall))  # runs are maximal

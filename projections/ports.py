@@ -1,0 +1,63 @@
+"""What the projections need from a read-model store (its SQL lives in adapters/)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.persistence import Tracking
+
+from projections.status import Interval, Snapshot
+
+
+@dataclass(frozen=True)
+class SubjectRows:
+    """Everything the status read models hold about one subject (replaced as a whole)."""
+
+    subject_id: str
+    kind: str
+    key: str
+    identity: str
+    snapshots: list[Snapshot]
+    intervals: list[Interval]
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    subject_id: str
+    event_id: str
+    position: int
+    occurred_at: int  # microseconds since the epoch, as every time in the read models
+    version: int
+    type: str
+    provider: str | None
+    recorded_at: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RetractionMark:
+    subject_id: str
+    target: str
+    event_id: str
+    recorded_at: int
+    reason: str
+
+
+class StatusView(Protocol):
+    """A generation of the status read models, with its tracking position."""
+
+    tracking_key: str
+
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    def apply(
+        self,
+        subjects: Sequence[SubjectRows],
+        timeline: Sequence[TimelineRow],
+        retractions: Sequence[RetractionMark],
+        tracking: Tracking,
+    ) -> None:
+        """Writes the rows and the tracking record in one transaction."""
+        ...

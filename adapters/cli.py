@@ -7,11 +7,14 @@ Exit codes: 0 success, 1 something was rejected or not found (or the store faile
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,15 +22,16 @@ import structlog
 import typer
 from eventsourcing.persistence import PersistenceError
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from adapters import interchange
 from adapters.config import BadDatabaseURL, Settings
 from adapters.logging import configure
-from adapters.store import open_store
+from adapters.store import open_store, rebuild
 from domain.clock import iso
 from domain.errors import UnknownSubject
-from domain.values import InvalidSubject, SubjectKey
+from domain.values import AccountStatus, Availability, InvalidSubject, SubjectKey
 from service.application import ConcurrentWrites, Deplatforming, Outcome
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
@@ -41,6 +45,11 @@ cli = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 log = structlog.get_logger("deplatform")
+
+
+StatusValue = StrEnum(  # type: ignore[misc]
+    "StatusValue", {v.value: v.value for v in (*Availability, *AccountStatus)}
+)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -217,6 +226,10 @@ def status(
         str | None, typer.Argument(help="A platform slug or an account key (twitter:handle).")
     ] = None,
     all_subjects: Annotated[bool, typer.Option("--all", help="Every subject.")] = False,
+    status_filter: Annotated[
+        StatusValue | None,
+        typer.Option("--status", help="With --all: only subjects with this overall status."),
+    ] = None,
     as_of: AsOf = None,
     known_at: KnownAt = None,
     as_json: AsJSON = False,
@@ -225,9 +238,14 @@ def status(
     """Status of a subject (or --all) at --as-of, as the store knew it at --known-at."""
     if (subject is None) == (not all_subjects):
         fail("give a SUBJECT or --all (not both)", 2)
+    if status_filter is not None and not all_subjects:
+        fail("--status filters --all", 2)
     key = subject_key(subject) if subject else None
+    wanted = status_filter.value if status_filter else None
     with store(database_url) as app:
-        statuses = [app.status(key, as_of, known_at)] if key else app.statuses(as_of, known_at)
+        statuses = (
+            [app.status(key, as_of, known_at)] if key else app.statuses(as_of, known_at, wanted)
+        )
     documents = [s.to_json() for s in statuses]
     if as_json:
         print_json(documents if all_subjects else documents[0])
@@ -274,13 +292,15 @@ def coloured(value: str) -> str:
 def history(
     subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
     known_at: KnownAt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N events.")] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip the first N.")] = 0,
     as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
     """A subject's events in valid-time order, with recording times and retractions."""
     key = subject_key(subject)
     with store(database_url) as app:
-        records = [interchange.history_record(e) for e in app.history(key, known_at)]
+        records = app.history(key, known_at, limit, offset)
     if as_json:
         print_json(records)
         return
@@ -333,15 +353,14 @@ def demo(
         outcome = app.record([p.fact for p in parsed if p.fact is not None])
         if outcome.rejected or not outcome.committed:
             fail(f"the example did not load: {outcome.rejected}")
-        rows = []  # (moment, order, subject, what, by)
-        for subject in app.subjects():
-            for entry in app.history(subject.subject):
-                fact = entry.fact
-                by = getattr(fact, "provider", "") or ""
-                rows.append((fact.occurred_at, entry.position or 0, subject.subject, fact.type, by))
-                until = getattr(fact, "until", None)
-                if until and app.status(subject.subject, until).document["since"] == iso(until):
-                    rows.append((until, 0, subject.subject, "(suspension ends)", ""))
+        rows = []  # (moment, position, subject, what, by)
+        for stored in app.export():
+            fact, key = stored.fact, stored.subject
+            by = getattr(fact, "provider", "") or ""
+            rows.append((fact.occurred_at, stored.position, key, fact.type, by))  # type: ignore[attr-defined]
+            until = getattr(fact, "until", None)
+            if until and app.status(key, until).document["since"] == iso(until):
+                rows.append((until, 0, key, "(suspension ends)", ""))
         table = Table(title=f"Replay of {EXAMPLE.name} (store: {url})")
         for column in ("occurred_at", "subject", "event", "by", "status after", "channels"):
             table.add_column(column)
@@ -351,6 +370,70 @@ def demo(
             table.add_row(iso(moment), key.key, what, by, coloured(after["status"]), channels)
     out.print(table)
     out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
+
+
+projections_cli = typer.Typer(
+    help="The read models that serve queries: follow the event stream, report, rebuild.",
+    no_args_is_help=True,
+)
+cli.add_typer(projections_cli, name="projections")
+
+
+@projections_cli.command("run")
+def projections_run(
+    poll: Annotated[float, typer.Option("--poll", min=0.05, help="Seconds between polls.")] = 0.5,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Follow the event stream and keep the read models up to date, until stopped."""
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    with store(database_url) as app:
+        runner = app.runner
+        assert runner is not None
+        err.print(f"following from position {runner.position} (lag {runner.lag()}); Ctrl-C stops")
+        runner.follow(
+            stop,
+            poll,
+            report=lambda: err.print(
+                f"position {runner.position}, lag {runner.lag()}", highlight=False
+            ),
+        )
+
+
+@projections_cli.command("status")
+def projections_status(as_json: AsJSON = False, database_url: DatabaseURL = None) -> None:
+    """Position, lag and last error of the read models."""
+    with store(database_url) as app:
+        runner = app.runner
+        assert runner is not None
+        report = runner.report()
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title="read models")
+    for column in report:
+        table.add_column(column)
+    table.add_row(*(str(v) if v is not None else "" for v in report.values()))
+    out.print(table)
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(database_url: DatabaseURL = None) -> None:
+    """Rebuild the read models from the first event into fresh tables, then switch to them."""
+    with store(database_url) as app:
+        total = app.recorder.max_notification_id() or 0
+        with Progress(
+            *Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=False
+        ) as progress:
+            task = progress.add_task("rebuilding", total=total)
+            rebuilt = rebuild(app, lambda n: progress.advance(task, n))
+    out.print(
+        f"rebuilt generation {rebuilt.generation} from {rebuilt.events} events in "
+        f"{rebuilt.seconds:.2f}s ({rebuilt.rate:,.0f} events/s)"
+        + (f"; dropped generation {rebuilt.replaced}" if rebuilt.replaced else ""),
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from pydantic import (
 from domain.clock import iso
 from domain.values import NAMESPACE, SubjectKey
 from projections.documents import to_record
-from service.application import HistoryEntry, NewFact, StoredFact
+from service.application import NewFact, StoredFact
 
 MAX_LINE_BYTES = 64 * 1024
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -336,15 +336,3 @@ def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine]:
 
 def export_record(stored: StoredFact) -> dict[str, Any]:
     return to_record(stored.fact, stored.subject, stored.position)
-
-
-def history_record(entry: HistoryEntry) -> dict[str, Any]:
-    record = to_record(entry.fact, entry.subject, entry.position)
-    record["retracted"] = entry.retraction is not None
-    if entry.retraction is not None:
-        record["retraction"] = {
-            "event_id": entry.retraction.event_id,
-            "recorded_at": iso(entry.retraction.recorded_at),
-            "reason": entry.retraction.reason,
-        }
-    return record

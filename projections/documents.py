@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from domain import Subject
 from domain.account import AccountState
-from domain.clock import iso
+from domain.clock import from_micros, iso
 from domain.platform import PlatformState
 from domain.values import SubjectKey
 
@@ -88,3 +89,32 @@ def to_record(fact: Subject.Fact, subject: SubjectKey, position: int | None) -> 
         "recorded_at": iso(fact.recorded_at),
         "position": position,
     }
+
+
+def history_record(
+    fact: Subject.Action,
+    subject: SubjectKey,
+    position: int | None,
+    retraction: Subject.EventRetracted | None,
+) -> dict[str, Any]:
+    """A fact as history shows it: its record, and whether (and how) it was retracted."""
+    record = to_record(fact, subject, position) | {"retracted": retraction is not None}
+    if retraction is not None:
+        record["retraction"] = {
+            "event_id": retraction.event_id,
+            "recorded_at": iso(retraction.recorded_at),
+            "reason": retraction.reason,
+        }
+    return record
+
+
+def timeline_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The same, from a row of the timeline read model."""
+    record = json.loads(row["record"]) | {"retracted": row["retracted_by"] is not None}
+    if row["retracted_by"] is not None:
+        record["retraction"] = {
+            "event_id": row["retracted_by"],
+            "recorded_at": iso(from_micros(row["retracted_at"])),
+            "reason": row["retraction_reason"],
+        }
+    return record

@@ -48,9 +48,20 @@ class RetractionMark:
 class StatusView(Protocol):
     """A generation of the status read models, with its tracking position."""
 
-    tracking_key: str
+    generation: int
+
+    @property
+    def tracking_key(self) -> str: ...
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    def meta(self) -> dict[str, Any]:
+        """The generation readers use, and the last error a runner met."""
+        ...
+
+    def follow_active(self) -> None: ...
+
+    def record_error(self, message: str) -> None: ...
 
     def apply(
         self,

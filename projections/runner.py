@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import Projection
 
 from domain import Subject
-from domain.clock import micros
+from domain.clock import from_micros, iso, micros
 from domain.values import SubjectKey
 from projections.documents import to_record
 from projections.ports import RetractionMark, StatusView, SubjectRows, TimelineRow
@@ -97,9 +97,12 @@ def timeline_row(action: Subject.Action, position: int, subject: SubjectKey) -> 
 class Runner:
     """Keeps one generation of the status read models up to date."""
 
-    def __init__(self, app: Deplatforming, view: StatusView, page: int = PAGE) -> None:
+    def __init__(
+        self, app: Deplatforming, view: StatusView, page: int = PAGE, *, serves_readers: bool = True
+    ) -> None:
         self.app = app
         self.view = view
+        self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
         self.projection = StatusProjection(view, app)
         self.page = page
 
@@ -112,6 +115,8 @@ class Runner:
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Applies every event recorded so far; returns how many this call applied."""
+        if self.serves_readers:
+            self.view.follow_active()
         applied = 0
         while True:
             after = self.position
@@ -131,9 +136,33 @@ class Runner:
             if progress is not None:
                 progress(len(page))
 
-    def follow(self, stop: threading.Event, poll: float = 0.5) -> None:
-        """Catches up, then keeps following new events until `stop` is set."""
+    def follow(
+        self, stop: threading.Event, poll: float = 0.5, report: Callable[[], None] | None = None
+    ) -> None:
+        """Catches up, then keeps following new events until `stop` is set. An error is
+        recorded (for `report`) and stops the runner: what it applied stays applied."""
         while not stop.is_set():
-            if self.catch_up():
-                log.info("caught up", position=self.position, lag=self.lag())
+            try:
+                applied = self.catch_up()
+            except Exception as error:
+                self.view.record_error(f"{type(error).__name__}: {error}")
+                log.error("projection stopped", error=str(error), position=self.position)
+                raise
+            if applied and report is not None:
+                report()
             stop.wait(poll)
+
+    def report(self) -> dict[str, Any]:
+        meta = self.view.meta()
+        head = self.app.recorder.max_notification_id() or 0
+        return {
+            "projection": self.projection.name,
+            "generation": meta["generation"],
+            "position": self.position,
+            "head": head,
+            "lag": max(head - self.position, 0),
+            "last_error": meta["last_error"],
+            "last_error_at": iso(from_micros(meta["last_error_at"]))
+            if meta["last_error_at"]
+            else None,
+        }

@@ -8,6 +8,7 @@ in the event-id index, so an atomic import either lands whole or not at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,12 +20,15 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain import FACT_TYPES, SUBJECT_CLASSES, Platform, Subject
-from domain.clock import iso, now
+from domain.account import AccountState
+from domain.clock import from_micros, iso, micros, now
 from domain.errors import RuleViolation, UnknownSubject
 from domain.platform import PlatformState
 from domain.values import SubjectKey
+from projections.documents import history_record, timeline_record
+from projections.runner import Runner
 from projections.status import describe
-from service.ports import EventIndex, IndexedEvent
+from service.ports import EventIndex, IndexedEvent, StatusReadModels
 
 log = structlog.get_logger(__name__)
 
@@ -82,14 +86,6 @@ class SubjectStatus:
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
-    fact: Subject.Action
-    subject: SubjectKey
-    position: int | None
-    retraction: Subject.EventRetracted | None
-
-
-@dataclass(frozen=True)
 class StoredFact:
     """A fact as it stands in the store's global order (for export and feeds)."""
 
@@ -106,6 +102,11 @@ class Deplatforming(Application):
     """The tracker's event store and the use cases on it."""
 
     name = "deplatforming"  # pinned: PostgreSQL tables are named after it
+    runner: Runner | None = None  # keeps the read models up to date; see attach()
+
+    def attach(self, read_models: StatusReadModels) -> None:
+        """Serves queries from these read models, kept up to date by a runner."""
+        self.runner = Runner(self, read_models)
 
     @property
     def index(self) -> EventIndex:
@@ -160,33 +161,72 @@ class Deplatforming(Application):
             raise UnknownSubject(f"nothing was known of {subject.key!r} at {iso(known_at)}")
         return subject
 
+    def read_models(self) -> StatusReadModels | None:
+        """The status read models, caught up with every event recorded so far (so that a
+        write followed by a read sees the write), or None when the store has none."""
+        if self.runner is None:
+            return None
+        self.runner.catch_up()
+        return self.runner.view
+
     def status(
         self, key: SubjectKey, as_of: datetime | None = None, known_at: datetime | None = None
     ) -> SubjectStatus:
+        """From the read models; as known at an earlier `known_at`, by folding the events."""
+        read_models = self.read_models() if known_at is None else None
         known_at = known_at or now()
         as_of = as_of or known_at
-        subject = self.subject(key, known_at)
-        status = status_of(subject, as_of, known_at)
-        if status is None:
-            registration = cast(Platform, subject).registration
-            assert registration is not None
-            raise UnknownSubject(
-                f"{subject.key!r} did not exist yet at {iso(as_of)} "
-                f"(registered at {iso(registration.occurred_at)})"
+        if read_models is None:
+            subject = self.subject(key, known_at)
+            status = status_of(subject, as_of, known_at)
+            registered = cast(Platform, subject).registration if status is None else None
+            registered_at = registered.occurred_at if registered else None
+        else:
+            row = read_models.subject(key.id.hex)
+            if row is None:
+                raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
+            key = SubjectKey(row["kind"], row["key"])
+            period = read_models.period_at(key.id.hex, micros(as_of))
+            status = (
+                SubjectStatus(key, as_of, known_at, json.loads(period["document"]))
+                if period
+                else None
             )
+            if status is None and key.kind == "account":  # before its first event: active
+                document = describe(AccountState(account=key.key))[1]
+                status = SubjectStatus(key, as_of, known_at, document)
+            registered_at = from_micros(row["exists_from"]) if row["exists_from"] else None
+        if status is None:
+            since = f" (registered at {iso(registered_at)})" if registered_at else ""
+            raise UnknownSubject(f"{key.key!r} did not exist yet at {iso(as_of)}{since}")
         return status
 
     def statuses(
-        self, as_of: datetime | None = None, known_at: datetime | None = None
+        self,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        status: str | None = None,
     ) -> list[SubjectStatus]:
-        """Every subject that exists at `as_of`, as known at `known_at`."""
+        """Every subject that exists at `as_of` (with that overall `status`, if given), as
+        known at `known_at`: one range query on the read models, or a fold of every subject."""
+        read_models = self.read_models() if known_at is None else None
         known_at = known_at or now()
         as_of = as_of or known_at
+        if read_models is not None:
+            return [
+                SubjectStatus(
+                    SubjectKey(row["kind"], row["key"]),
+                    as_of,
+                    known_at,
+                    json.loads(row["document"]),
+                )
+                for row in read_models.periods_at(micros(as_of), status)
+            ]
         found = (
             status_of(s, as_of, known_at) for s in self.subjects() if exists(s, as_of, known_at)
         )
         return sorted(
-            (s for s in found if s is not None),
+            (s for s in found if s is not None and status in (None, s.status)),
             key=lambda s: (s.subject.kind != "platform", s.subject.identity),
         )
 
@@ -197,8 +237,21 @@ class Deplatforming(Application):
             subjects[event.originator_id] = event.mutate(subjects.get(event.originator_id))
         return list(subjects.values())
 
-    def history(self, key: SubjectKey, known_at: datetime | None = None) -> list[HistoryEntry]:
-        """The subject's facts in valid-time order as known at `known_at`, retractions marked."""
+    def history(
+        self,
+        key: SubjectKey,
+        known_at: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The subject's facts in valid-time order, each with its recorded_at, position and
+        retraction mark: from the timeline read model, or folded as known at `known_at`."""
+        read_models = self.read_models() if known_at is None else None
+        if read_models is not None:
+            if read_models.subject(key.id.hex) is None:
+                raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
+            rows = read_models.timeline(key.id.hex, limit, offset)
+            return [timeline_record(row) for row in rows]
         subject = self.subject(key, known_at)
         positions = self.index.select_positions(subject.id)
         facts = sorted(
@@ -208,9 +261,9 @@ class Deplatforming(Application):
                 if isinstance(f, Subject.Action) and (known_at is None or f.recorded_at <= known_at)
             ),
             key=lambda a: a.order,
-        )
+        )[offset : None if limit is None else offset + limit]
         return [
-            HistoryEntry(
+            history_record(
                 f,
                 subject.subject,
                 positions.get(f.originator_version),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -27,3 +27,17 @@ class EventIndex(Protocol):
     def select_positions(self, originator_id: UUID) -> dict[int, int]:
         """Each stored version of an aggregate -> its position in the store's global order."""
         ...
+
+
+class StatusReadModels(Protocol):
+    """The status read models as the queries use them (times in epoch microseconds)."""
+
+    def subject(self, subject_id: str) -> dict[str, Any] | None: ...
+
+    def period_at(self, subject_id: str, as_of: int) -> dict[str, Any] | None: ...
+
+    def periods_at(self, as_of: int, status: str | None = None) -> list[dict[str, Any]]: ...
+
+    def timeline(
+        self, subject_id: str, limit: int | None, offset: int = 0
+    ) -> list[dict[str, Any]]: ...

@@ -356,6 +356,7 @@ class PostgresStatusView(StatusReadModels, PostgresTrackingRecorder):
         PostgresTrackingRecorder.__init__(
             self, datastore, tracking_table_name="deplatforming_tracking"
         )
+        self.tracking_table = self.qualify(self.tracking_table_name)
         self.create_table()
         self.open_generation()
 

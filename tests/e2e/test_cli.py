@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,36 @@ def test_the_shared_cli_contract(database_url):
         [sys.executable, str(CONTRACT), *args], capture_output=True, text=True, timeout=600, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_projections_follow_report_and_rebuild(database_url):
+    env = dict(os.environ, DEPLATFORM_DATABASE_URL=database_url)
+    assert run(database_url, "import", str(EXAMPLE)).returncode == 0
+    lagging = json.loads(run(database_url, "projections", "status", "--json").stdout)
+    assert lagging["position"] == 0 and lagging["lag"] == lagging["head"] > 0
+
+    follower = subprocess.Popen(
+        [DEPLATFORM, "projections", "run", "--poll", "0.1"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            report = json.loads(run(database_url, "projections", "status", "--json").stdout)
+            if report["lag"] == 0:
+                break
+            time.sleep(0.2)
+        assert report["lag"] == 0 and report["last_error"] is None
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=30) == 0, follower.stderr.read()
+
+    rebuilt = run(database_url, "projections", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt generation 2" in rebuilt.stdout and "events/s" in rebuilt.stdout
+    offline = run(
+        database_url, "status", "--all", "--status", "offline", "--as-of", "2021-01-12", "--json"
+    )
+    assert [s["subject"] for s in json.loads(offline.stdout)] == ["parler"]

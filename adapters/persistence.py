@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from service.ports import IndexedEvent
@@ -107,7 +108,9 @@ class PostgresEventStore(PostgresApplicationRecorder):
                 "originator_id uuid NOT NULL, digest text NOT NULL)"
             ).format(table)
         )
-        self.insert_event_id = SQL("INSERT INTO {0} VALUES (%s, %s, %s)").format(table)
+        self.insert_event_ids = SQL(
+            "INSERT INTO {0} SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[])"
+        ).format(table)
         self.select_event_ids_statement = SQL(
             "SELECT event_id, originator_id, digest FROM {0} WHERE event_id = ANY(%s)"
         ).format(table)
@@ -118,6 +121,24 @@ class PostgresEventStore(PostgresApplicationRecorder):
         self.select_positions_statement = SQL(
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's steps in one transaction, without psycopg's pipeline mode: with a
+        large batch (20k events, one multi-megabyte parameter) the pipelined send was seen
+        to hang, the server waiting for the rest of the message (as in psycopg issue 685)."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _insert_events(
         self,
@@ -132,10 +153,8 @@ class PostgresEventStore(PostgresApplicationRecorder):
             # Take the events table's lock before touching the index, in the same order
             # as every other writer, so that two writers never wait on each other.
             self._lock_table(curs)
-            curs.executemany(
-                self.insert_event_id,
-                [(e.event_id, e.originator_id, e.digest) for e in event_ids],
-            )
+            columns = list(zip(*event_ids, strict=True))
+            curs.execute(self.insert_event_ids, [list(column) for column in columns])
 
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
         found: dict[str, IndexedEvent] = {}

@@ -155,10 +155,12 @@ class StatusReadModels:
             self.execute(c, f"SELECT * FROM {self.tables(0)['meta']} WHERE name = 'status'")
             return dict(c.fetchone())
 
-    def follow_active(self) -> None:
+    def follow_active(self) -> bool:
         """Moves to the generation readers use, if a rebuild has replaced this one."""
-        if self.meta()["generation"] != self.generation:
-            self.open_generation()
+        if self.meta()["generation"] == self.generation:
+            return False
+        self.open_generation()
+        return True
 
     def record_error(self, message: str) -> None:
         with self.cursor(commit=True) as c:
@@ -254,17 +256,25 @@ class StatusReadModels:
     # Reads ------------------------------------------------------------------------------
 
     def period_at(self, subject_id: str, as_of: int) -> dict[str, Any] | None:
+        """The subject (key, kind, exists_from) with its period at as_of (`document` is None
+        when it had none then), in one query; None for a subject never recorded."""
+        t = self.tables()
         with self.cursor(commit=False) as c:
             self.execute(
                 c,
-                f"SELECT * FROM {self.tables()['periods']} WHERE subject_id = %s "
-                "AND valid_from <= %s ORDER BY valid_from DESC LIMIT 1",
-                [subject_id, as_of],
+                f"SELECT s.kind, s.key, s.exists_from, p.valid_to, p.document "
+                f"FROM {t['current']} s LEFT JOIN {t['periods']} p ON p.subject_id = s.subject_id "
+                f"AND p.valid_from = (SELECT MAX(valid_from) FROM {t['periods']} "
+                "WHERE subject_id = s.subject_id AND valid_from <= %s) WHERE s.subject_id = %s",
+                [as_of, subject_id],
             )
             row = c.fetchone()
-        if row is None or (row["valid_to"] is not None and row["valid_to"] <= as_of):
+        if row is None:
             return None
-        return dict(row)
+        found = dict(row)
+        if found["valid_to"] is not None and found["valid_to"] <= as_of:
+            found["document"] = None
+        return found
 
     def periods_at(self, as_of: int, status: str | None = None) -> list[dict[str, Any]]:
         """Every subject's period at as_of (a range query), platforms first, by key."""

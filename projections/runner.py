@@ -103,23 +103,26 @@ class Runner:
         self.app = app
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
+        self._position: int | None = None  # cached: a stale one only costs a refused page
         self.projection = StatusProjection(view, app)
         self.page = page
 
     @property
     def position(self) -> int:
-        return self.view.max_tracking_id(self.view.tracking_key) or 0
+        """How far this generation has applied the event stream (read from the store)."""
+        self._position = self.view.max_tracking_id(self.view.tracking_key) or 0
+        return self._position
 
     def lag(self) -> int:
         return max((self.app.recorder.max_notification_id() or 0) - self.position, 0)
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Applies every event recorded so far; returns how many this call applied."""
-        if self.serves_readers:
-            self.view.follow_active()
+        if self.serves_readers and self.view.follow_active():  # a rebuild replaced it
+            self._position = None
         applied = 0
         while True:
-            after = self.position
+            after = self._position if self._position is not None else self.position
             notifications = self.app.recorder.select_notifications(
                 after, self.page, inclusive_of_start=False
             )
@@ -131,7 +134,9 @@ class Runner:
                 self.projection.process_page(page, tracking)
             except IntegrityError:
                 log.info("page applied by another runner; moving on", after=after)
+                self._position = None
                 continue
+            self._position = tracking.notification_id
             applied += len(page)
             if progress is not None:
                 progress(len(page))

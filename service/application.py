@@ -182,19 +182,14 @@ class Deplatforming(Application):
             registered = cast(Platform, subject).registration if status is None else None
             registered_at = registered.occurred_at if registered else None
         else:
-            row = read_models.subject(key.id.hex)
+            row = read_models.period_at(key.id.hex, micros(as_of))
             if row is None:
                 raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
             key = SubjectKey(row["kind"], row["key"])
-            period = read_models.period_at(key.id.hex, micros(as_of))
-            status = (
-                SubjectStatus(key, as_of, known_at, json.loads(period["document"]))
-                if period
-                else None
-            )
-            if status is None and key.kind == "account":  # before its first event: active
+            document = json.loads(row["document"]) if row["document"] else None
+            if document is None and key.kind == "account":  # before its first event: active
                 document = describe(AccountState(account=key.key))[1]
-                status = SubjectStatus(key, as_of, known_at, document)
+            status = SubjectStatus(key, as_of, known_at, document) if document else None
             registered_at = from_micros(row["exists_from"]) if row["exists_from"] else None
         if status is None:
             since = f" (registered at {iso(registered_at)})" if registered_at else ""

@@ -321,6 +321,33 @@ def history(
 
 
 @cli.command()
+def intervals(
+    subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Per channel, the periods of one status: when it went offline, and for how long."""
+    key = subject_key(subject)
+    with store(database_url) as app:
+        runs = app.intervals(key)
+    if as_json:
+        print_json(runs)
+        return
+    table = Table(title=f"status intervals of {subject}")
+    for column in ("channel", "status", "from", "to", "begun by event"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            run["channel"],
+            coloured(run["status"]),
+            run["valid_from"],
+            run["valid_to"] or "",
+            run["event_id"] or "(suspension ran out)",
+        )
+    out.print(table)
+
+
+@cli.command()
 def export(
     file: Annotated[
         Path | None, typer.Argument(help="Where to write (default: standard output).")

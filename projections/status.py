@@ -9,7 +9,7 @@ the subject, so recomputing a subject's rows after a late fact is always exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ class Snapshot:
     readings: dict[str, str]  # OVERALL and, for platforms, each channel -> status
     event_id: str | None  # the fact that began it (None where a suspension ran out)
     document: dict[str, Any]  # the status document, without the query's as_of/known_at
+    causes: dict[str, str | None]  # channel -> the fact at valid_from that changed it
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,16 @@ class Interval:
 
 
 def snapshots(subject: Subject) -> list[Snapshot]:
-    points: list[tuple[datetime, str | None, dict[str, str], dict[str, Any]]] = []
+    points: list[Snapshot] = []
     state = subject.initial_state(subject.timeline)
 
     def mark(moment: datetime, event_id: str | None) -> None:
-        if points and points[-1][0] == moment:
-            points.pop()  # several changes at one moment: the last one holds
-        points.append((moment, event_id, *describe(state)))
+        readings, document = describe(state)
+        before = points[-1].readings if points else {}
+        causes = {c: event_id for c, status in readings.items() if before.get(c) != status}
+        if points and points[-1].valid_from == moment:  # several facts at one moment:
+            causes = points.pop().causes | causes  # the last state holds, each change its cause
+        points.append(Snapshot(moment, None, readings, event_id, document, causes))
 
     for action in subject.timeline:
         pending = state.next_change()
@@ -59,14 +63,10 @@ def snapshots(subject: Subject) -> list[Snapshot]:
     if pending is not None:
         state.advance(pending)
         mark(pending, None)
-    ends: list[datetime | None] = [p[0] for p in points[1:]]
-    ends.append(None)
-    if not points:
+    if not points:  # every fact retracted
         return []
-    return [
-        Snapshot(start, end, readings, event_id, document)
-        for (start, event_id, readings, document), end in zip(points, ends, strict=True)
-    ]
+    ends = [p.valid_from for p in points[1:]]
+    return [replace(p, valid_to=end) for p, end in zip(points, [*ends, None], strict=True)]
 
 
 def describe(state: Any) -> tuple[dict[str, str], dict[str, Any]]:
@@ -89,7 +89,8 @@ def intervals(periods: list[Snapshot]) -> list[Interval]:
                     channel, last.valid_from, period.valid_to, status, last.event_id
                 )
             else:
+                cause = period.causes.get(channel, period.event_id)
                 channel_runs.append(
-                    Interval(channel, period.valid_from, period.valid_to, status, period.event_id)
+                    Interval(channel, period.valid_from, period.valid_to, status, cause)
                 )
     return [interval for channel_runs in runs.values() for interval in channel_runs]

@@ -27,12 +27,13 @@ from domain.platform import PlatformState
 from domain.values import SubjectKey
 from projections.documents import history_record, timeline_record
 from projections.runner import Runner
-from projections.status import describe
+from projections.status import OVERALL, describe, intervals, snapshots
 from service.ports import EventIndex, IndexedEvent, StatusReadModels
 
 log = structlog.get_logger(__name__)
 
 WRITE_ATTEMPTS = 5
+CHANNEL_ORDER = [OVERALL, "web", "ios", "android"]
 PAGE = 1000
 
 
@@ -224,6 +225,42 @@ class Deplatforming(Application):
             (s for s in found if s is not None and status in (None, s.status)),
             key=lambda s: (s.subject.kind != "platform", s.subject.identity),
         )
+
+    def intervals(self, key: SubjectKey) -> list[dict[str, Any]]:
+        """Per channel (`overall`, `web`, `ios`, `android`), the runs of one status in valid
+        time: `{channel, status, valid_from, valid_to, event_id}`, `valid_to` None if open."""
+        read_models = self.read_models()
+        if read_models is None:
+            periods = snapshots(self.subject(key))
+            runs = [
+                (i.channel, i.status, i.valid_from, i.valid_to, i.event_id)
+                for i in intervals(periods)
+            ]
+        else:
+            if read_models.subject(key.id.hex) is None:
+                raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
+            runs = [
+                (
+                    r["channel"],
+                    r["status"],
+                    from_micros(r["valid_from"]),
+                    from_micros(r["valid_to"]) if r["valid_to"] is not None else None,
+                    r["event_id"],
+                )
+                for r in read_models.intervals_of(key.id.hex)
+            ]
+        return [
+            {
+                "channel": channel,
+                "status": status,
+                "valid_from": iso(start),
+                "valid_to": iso(end) if end else None,
+                "event_id": event_id,
+            }
+            for channel, status, start, end, event_id in sorted(
+                runs, key=lambda r: (CHANNEL_ORDER.index(r[0]), r[2])
+            )
+        ]
 
     def subjects(self) -> list[Subject]:
         """Every subject, rebuilt by one pass over the store in recording order."""

@@ -30,11 +30,10 @@ def moments(app: Deplatforming) -> list:
 
 
 def answers(app: Deplatforming, at_moments: list) -> list:
-    """Every subject's status document at every moment, and every subject's history."""
+    """Every subject's status document at every moment, its history and its intervals."""
     keys = sorted({s.subject for m in at_moments for s in app.statuses(m)}, key=str)
-    return [[s.to_json() | {"known_at": None} for s in app.statuses(m)] for m in at_moments] + [
-        app.history(key) for key in keys
-    ]
+    statuses = [[s.to_json() | {"known_at": None} for s in app.statuses(m)] for m in at_moments]
+    return statuses + [app.history(key) for key in keys] + [app.intervals(key) for key in keys]
 
 
 def dump(app: Deplatforming) -> dict[str, list]:

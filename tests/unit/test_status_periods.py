@@ -41,3 +41,27 @@ def test_periods_and_intervals_agree_with_the_fold_at_every_moment(facts):
             assert run.status == status
     overall = [r for r in runs if r.channel == OVERALL]
     assert all(a.status != b.status for a, b in itertools.pairwise(overall))  # runs are maximal
+
+
+def test_an_interval_is_credited_to_the_fact_that_changed_it_at_a_shared_moment():
+    from domain import Platform
+    from domain.values import SubjectKey
+    from tests.helpers import fact, record, registration
+
+    for first, second in (
+        ("HostingRestored", "ServiceRestored"),
+        ("ServiceRestored", "HostingRestored"),
+    ):
+        subject = Platform.track(SubjectKey.platform("site"))
+        record(subject, registration(app_stores=[]))
+        record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
+        extra = {"HostingRestored": {"scope": "partial"}, "ServiceRestored": {"service": "cdn"}}
+        recorded = {
+            kind: record(
+                subject, fact(kind, "site", occurred_at="2021-01-02", provider="G", **extra[kind])
+            )
+            for kind in (first, second)
+        }
+        last = intervals(snapshots(subject))[-1]
+        assert (last.channel, last.status) == ("web", "partial")
+        assert last.event_id == recorded["HostingRestored"].event_id

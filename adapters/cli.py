@@ -32,7 +32,8 @@ from adapters.store import open_store, rebuild
 from domain.clock import iso
 from domain.errors import UnknownSubject
 from domain.values import AccountStatus, Availability, InvalidSubject, SubjectKey
-from service.application import ConcurrentWrites, Deplatforming, Outcome
+from service.application import ConcurrentWrites, Deplatforming
+from service.recording import Outcome
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
 

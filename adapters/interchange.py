@@ -30,7 +30,8 @@ from pydantic import (
 from domain.clock import iso
 from domain.values import NAMESPACE, SubjectKey
 from projections.documents import to_record
-from service.application import NewFact, StoredFact
+from service.application import StoredFact
+from service.recording import NewFact
 
 MAX_LINE_BYTES = 64 * 1024
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

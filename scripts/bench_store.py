@@ -28,7 +28,8 @@ import psycopg
 from adapters.interchange import to_new_fact
 from adapters.store import open_store, rebuild
 from domain.values import SubjectKey
-from service.application import Deplatforming, NewFact
+from service.application import Deplatforming
+from service.recording import NewFact
 
 START = datetime(2015, 1, 1, tzinfo=UTC)
 

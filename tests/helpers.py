@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.interchange import parse_lines, to_new_fact
 from domain import Subject
-from service.application import NewFact
+from service.recording import NewFact
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from domain import FACT_TYPES, Account, Platform, Subject
 from domain.errors import RuleViolation
 from domain.platform import PlatformState
 from domain.values import SubjectKey
-from service.application import NewFact
+from service.recording import NewFact
 from tests.helpers import NOW, fact, record, registration
 
 START = datetime(2021, 1, 1, tzinfo=UTC)

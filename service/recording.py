@@ -1,0 +1,137 @@
+"""Recording a batch of facts: each validated against the store plus the facts accepted
+before it, the subjects it touches loaded once, the whole written in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain import FACT_TYPES, SUBJECT_CLASSES, Platform, Subject
+from domain.clock import now
+from domain.errors import RuleViolation
+from domain.values import SubjectKey
+from service.ports import IndexedEvent
+
+if TYPE_CHECKING:
+    from service.application import Deplatforming
+
+
+@dataclass(frozen=True)
+class NewFact:
+    """An input fact, validated for form, ready for its subject's rules."""
+
+    type: str
+    subject: SubjectKey | None  # None only for a retraction that names no subject
+    event_id: str
+    fields: Mapping[str, Any]  # the event's own fields, without event_id
+    digest: str  # of the normalised content: same id and digest is a duplicate
+    label: int | None = None  # where it came from (an input line), echoed in rejections
+
+
+@dataclass(frozen=True)
+class Rejection:
+    label: int | None
+    event_id: str
+    error: str
+    conflicts_with: str | None = None
+
+
+@dataclass
+class Outcome:
+    recorded: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    committed: bool = False
+
+
+class Batch:
+    """One attempt at recording a sequence of facts: the subjects they touch, loaded once."""
+
+    def __init__(self, app: Deplatforming, facts: Sequence[NewFact]) -> None:
+        self.app = app
+        self.facts = facts
+        self.accepted: dict[str, IndexedEvent] = {}
+        self.now = now()
+        targets = [f.fields["retracts"] for f in facts if f.type == "EventRetracted"]
+        subjects = [f.subject.id for f in facts if f.subject is not None]
+        subjects += [e.originator_id for e in app.index.select_event_ids(targets).values()]
+        self.aggregates: dict[UUID, Subject] = app.load_many(subjects)
+        self.loaded = set(subjects)
+        # Read the index after loading: a subject loaded stale is caught by the version
+        # check when saving, but an index read stale would turn duplicates into conflicts.
+        self.known = app.index.select_event_ids([f.event_id for f in facts] + targets)
+
+    @property
+    def index_rows(self) -> list[IndexedEvent]:
+        return list(self.accepted.values())
+
+    def run(self) -> Outcome:
+        outcome = Outcome()
+        for fact in self.facts:
+            try:
+                if self._is_duplicate(fact):
+                    outcome.duplicates.append(fact.event_id)
+                else:
+                    self._add(fact)
+                    outcome.recorded.append(fact.event_id)
+            except RuleViolation as violation:
+                outcome.rejected.append(
+                    Rejection(fact.label, fact.event_id, str(violation), violation.conflicts_with)
+                )
+        return outcome
+
+    def _lookup(self, event_id: str) -> IndexedEvent | None:
+        return self.accepted.get(event_id) or self.known.get(event_id)
+
+    def _is_duplicate(self, fact: NewFact) -> bool:
+        existing = self._lookup(fact.event_id)
+        if existing is None:
+            return False
+        if existing.digest == fact.digest:
+            return True
+        raise RuleViolation(
+            f"event_id {fact.event_id!r} is already recorded with different content",
+            conflicts_with=fact.event_id,
+        )
+
+    def _add(self, fact: NewFact) -> None:
+        subject = self._subject_for(fact)
+        event_class = getattr(type(subject), fact.type)
+        fresh = subject.version == 1 and subject.id not in self.aggregates
+        subject.record(event_class, now=self.now, event_id=fact.event_id, **fact.fields)
+        if fresh:
+            self.aggregates[subject.id] = subject
+        self.accepted[fact.event_id] = IndexedEvent(fact.event_id, subject.id, fact.digest)
+
+    def _subject_for(self, fact: NewFact) -> Subject:
+        if fact.type == "EventRetracted":
+            target_id = fact.fields["retracts"]
+            target = self._lookup(target_id)
+            if target is None:
+                raise RuleViolation(f"event {target_id!r} is not recorded; nothing to retract")
+            subject = self._loaded(target.originator_id)
+            assert subject is not None
+            if fact.subject is not None and fact.subject.id != subject.id:
+                raise RuleViolation(
+                    f"event {target_id!r} belongs to {subject.key!r}, not {fact.subject.key!r}",
+                    conflicts_with=target_id,
+                )
+            return subject
+        assert fact.subject is not None
+        subject = self._loaded(fact.subject.id)
+        if subject is not None:
+            return subject
+        if FACT_TYPES[fact.type][0] is Platform and fact.type != "PlatformRegistered":
+            raise RuleViolation(
+                f"unknown platform {fact.subject.key!r}: record its PlatformRegistered first"
+            )
+        # A subject's first fact: tracked now, kept only if the fact is accepted.
+        return SUBJECT_CLASSES[fact.subject.kind].track(fact.subject)
+
+    def _loaded(self, subject_id: UUID) -> Subject | None:
+        if subject_id not in self.loaded:  # a retraction target recorded meanwhile
+            self.aggregates.update(self.app.load_many([subject_id]))
+            self.loaded.add(subject_id)
+        return self.aggregates.get(subject_id)

@@ -6,15 +6,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from adapters.interchange import export_record, parse_instant
 from adapters.store import open_store, rebuild, status_view
 from domain.values import SubjectKey
 from projections.runner import Runner
 from service.application import Deplatforming
-from tests.helpers import example_facts, fact, registration
-from tests.integration.test_store_properties import EXAMPLES, histories, new_store  # noqa: F401
+from tests.helpers import example_facts, fact
+from tests.integration.test_store_properties import (  # noqa: F401
+    histories,
+    new_store,
+    record_history,
+    store_settings,
+)
 
 PARLER = SubjectKey.platform("parler")
 
@@ -48,24 +53,8 @@ def dump(app: Deplatforming) -> dict[str, list]:
         return rows
 
 
-def record_history(app: Deplatforming, facts, retract) -> None:
-    registered = registration(app_stores=["google_play"])
-    app.record([registered])
-    accepted = [registered]
-    for new in facts:
-        if app.record([new]).committed:
-            accepted.append(new)
-    for share in retract:
-        target = accepted[int(share * len(accepted))]
-        app.record([fact("EventRetracted", retracts=target.event_id, reason="r")])
-
-
 def test_read_models_give_what_the_fold_gives_at_every_moment(new_store):  # noqa: F811
-    @settings(
-        max_examples=new_store.examples,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    @store_settings(new_store)
     @given(histories())
     def check(history):
         app = new_store()

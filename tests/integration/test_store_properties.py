@@ -31,6 +31,28 @@ def new_store(request, tmp_path):
     return make
 
 
+def store_settings(new_store) -> settings:
+    """As many examples as the kind of store affords; stores are made inside each example."""
+    return settings(
+        max_examples=new_store.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+def record_history(app: Deplatforming, facts: list, retract: list[float]) -> None:
+    """Records a drawn history fact by fact, as facts trickle in, then its retractions."""
+    registered = registration(app_stores=["google_play"])  # so apple_app_store facts fail
+    app.record([registered])
+    accepted = [registered]
+    for new in facts:
+        if app.record([new]).committed:
+            accepted.append(new)
+    for share in retract:
+        target = accepted[int(share * len(accepted))]
+        app.record([fact("EventRetracted", retracts=target.event_id, reason="r")])
+
+
 @st.composite
 def histories(draw):
     """A platform's and an account's random facts interleaved, then a few retractions."""
@@ -49,26 +71,12 @@ def snapshot(app: Deplatforming) -> list[list[dict]]:
 
 
 def test_export_then_import_into_an_empty_store_gives_identical_statuses(new_store):
-    @settings(
-        max_examples=new_store.examples,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    @store_settings(new_store)
     @given(histories())
     def check(history):
-        facts, retract = history
         source, copy = new_store(), new_store()
         try:
-            registered = registration(app_stores=["google_play"])  # apple facts are refused
-            source.record([registered])
-            accepted = [registered]
-            for new in facts:  # one at a time, as facts trickle in
-                if source.record([new]).committed:
-                    accepted.append(new)
-            for share in retract:
-                target = accepted[int(share * len(accepted))]
-                source.record([fact("EventRetracted", retracts=target.event_id, reason="r")])
-
+            record_history(source, *history)
             records = [export_record(s) for s in source.export()]
             imported = copy.record([to_new_fact(r) for r in records])
             assert imported.committed and len(imported.recorded) == len(records)

@@ -26,7 +26,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from adapters import interchange
-from adapters.config import BadDatabaseURL, Settings
+from adapters.config import BadDatabaseURL, Settings, StoreUnavailable
 from adapters.logging import configure
 from adapters.store import open_store, rebuild
 from domain.clock import iso
@@ -97,6 +97,8 @@ def store(database_url: str | None) -> Iterator[Deplatforming]:
         app = open_store(database_url or settings.database_url)
     except BadDatabaseURL as error:
         fail(str(error), 2)
+    except StoreUnavailable as error:
+        fail(str(error))
     except (PersistenceError, OSError) as error:
         fail(f"cannot open the store: {error}")
     try:

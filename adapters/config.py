@@ -64,8 +64,7 @@ def store_env(url: str) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:PostgresEventStore",
         }
-        if schema != "public":
-            create_schema(env)
+        prepare_database(env)
         return env
     raise BadDatabaseURL(
         f"{url!r}: unsupported database URL; use sqlite:///path.db or "
@@ -84,8 +83,22 @@ def postgres_conninfo(env: dict[str, str]) -> str:
     )
 
 
-def create_schema(env: dict[str, str]) -> None:
-    with psycopg.connect(postgres_conninfo(env), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
-        )
+class StoreUnavailable(ConnectionError):
+    """The database cannot be reached or refuses us (its own reason is in the message)."""
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    """Connects once, so that a wrong password or database name is reported at once and in
+    the server's words (the library's pool would retry for its whole timeout), and creates
+    the schema if it is missing."""
+    try:
+        with psycopg.connect(postgres_conninfo(env), autocommit=True) as conn:
+            if env["POSTGRES_SCHEMA"] != "public":
+                schema = sql.Identifier(env["POSTGRES_SCHEMA"])
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+    except psycopg.OperationalError as error:
+        reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        raise StoreUnavailable(
+            f"cannot connect to PostgreSQL database {env['POSTGRES_DBNAME']!r} at "
+            f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} as {env['POSTGRES_USER']!r}: {reason}"
+        ) from None

@@ -84,6 +84,8 @@ def test_exit_codes(database_url, tmp_path):
     unknown = run(database_url, "status", "parler")
     assert unknown.returncode == 1 and "no record of platform 'parler'" in unknown.stderr
     assert run("mysql://nope", "status", "parler").returncode == 2
+    no_database = run("postgresql://postgres@127.0.0.1:5432/no_such_db_x", "status", "parler")
+    assert no_database.returncode == 1 and "cannot connect" in no_database.stderr
 
 
 def test_skip_invalid_reports_the_rejected_lines_and_records_the_rest(database_url, tmp_path):

@@ -26,7 +26,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from adapters import interchange
-from adapters.config import BadDatabaseURL, Settings, StoreUnavailable
+from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, store_env
 from adapters.logging import configure
 from adapters.store import open_store, rebuild
 from domain.clock import iso
@@ -400,6 +400,37 @@ def demo(
             table.add_row(iso(moment), key.key, what, by, coloured(after["status"]), channels)
     out.print(table)
     out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    no_projections: Annotated[
+        bool,
+        typer.Option("--no-projections", help="Do not follow the stream here (workers do)."),
+    ] = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Serve the JSON API (documented at /docs) and the status pages."""
+    settings = Settings()
+    configure(settings.log_level if settings.log_level != "WARNING" else "INFO", json=True)
+    run_server(database_url or settings.database_url, host, port, not no_projections)
+
+
+def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
+    import uvicorn
+
+    from adapters.http.app import create_app
+
+    try:
+        store_env(database_url)  # a bad URL or a refusing database, said before serving
+    except BadDatabaseURL as error:
+        fail(str(error), 2)
+    except StoreUnavailable as error:
+        fail(str(error))
+    app = create_app(database_url, api_token=Settings().api_token, follow_projections=follow)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 projections_cli = typer.Typer(

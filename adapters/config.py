@@ -20,6 +20,7 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "WARNING"
+    api_token: str | None = None  # DEPLATFORM_API_TOKEN: without it the service is read-only
 
 
 class BadDatabaseURL(ValueError):

@@ -22,6 +22,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.clock import micros, now
+from domain.values import SubjectKey
 from projections.ports import RetractionMark, SubjectRows, TimelineRow
 from projections.status import OVERALL
 
@@ -300,6 +301,21 @@ class StatusReadModels:
             )
             row = c.fetchone()
         return dict(row) if row is not None else None
+
+    def keys_of(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
+        found: dict[str, SubjectKey] = {}
+        with self.cursor(commit=False) as c:
+            for start in range(0, len(subject_ids), 500):
+                chunk = subject_ids[start : start + 500]
+                self.execute(
+                    c,
+                    f"SELECT subject_id, kind, key FROM {self.tables()['current']} "
+                    f"WHERE subject_id IN ({', '.join(['%s'] * len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    found[row["subject_id"]] = SubjectKey(row["kind"], row["key"])
+        return found
 
     def intervals_of(self, subject_id: str) -> list[dict[str, Any]]:
         with self.cursor(commit=False) as c:

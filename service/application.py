@@ -278,6 +278,44 @@ class Deplatforming(Application):
             for f in facts
         ]
 
+    def feed(self, after: int, limit: int) -> tuple[list[StoredFact], int]:
+        """The facts recorded after position `after`, in recording order, reading at most
+        `limit` positions; and the position to continue from (positions may have gaps)."""
+        read_models = self.read_models()
+        notifications = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        facts = [(p, e) for p, e in events if isinstance(e, Subject.Fact)]
+        ids = list({e.originator_id for _, e in facts})
+        keys = read_models.keys_of([i.hex for i in ids]) if read_models else {}
+        missing = [i for i in ids if i.hex not in keys]
+        keys |= {s.id.hex: s.subject for s in self.load_many(missing).values()}
+        cursor = notifications[-1].id if notifications else after
+        return [StoredFact(e, keys[e.originator_id.hex], p) for p, e in facts], cursor
+
+    def changes(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Subjects whose status on some channel differs between `start` and `end`, with the
+        statuses then and now and the facts that occurred in between."""
+        before = {s.subject: s.document for s in self.statuses(start)}
+        after = {s.subject: s.document for s in self.statuses(end)}
+        changed = []
+        for key in sorted(before.keys() | after.keys(), key=lambda k: (k.kind, k.identity)):
+            then, now_ = readings(before.get(key)), readings(after.get(key))
+            differences = {
+                channel: {"from": then.get(channel), "to": now_.get(channel)}
+                for channel in CHANNEL_ORDER
+                if then.get(channel) != now_.get(channel)
+            }
+            if differences:
+                events = [
+                    record
+                    for record in self.history(key)
+                    if start < datetime.fromisoformat(record["occurred_at"]) <= end
+                ]
+                changed.append(
+                    {"subject": key.key, "kind": key.kind, "changes": differences, "events": events}
+                )
+        return changed
+
     def export(self) -> Iterator[StoredFact]:
         """Every fact in recording order, streamed page by page."""
         keys: dict[UUID, SubjectKey] = {}
@@ -305,6 +343,13 @@ def status_of(subject: Subject, as_of: datetime, known_at: datetime) -> SubjectS
     if isinstance(state, PlatformState) and state.registration is None:
         return None
     return SubjectStatus(subject.subject, as_of, known_at, describe(state)[1])
+
+
+def readings(document: dict[str, Any] | None) -> dict[str, str]:
+    """A status document's status per channel (`overall` included); none if absent."""
+    if document is None:
+        return {}
+    return {OVERALL: document["status"], **document.get("channels", {})}
 
 
 def exists(subject: Subject, as_of: datetime, known_at: datetime) -> bool:

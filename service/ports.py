@@ -8,6 +8,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from domain.values import SubjectKey
+
 
 class IndexedEvent(NamedTuple):
     """Where an event_id was recorded, and a digest of its content (for idempotency)."""
@@ -43,3 +45,5 @@ class StatusReadModels(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def intervals_of(self, subject_id: str) -> list[dict[str, Any]]: ...
+
+    def keys_of(self, subject_ids: list[str]) -> dict[str, SubjectKey]: ...

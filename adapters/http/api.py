@@ -1,0 +1,258 @@
+"""The JSON API: statuses, histories, the event feed and changes; writes with a bearer token."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from adapters import interchange
+from adapters.http.problems import Problem
+from domain.clock import iso, now
+from domain.values import SubjectKey
+from service.application import Deplatforming
+from service.recording import NewFact, Outcome
+
+router = APIRouter()
+
+
+def application(request: Request) -> Deplatforming:
+    return request.app.state.deplatforming
+
+
+App = Annotated[Deplatforming, Depends(application)]
+
+
+def instant(name: str):
+    def parse(request: Request) -> datetime | None:
+        value = request.query_params.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            return interchange.parse_instant(value)
+        except ValueError as error:
+            raise Problem(422, "Invalid time", f"{name}: {error}", field=name) from None
+
+    return Depends(parse)
+
+
+AsOf = Annotated[datetime | None, instant("as_of")]
+KnownAt = Annotated[datetime | None, instant("known_at")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+Offset = Annotated[int, Query(ge=0)]
+StatusFilter = Annotated[
+    str | None,
+    Query(
+        pattern="^(online|partial|offline|active|suspended|banned)$", description="Overall status."
+    ),
+]
+
+
+def subject_key(subject: str) -> SubjectKey:
+    return SubjectKey.parse(subject)
+
+
+# Reads ------------------------------------------------------------------------------------
+
+
+@router.get("/status", summary="Every subject that exists at as_of, as known at known_at")
+def all_statuses(
+    app: App, as_of: AsOf, known_at: KnownAt, status: StatusFilter = None
+) -> list[dict]:
+    return [s.to_json() for s in app.statuses(as_of, known_at, status)]
+
+
+def listing(
+    app: Deplatforming, kind: str, as_of, known_at, status, limit, offset
+) -> dict[str, Any]:
+    found = [s for s in app.statuses(as_of, known_at, status) if s.subject.kind == kind]
+    return {
+        "items": [s.to_json() for s in found[offset : offset + limit]],
+        "total": len(found),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/platforms", summary="Platforms with their status at as_of, paged")
+def platforms(
+    app: App,
+    as_of: AsOf,
+    known_at: KnownAt,
+    status: StatusFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    return listing(app, "platform", as_of, known_at, status, limit, offset)
+
+
+@router.get("/accounts", summary="Accounts with their status at as_of, paged")
+def accounts(
+    app: App,
+    as_of: AsOf,
+    known_at: KnownAt,
+    status: StatusFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    return listing(app, "account", as_of, known_at, status, limit, offset)
+
+
+@router.get("/subjects/{subject}/status", summary="A subject's status (as the CLI's --json)")
+def subject_status(subject: str, app: App, as_of: AsOf, known_at: KnownAt) -> dict[str, Any]:
+    return app.status(subject_key(subject), as_of, known_at).to_json()
+
+
+@router.get("/subjects/{subject}/history", summary="A subject's events in valid-time order")
+def subject_history(
+    subject: str, app: App, known_at: KnownAt, limit: Limit = 1000, offset: Offset = 0
+) -> list[dict]:
+    return app.history(subject_key(subject), known_at, limit, offset)
+
+
+@router.get("/subjects/{subject}/intervals", summary="Per channel, the periods of one status")
+def subject_intervals(subject: str, app: App) -> list[dict]:
+    return app.intervals(subject_key(subject))
+
+
+@router.get("/events", summary="The global feed, in recording order, with a cursor")
+def events(
+    app: App,
+    after: Annotated[int, Query(ge=0, description="The cursor: the last position seen.")] = 0,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    facts, cursor = app.feed(after, limit)
+    return {"events": [interchange.export_record(f) for f in facts], "next": cursor}
+
+
+@router.get("/changes", summary="Subjects and channels whose status differs between two moments")
+def changes(
+    app: App,
+    start: Annotated[datetime | None, instant("from")],
+    end: Annotated[datetime | None, instant("to")],
+) -> dict[str, Any]:
+    if start is None:
+        raise Problem(422, "Invalid request", "from: required", field="from")
+    end = end or now()
+    if end < start:
+        raise Problem(422, "Invalid request", "to must not be before from", field="to")
+    return {"from": iso(start), "to": iso(end), "subjects": app.changes(start, end)}
+
+
+@router.get("/healthz", summary="Store reachable, projection lag")
+def healthz(app: App) -> JSONResponse:
+    try:
+        head = app.recorder.max_notification_id() or 0
+        runner = app.runner
+        report = runner.report() if runner else None
+    except Exception as error:  # the store itself is the thing being checked
+        return JSONResponse({"status": "unavailable", "error": str(error)}, status_code=503)
+    return JSONResponse({"status": "ok", "head": head, "projection": report})
+
+
+# Writes -----------------------------------------------------------------------------------
+
+
+def writer(request: Request) -> None:
+    """Writes need `Authorization: Bearer <DEPLATFORM_API_TOKEN>`; without a token the
+    service is read-only."""
+    token = request.app.state.api_token
+    if not token:
+        raise Problem(403, "Read-only service", "DEPLATFORM_API_TOKEN is not set: writes are off")
+    given = request.headers.get("authorization", "")
+    scheme, _, credentials = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.encode(), token.encode()):
+        raise Problem(
+            401,
+            "Unauthorized",
+            "writes need the header 'Authorization: Bearer <token>' with the service's token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+Writer = Depends(writer)
+
+
+async def body(request: Request) -> Any:
+    limit = request.app.state.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Payload too large", f"request bodies are limited to {limit} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise Problem(413, "Payload too large", f"request bodies are limited to {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Problem(422, "Malformed JSON", f"the body is not JSON: {error}") from None
+
+
+def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONResponse:
+    rejected = sorted(
+        [*parse_errors, *((r.label or 0, r.error) for r in outcome.rejected)], key=lambda x: x[0]
+    )
+    summary = {
+        "recorded": len(outcome.recorded) if outcome.committed else 0,
+        "duplicates": len(outcome.duplicates),
+        "rejected": [{"index": index, "error": error} for index, error in rejected],
+        "event_ids": outcome.recorded if outcome.committed else [],
+    }
+    if parse_errors:
+        raise Problem(
+            422, "Invalid events", "; ".join(f"#{i}: {e}" for i, e in rejected), **summary
+        )
+    if outcome.rejected:
+        raise Problem(
+            409,
+            "Events conflict with the record",
+            "; ".join(f"#{i}: {e}" for i, e in rejected),
+            **summary,
+        )
+    return JSONResponse(summary, status_code=201 if summary["recorded"] else 200)
+
+
+def record(app: Deplatforming, items: list[Any]) -> JSONResponse:
+    facts: list[NewFact] = []
+    parse_errors: list[tuple[int, str]] = []
+    for index, item in enumerate(items, start=1):
+        try:
+            facts.append(interchange.to_new_fact(item, index))
+        except interchange.InvalidInput as error:
+            parse_errors.append((index, str(error)))
+    return answer(app.record(facts, commit=not parse_errors), parse_errors)
+
+
+@router.post(
+    "/events",
+    dependencies=[Writer],
+    status_code=201,
+    summary="Record one event or a JSON array of events, atomically (same rules as import)",
+)
+def post_events(app: App, payload: Annotated[Any, Depends(body)]) -> JSONResponse:
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise Problem(422, "Invalid events", "the array is empty")
+    return record(app, items)
+
+
+class Retraction(BaseModel):
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+@router.post(
+    "/events/{event_id}/retract",
+    dependencies=[Writer],
+    status_code=201,
+    summary="Retract an event: it no longer counts from now on",
+)
+def retract(event_id: str, retraction: Retraction, app: App) -> JSONResponse:
+    return record(
+        app, [{"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}]
+    )

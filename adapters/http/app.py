@@ -1,0 +1,86 @@
+"""The HTTP service: the JSON API and the pages, on one store, with the projections kept up
+to date in the same process unless separate workers run them."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from adapters.http import problems
+from adapters.http.api import router as api
+from adapters.store import open_store
+
+MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
+
+log = structlog.get_logger("deplatform.http")
+
+
+def create_app(
+    database_url: str,
+    *,
+    api_token: str | None = None,
+    follow_projections: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(database_url)
+        app.state.deplatforming = store
+        stop = threading.Event()
+        follower = None
+        if follow_projections and store.runner is not None:
+            follower = threading.Thread(
+                target=store.runner.follow, args=(stop,), name="projections", daemon=True
+            )
+            follower.start()
+        log.info("serving", store=database_url.split("@")[-1], read_only=not api_token)
+        try:
+            yield
+        finally:
+            stop.set()
+            if follower is not None:
+                follower.join(timeout=10)
+            store.close()
+
+    app = FastAPI(
+        title="deplatforming",
+        summary="Who cut which platform or account off, when, and through which channel.",
+        description=(
+            "Statuses at any moment (`as_of`) as the record stood at any moment (`known_at`); "
+            "times are ISO 8601 with a timezone, or a bare date. Writes need "
+            "`Authorization: Bearer <token>` (the service is read-only without "
+            f"DEPLATFORM_API_TOKEN); request bodies are limited to {max_body_bytes} bytes. "
+            "Errors are RFC 9457 problem details."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.api_token = api_token
+    app.state.max_body_bytes = max_body_bytes
+    problems.install(app)
+    app.include_router(api)
+
+    @app.middleware("http")
+    async def log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            response = await call_next(request)
+            log.info(
+                "request",
+                method=request.method,
+                path=request.url.path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    return app

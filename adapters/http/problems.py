@@ -1,0 +1,74 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), naming what is at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import UnknownSubject
+from domain.values import InvalidSubject
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answered with a problem document; `extra` holds its extension members."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+        **problem.extra,
+    }
+    return JSONResponse(
+        body, status_code=problem.status, media_type=PROBLEM, headers=problem.headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, problem: Problem) -> JSONResponse:
+        return problem_response(request, problem)
+
+    @app.exception_handler(UnknownSubject)
+    async def on_unknown(request: Request, error: UnknownSubject) -> JSONResponse:
+        return problem_response(request, Problem(404, "Unknown subject", str(error)))
+
+    @app.exception_handler(InvalidSubject)
+    async def on_invalid_subject(request: Request, error: InvalidSubject) -> JSONResponse:
+        return problem_response(request, Problem(422, "Invalid subject key", str(error)))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "error": e["msg"]}
+            for e in error.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['error']}" for e in errors)
+        return problem_response(request, Problem(422, "Invalid request", detail, errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
+        return problem_response(request, Problem(error.status_code, title, str(error.detail)))

@@ -1,0 +1,162 @@
+"""The JSON API through its real ASGI app (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.http.app import create_app
+from tests.helpers import EXAMPLE, WORKED_EXAMPLE
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+EXAMPLE_EVENTS = [
+    json.loads(line) for line in EXAMPLE.read_text().splitlines() if line.startswith("{")
+]
+
+
+@pytest.fixture
+def client(database_url):
+    app = create_app(database_url, api_token=TOKEN, follow_projections=False, max_body_bytes=64_000)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def loaded(client):
+    response = client.post("/events", json=EXAMPLE_EVENTS, headers=AUTH)
+    assert response.status_code == 201, response.text
+    assert response.json()["recorded"] == 12
+    return client
+
+
+def is_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    return problem
+
+
+@pytest.mark.parametrize(("as_of", "overall", "channels", "twitter", "facebook"), WORKED_EXAMPLE)
+def test_statuses_follow_the_worked_example(loaded, as_of, overall, channels, twitter, facebook):
+    parler = loaded.get("/subjects/parler/status", params={"as_of": as_of}).json()
+    assert (parler["status"], tuple(parler["channels"].values())) == (overall, channels)
+    account = loaded.get("/subjects/twitter:realdonaldtrump/status", params={"as_of": as_of})
+    assert account.json()["status"] == twitter
+    everyone = {
+        s["subject"]: s["status"] for s in loaded.get("/status", params={"as_of": as_of}).json()
+    }
+    assert everyone.get("facebook:DonaldTrump", "active") == facebook
+
+
+def test_writes_need_the_token(client, database_url):
+    assert is_problem(client.post("/events", json=EXAMPLE_EVENTS[0]), 401)
+    wrong = client.post("/events", json=EXAMPLE_EVENTS[0], headers={"Authorization": "Bearer nope"})
+    assert is_problem(wrong, 401) and wrong.headers["www-authenticate"] == "Bearer"
+    read_only = create_app(database_url, api_token=None, follow_projections=False)
+    with TestClient(read_only) as anonymous:
+        assert (
+            "read-only"
+            in is_problem(anonymous.post("/events", json={}, headers=AUTH), 403)["title"].lower()
+        )
+        assert anonymous.get("/healthz").status_code == 200
+
+
+def test_every_error_class_is_a_problem_naming_the_fault(loaded):
+    invalid = is_problem(loaded.post("/events", json=[{"type": "Nope"}], headers=AUTH), 422)
+    assert invalid["rejected"][0]["index"] == 1 and "unknown event type" in invalid["detail"]
+    naive = dict(EXAMPLE_EVENTS[9], occurred_at="2021-02-01T00:00:00")
+    assert (
+        "no timezone" in is_problem(loaded.post("/events", json=naive, headers=AUTH), 422)["detail"]
+    )
+    again = {
+        "type": "PlatformRegistered",
+        "platform": "parler",
+        "name": "P",
+        "occurred_at": "2019-01-01",
+    }
+    conflict = is_problem(loaded.post("/events", json=again, headers=AUTH), 409)
+    assert "already registered" in conflict["detail"] and conflict["recorded"] == 0
+    assert is_problem(loaded.get("/subjects/nowhere/status"), 404)
+    assert is_problem(loaded.get("/subjects/Not A Key!/status"), 422)
+    assert (
+        "as_of" in is_problem(loaded.get("/status", params={"as_of": "yesterday"}), 422)["detail"]
+    )
+    assert is_problem(loaded.get("/platforms", params={"limit": 0}), 422)
+    malformed = loaded.post(
+        "/events", content=b"{not json", headers=AUTH | {"content-type": "application/json"}
+    )
+    assert is_problem(malformed, 422)
+    huge = [EXAMPLE_EVENTS[0]] * 1000
+    assert is_problem(loaded.post("/events", json=huge, headers=AUTH), 413)
+    assert is_problem(loaded.get("/no/such/path"), 404)
+
+
+def test_an_array_is_atomic(loaded):
+    before = loaded.get("/events", params={"limit": 1000}).json()["events"]
+    good = {
+        "type": "DomainSuspended",
+        "platform": "parler",
+        "occurred_at": "2021-02-01",
+        "provider": "R",
+    }
+    bad = dict(good, occurred_at="2021-02-02")  # already suspended by the first
+    assert (
+        is_problem(loaded.post("/events", json=[good, bad], headers=AUTH), 409)["rejected"][0][
+            "index"
+        ]
+        == 2
+    )
+    assert loaded.get("/events", params={"limit": 1000}).json()["events"] == before
+
+
+def test_the_feed_gives_every_event_exactly_once_in_recording_order(loaded):
+    unknown = loaded.post("/events/no-such-event/retract", json={"reason": "r"}, headers=AUTH)
+    assert "not recorded" in is_problem(unknown, 409)["detail"]
+    seen, cursor = [], 0
+    while True:
+        page = loaded.get("/events", params={"after": cursor, "limit": 5}).json()
+        if page["next"] == cursor:
+            break
+        seen += page["events"]
+        cursor = page["next"]
+    assert [e["position"] for e in seen] == sorted({e["position"] for e in seen})
+    assert len(seen) == 12 and {e["type"] for e in seen} >= {"PlatformRegistered", "AccountBanned"}
+    cut = next(e for e in seen if e["type"] == "HostingTerminated")
+    assert (
+        loaded.post(
+            f"/events/{cut['event_id']}/retract", json={"reason": "r"}, headers=AUTH
+        ).status_code
+        == 201
+    )
+    tail = loaded.get("/events", params={"after": cursor}).json()
+    assert [e["type"] for e in tail["events"]] == ["EventRetracted"] and tail["next"] > cursor
+
+
+def test_changes_between_two_moments(loaded):
+    changed = loaded.get(
+        "/changes", params={"from": "2021-01-09T12:00:00Z", "to": "2021-01-12"}
+    ).json()
+    parler = next(s for s in changed["subjects"] if s["subject"] == "parler")
+    assert parler["changes"]["overall"] == {"from": "partial", "to": "offline"}
+    assert parler["changes"]["ios"] == {"from": "online", "to": "offline"}
+    assert [e["type"] for e in parler["events"]] == ["AppStoreRemoved", "HostingTerminated"]
+    assert is_problem(
+        loaded.get("/changes", params={"from": "2021-02-01", "to": "2021-01-01"}), 422
+    )
+
+
+def test_listings_are_paged_and_filtered(loaded):
+    accounts = loaded.get("/accounts", params={"as_of": "2021-01-12", "limit": 2}).json()
+    assert accounts["total"] == 3 and len(accounts["items"]) == 2
+    banned = loaded.get("/accounts", params={"as_of": "2021-01-12", "status": "banned"}).json()
+    assert [a["subject"] for a in banned["items"]] == ["twitter:realDonaldTrump"]
+    assert loaded.get("/platforms").json()["items"][0]["subject"] == "parler"
+    history = loaded.get("/subjects/parler/history", params={"limit": 2, "offset": 1}).json()
+    assert [h["type"] for h in history] == ["AppStoreRemoved", "AppStoreRemoved"]
+    health = loaded.get("/healthz").json()
+    assert health["status"] == "ok" and health["projection"]["lag"] == 0
+    assert loaded.get("/openapi.json").json()["paths"]["/events"]["post"]

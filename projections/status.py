@@ -40,9 +40,11 @@ class Interval:
     event_id: str | None
 
 
-def snapshots(subject: Subject) -> list[Snapshot]:
+def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapshot]:
+    """The subject's periods, from its timeline as known now (or at `known_at`)."""
+    timeline = subject.view(known_at)
     points: list[Snapshot] = []
-    state = subject.initial_state(subject.timeline)
+    state = subject.initial_state(timeline)
 
     def mark(moment: datetime, event_id: str | None) -> None:
         readings, document = describe(state)
@@ -52,7 +54,7 @@ def snapshots(subject: Subject) -> list[Snapshot]:
             causes = points.pop().causes | causes  # the last state holds, each change its cause
         points.append(Snapshot(moment, None, readings, event_id, document, causes))
 
-    for action in subject.timeline:
+    for action in timeline:
         pending = state.next_change()
         if pending is not None and pending <= action.occurred_at:
             state.advance(pending)

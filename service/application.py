@@ -200,12 +200,13 @@ class Deplatforming(Application):
             key=lambda s: (s.subject.kind != "platform", s.subject.identity),
         )
 
-    def intervals(self, key: SubjectKey) -> list[dict[str, Any]]:
+    def intervals(self, key: SubjectKey, known_at: datetime | None = None) -> list[dict[str, Any]]:
         """Per channel (`overall`, `web`, `ios`, `android`), the runs of one status in valid
-        time: `{channel, status, valid_from, valid_to, event_id}`, `valid_to` None if open."""
-        read_models = self.read_models()
+        time: `{channel, status, valid_from, valid_to, event_id}`, `valid_to` None if open;
+        from the read models, or folded as known at `known_at`."""
+        read_models = self.read_models() if known_at is None else None
         if read_models is None:
-            periods = snapshots(self.subject(key))
+            periods = snapshots(self.subject(key, known_at), known_at)
             runs = [
                 (i.channel, i.status, i.valid_from, i.valid_to, i.event_id)
                 for i in intervals(periods)

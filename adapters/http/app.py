@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 
 from adapters.http import problems
 from adapters.http.api import router as api
+from adapters.http.pages import router as pages
 from adapters.store import open_store
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
@@ -64,6 +65,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)
     app.include_router(api)
+    app.include_router(pages)
 
     @app.middleware("http")
     async def log_requests(

@@ -1,0 +1,225 @@
+"""The pages: the status board, a subject's timeline, and the Atom feed of recorded events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from adapters import interchange
+from adapters.http.api import App, subject_key
+from adapters.http.problems import Problem
+from domain.clock import iso, now
+from projections.uptime import daily, share_good
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+FILL = {
+    "online": "#2da44e",
+    "active": "#2da44e",
+    "partial": "#d4a72c",
+    "suspended": "#d4a72c",
+    "offline": "#cf222e",
+    "banned": "#cf222e",
+    None: "#d0d7de",
+}
+PATTERN = {"partial": "url(#stripes)", "suspended": "url(#stripes)"}  # not colour alone
+DAYS = 90
+
+
+def form_instant(request: Request, name: str) -> datetime | None:
+    """A time from the page's form: the browser sends `2021-01-12T00:00` without a zone,
+    and the form says UTC; anything else is parsed as in the API."""
+    value = request.query_params.get(name, "").strip()
+    if not value:
+        return None
+    if len(value) in (16, 19) and value[10:11] == "T" and value[-1].isdigit():
+        value += "Z"
+    try:
+        return interchange.parse_instant(value)
+    except ValueError as error:
+        raise Problem(422, "Invalid time", f"{name}: {error}", field=name) from None
+
+
+def moments(request: Request) -> tuple[datetime | None, datetime | None, dict[str, Any]]:
+    as_of, known_at = form_instant(request, "as_of"), form_instant(request, "known_at")
+    shown = {"as_of": iso(as_of or now()), "known_at": iso(known_at) if known_at else None}
+    form = {k: (v[:19] if v and request.query_params.get(k) else "") for k, v in shown.items()}
+    query = "?" + str(request.query_params) if request.query_params else ""
+    return as_of, known_at, {"form": form, "query": query, **shown}
+
+
+@router.get("/", response_class=HTMLResponse)
+def board(request: Request, app: App) -> HTMLResponse:
+    as_of, known_at, context = moments(request)
+    moment = as_of or now()
+    rows = []
+    for status in app.statuses(as_of, known_at):
+        document = status.document
+        intervals = app.intervals(status.subject, known_at)
+        names = ["overall", *document.get("channels", {})]
+        channels = []
+        for name in names:
+            current = document["status"] if name == "overall" else document["channels"][name]
+            bars = daily(intervals, name, moment, DAYS)
+            share = share_good(intervals, name, moment - timedelta(days=DAYS), moment)
+            channels.append(
+                {
+                    "name": name,
+                    "status": current,
+                    "bars": day_bars(status.subject.key, name, bars),
+                    "share": f"{share:.1%}" if share is not None else "n/a",
+                }
+            )
+        rows.append(
+            {
+                "key": status.subject.key,
+                "kind": status.subject.kind,
+                "name": document.get("name", status.subject.key),
+                "channels": channels,
+            }
+        )
+    return templates.TemplateResponse(request, "board.html", {"rows": rows, **context})
+
+
+def day_bars(subject: str, channel: str, days: list) -> str:
+    width = 6
+    rects = "".join(
+        f'<rect x="{i * width}" y="0" width="{width - 1}" height="20" fill="{FILL[d.status]}">'
+        f"<title>{d.start:%Y-%m-%d}: {d.status or 'did not exist'}</title></rect>"
+        for i, d in enumerate(days)
+    )
+    label = escape(f"{subject} {channel}: daily status over the last {len(days)} days")
+    return (
+        f'<svg class="bars" viewBox="0 0 {len(days) * width} 20" role="img" aria-label="{label}" '
+        f'preserveAspectRatio="none">{rects}</svg>'
+    )
+
+
+@router.get("/subjects/{subject}", response_class=HTMLResponse)
+def subject_page(subject: str, request: Request, app: App) -> HTMLResponse:
+    as_of, known_at, context = moments(request)
+    key = subject_key(subject)
+    status = app.status(key, as_of, known_at)
+    history = app.history(key, known_at)
+    intervals = app.intervals(key, known_at)
+    end = as_of or max([now(), *(datetime.fromisoformat(e["occurred_at"]) for e in history)])
+    events = [e for e in history if not e["retracted"]]
+    changes = [
+        datetime.fromisoformat(e["occurred_at"])
+        for e in events
+        if e["type"] != "PlatformRegistered"
+    ]
+    first = min((datetime.fromisoformat(i["valid_from"]) for i in intervals), default=end)
+    start = max(first, min(changes, default=first) - timedelta(days=7))
+    if as_of is None and changes:
+        end = max(changes) + timedelta(days=7)
+    if start >= end:
+        start = end - timedelta(days=30)
+    svg = timeline_svg(status.to_json(), intervals, events, start, end)
+    return templates.TemplateResponse(
+        request,
+        "subject.html",
+        {
+            "status": status.to_json(),
+            "history": history,
+            "timeline": svg,
+            "span": (iso(start), iso(end)),
+            **context,
+        },
+    )
+
+
+def timeline_svg(
+    status: dict[str, Any],
+    intervals: list[dict],
+    events: list[dict],
+    start: datetime,
+    end: datetime,
+) -> str:
+    """One bar per channel, coloured (and patterned) by status, with the events marked."""
+    channels = ["overall", *status.get("channels", {})]
+    left, width, row = 80, 900, 30
+    total = (end - start).total_seconds()
+
+    def x(moment: datetime) -> float:
+        return left + width * min(max((moment - start).total_seconds() / total, 0), 1)
+
+    parts = [
+        '<defs><pattern id="stripes" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#d4a72c"/>'
+        '<rect width="2" height="6" fill="#fff8c5"/></pattern></defs>'
+    ]
+    for n, channel in enumerate(channels):
+        y = 10 + n * row
+        parts.append(f'<text x="0" y="{y + 15}">{channel}</text>')
+        for interval in (i for i in intervals if i["channel"] == channel):
+            a = datetime.fromisoformat(interval["valid_from"])
+            b = datetime.fromisoformat(interval["valid_to"]) if interval["valid_to"] else end
+            if b <= start or a >= end:
+                continue
+            fill = PATTERN.get(interval["status"], FILL[interval["status"]])
+            title = escape(
+                f"{channel}: {interval['status']} from {interval['valid_from']}"
+                + (f" to {interval['valid_to']}" if interval["valid_to"] else "")
+            )
+            parts.append(
+                f'<rect class="interval {interval["status"]}" data-channel="{channel}" '
+                f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), 1):.1f}" height="20" '
+                f'fill="{fill}"><title>{title}</title></rect>'
+            )
+    bottom = 10 + len(channels) * row
+    for event in events:
+        moment = datetime.fromisoformat(event["occurred_at"])
+        if not start <= moment <= end:
+            continue
+        title = escape(
+            f"{event['occurred_at']} {event['type']}"
+            + (f" by {event['provider']}" if event.get("provider") else "")
+            + (f": {event['reason']}" if event.get("reason") else "")
+        )
+        marker = (
+            f'<path class="event" d="M{x(moment):.1f},{bottom} l-5,10 h10 z" fill="#1b1f24">'
+            f"<title>{title}</title></path>"
+            f'<line x1="{x(moment):.1f}" x2="{x(moment):.1f}" y1="6" y2="{bottom}" '
+            'stroke="#1b1f24" stroke-dasharray="2,2"/>'
+        )
+        sources = event.get("sources") or []
+        parts.append(f'<a href="{escape(sources[0])}">{marker}</a>' if sources else marker)
+    parts.append(f'<text x="{left}" y="{bottom + 26}">{start:%Y-%m-%d}</text>')
+    parts.append(
+        f'<text x="{left + width}" y="{bottom + 26}" text-anchor="end">{end:%Y-%m-%d}</text>'
+    )
+    label = escape(f"Status of {status['subject']} per channel from {iso(start)} to {iso(end)}")
+    return (
+        f'<svg class="timeline" viewBox="0 0 {left + width + 10} {bottom + 32}" width="100%" '
+        f'role="img" aria-label="{label}">' + "".join(parts) + "</svg>"
+    )
+
+
+@router.get("/feed.atom")
+def atom(request: Request, app: App) -> Response:
+    head = app.recorder.max_notification_id() or 0
+    facts, _ = app.feed(max(head - 200, 0), 200)
+    entries = []
+    for stored in reversed(facts[-100:]):
+        record = interchange.export_record(stored)
+        what = record.get("reason") or record.get("note") or ""
+        entries.append(
+            record
+            | {
+                "subject": stored.subject.key,
+                "provider": record.get("provider"),
+                "summary": f"{record.get('occurred_at', '')} {what}".strip(),
+            }
+        )
+    updated = entries[0]["recorded_at"] if entries else iso(datetime(1970, 1, 1, tzinfo=UTC))
+    body = templates.get_template("feed.atom").render(
+        events=entries, updated=updated, base=str(request.base_url)
+    )
+    return Response(body, media_type="application/atom+xml")

@@ -375,8 +375,13 @@ def demo(
         str | None,
         typer.Option("--database-url", help="An empty store to load (default: a fresh file)."),
     ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8000,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Only print the replay, do not serve.")
+    ] = False,
 ) -> None:
-    """Load the Parler example into a fresh store and replay it, event by event."""
+    """Load the Parler example into a fresh store, replay it event by event, and serve it."""
     url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
     parsed = list(interchange.parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines()))
     with store(url) as app:
@@ -400,6 +405,15 @@ def demo(
             table.add_row(iso(moment), key.key, what, by, coloured(after["status"]), channels)
     out.print(table)
     out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
+    if no_serve:
+        return
+    out.print(
+        f"Serving the example at http://{host}:{port}/ (API docs at http://{host}:{port}/docs); "
+        "Ctrl-C stops.",
+        highlight=False,
+    )
+    sys.stdout.flush()
+    run_server(url, host, port, follow=True)
 
 
 @cli.command()

@@ -107,7 +107,7 @@ def test_skip_invalid_reports_the_rejected_lines_and_records_the_rest(database_u
 
 def test_demo_replays_the_example(tmp_path):
     demo = subprocess.run(
-        [DEPLATFORM, "demo"],
+        [DEPLATFORM, "demo", "--no-serve"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,109 @@
+"""The pages in headless Chromium, served by the real `deplatform demo` process.
+
+Screenshots are saved under test-artifacts/ (kept by CI as artifacts)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli import DEPLATFORM
+
+CHROMIUM = Path(os.environ.get("DEPLATFORM_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    port = free_port()
+    process = subprocess.Popen(
+        [DEPLATFORM, "demo", "--port", str(port)],
+        cwd=tmp_path_factory.mktemp("demo"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+    address = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.2)
+    yield address
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "parler", "web", "twitter"),
+    [
+        ("2021-01-10T12:00", "partial", "online", "banned"),
+        ("2021-01-12T00:00", "offline", "offline", "banned"),
+    ],
+)
+def test_the_board_at_two_moments(demo, browser, as_of, parler, web, twitter):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(demo)
+    page.fill("#as_of", as_of)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**as_of={as_of.replace(':', '%3A')}**")
+    cell = 'tr[data-subject="{}"][data-channel="{}"] .status'
+    assert page.inner_text(cell.format("parler", "overall")) == parler
+    assert page.inner_text(cell.format("parler", "web")) == web
+    assert page.inner_text(cell.format("twitter:realDonaldTrump", "overall")) == twitter
+    page.screenshot(path=ARTIFACTS / f"board-{as_of[:10]}.png", full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "last"), [("2021-01-12T00:00", "offline"), ("2021-01-18T12:00", "partial")]
+)
+def test_the_parler_timeline_at_two_moments(demo, browser, as_of, last):
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    page.goto(f"{demo}subjects/parler?as_of={as_of}")
+    assert page.inner_text("h1 .status") == last
+    web = page.locator('rect.interval[data-channel="web"]')
+    assert web.last.get_attribute("class") == f"interval {last}"
+    assert "Amazon Web Services" in page.inner_text("table")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways page
+    page.screenshot(path=ARTIFACTS / f"parler-{as_of[:10]}.png", full_page=True)
+    page.close()

@@ -1,0 +1,54 @@
+"""The pages through the real ASGI app (on SQLite and PostgreSQL): what a reader sees."""
+
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree
+
+from tests.integration.test_api import client, loaded  # noqa: F401
+
+
+def rows(html: str) -> dict[tuple[str, str], str]:
+    """(subject, channel) -> the status shown on the board."""
+    row = r'<tr data-subject="([^"]+)" data-channel="([^"]+)">'
+    found = re.findall(row + r'.*?<span class="status \w+">(\w+)</span>', html, re.S)
+    return {(subject, channel): status for subject, channel, status in found}
+
+
+def test_the_board_shows_every_subject_per_channel_at_a_chosen_moment(loaded):  # noqa: F811
+    page = loaded.get("/", params={"as_of": "2021-01-10T12:00"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    board = rows(page.text)
+    assert board[("parler", "overall")] == "partial"
+    assert (board[("parler", "web")], board[("parler", "ios")], board[("parler", "android")]) == (
+        "online",
+        "partial",
+        "partial",
+    )
+    assert board[("twitter:realDonaldTrump", "overall")] == "banned"
+    assert page.text.count('role="img"') == len(board)  # a labelled 90-day bar per row
+    assert 'label for="as_of"' in page.text and "<h1>" in page.text
+
+
+def test_the_board_as_known_before_anything_was_recorded_is_empty(loaded):  # noqa: F811
+    page = loaded.get("/", params={"as_of": "2021-01-12", "known_at": "2020-01-01T00:00:00Z"})
+    assert rows(page.text) == {} and "None at that moment." in page.text
+
+
+def test_a_subject_page_draws_its_channels_intervals_and_events(loaded):  # noqa: F811
+    page = loaded.get("/subjects/parler", params={"as_of": "2021-01-12T00:00"})
+    assert page.status_code == 200
+    intervals = re.findall(r'<rect class="interval (\w+)" data-channel="(\w+)"', page.text)
+    assert ("offline", "web") in intervals and ("online", "web") in intervals
+    assert page.text.count('<path class="event"') == 3  # the delistings and the cut, up to as_of
+    assert "Amazon Web Services" in page.text and "HostingTerminated" in page.text
+    assert loaded.get("/subjects/nowhere").status_code == 404
+
+
+def test_the_atom_feed_lists_recorded_events(loaded):  # noqa: F811
+    feed = loaded.get("/feed.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    atom = "{http://www.w3.org/2005/Atom}"
+    entries = ElementTree.fromstring(feed.text).findall(f"{atom}entry")
+    assert len(entries) == 12
+    assert any("HostingTerminated: parler" in e.find(f"{atom}title").text for e in entries)

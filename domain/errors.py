@@ -11,5 +11,9 @@ class RuleViolation(Exception):
         self.conflicts_with = conflicts_with
 
 
+class UnknownEvent(RuleViolation):
+    """A retraction whose target the store has no record of."""
+
+
 class UnknownSubject(LookupError):
     """A subject the store has no record of (at the requested time)."""

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from domain import FACT_TYPES, SUBJECT_CLASSES, Platform, Subject
 from domain.clock import now
-from domain.errors import RuleViolation
+from domain.errors import RuleViolation, UnknownEvent
 from domain.values import SubjectKey
 from service.ports import IndexedEvent
 
@@ -36,6 +36,7 @@ class Rejection:
     event_id: str
     error: str
     conflicts_with: str | None = None
+    not_found: bool = False  # it names an event the store has no record of
 
 
 @dataclass
@@ -78,7 +79,13 @@ class Batch:
                     outcome.recorded.append(fact.event_id)
             except RuleViolation as violation:
                 outcome.rejected.append(
-                    Rejection(fact.label, fact.event_id, str(violation), violation.conflicts_with)
+                    Rejection(
+                        fact.label,
+                        fact.event_id,
+                        str(violation),
+                        violation.conflicts_with,
+                        isinstance(violation, UnknownEvent),
+                    )
                 )
         return outcome
 
@@ -110,7 +117,7 @@ class Batch:
             target_id = fact.fields["retracts"]
             target = self._lookup(target_id)
             if target is None:
-                raise RuleViolation(f"event {target_id!r} is not recorded; nothing to retract")
+                raise UnknownEvent(f"event {target_id!r} is not recorded; nothing to retract")
             subject = self._loaded(target.originator_id)
             assert subject is not None
             if fact.subject is not None and fact.subject.id != subject.id:

@@ -204,17 +204,13 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
         "rejected": [{"index": index, "error": error} for index, error in rejected],
         "event_ids": outcome.recorded if outcome.committed else [],
     }
+    detail = "; ".join(f"#{i}: {e}" for i, e in rejected)
     if parse_errors:
-        raise Problem(
-            422, "Invalid events", "; ".join(f"#{i}: {e}" for i, e in rejected), **summary
-        )
+        raise Problem(422, "Invalid events", detail, **summary)
+    if outcome.rejected and all(r.not_found for r in outcome.rejected):
+        raise Problem(404, "Unknown event", detail, **summary)
     if outcome.rejected:
-        raise Problem(
-            409,
-            "Events conflict with the record",
-            "; ".join(f"#{i}: {e}" for i, e in rejected),
-            **summary,
-        )
+        raise Problem(409, "Events conflict with the record", detail, **summary)
     return JSONResponse(summary, status_code=201 if summary["recorded"] else 200)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 
-from tests.integration.test_api import client, loaded  # noqa: F401
+from tests.integration.test_api import AUTH, client, loaded  # noqa: F401
 
 
 def rows(html: str) -> dict[tuple[str, str], str]:
@@ -52,3 +52,25 @@ def test_the_atom_feed_lists_recorded_events(loaded):  # noqa: F811
     entries = ElementTree.fromstring(feed.text).findall(f"{atom}entry")
     assert len(entries) == 12
     assert any("HostingTerminated: parler" in e.find(f"{atom}title").text for e in entries)
+
+
+def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):  # noqa: F811
+    hostile = {
+        "type": "DomainSuspended",
+        "platform": "parler",
+        "occurred_at": "2021-02-01",
+        "provider": "<b>Evil & Co</b>",
+        "reason": "<script>alert(1)</script>",
+        "sources": ['https://example.org/?a=1&b="><x'],
+    }
+    assert loaded.post("/events", json=hostile, headers=AUTH).status_code == 201
+    page = loaded.get("/subjects/parler").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
+    assert '"><x' not in page
+    feed = loaded.get("/feed.atom").text
+    titles = [
+        e.find("{http://www.w3.org/2005/Atom}title").text
+        for e in ElementTree.fromstring(feed)
+        if e.tag.endswith("entry")
+    ]
+    assert "DomainSuspended: parler (<b>Evil & Co</b>)" in titles

@@ -145,14 +145,17 @@ def changes(
 
 
 @router.get("/healthz", summary="Store reachable, projection lag")
-def healthz(app: App) -> JSONResponse:
+def healthz(app: App, request: Request) -> JSONResponse:
     try:
         head = app.recorder.max_notification_id() or 0
         runner = app.runner
         report = runner.report() if runner else None
     except Exception as error:  # the store itself is the thing being checked
         return JSONResponse({"status": "unavailable", "error": str(error)}, status_code=503)
-    return JSONResponse({"status": "ok", "head": head, "projection": report})
+    read_only = not request.app.state.api_token
+    return JSONResponse(
+        {"status": "ok", "head": head, "projection": report, "read_only": read_only}
+    )
 
 
 # Writes -----------------------------------------------------------------------------------

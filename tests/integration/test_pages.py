@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 
-from tests.integration.test_api import AUTH, client, loaded  # noqa: F401
+import pytest
+
+from tests.helpers import WORKED_EXAMPLE
+from tests.integration.conftest import AUTH
 
 
 def rows(html: str) -> dict[tuple[str, str], str]:
@@ -15,7 +18,7 @@ def rows(html: str) -> dict[tuple[str, str], str]:
     return {(subject, channel): status for subject, channel, status in found}
 
 
-def test_the_board_shows_every_subject_per_channel_at_a_chosen_moment(loaded):  # noqa: F811
+def test_the_board_shows_every_subject_per_channel_at_a_chosen_moment(loaded):
     page = loaded.get("/", params={"as_of": "2021-01-10T12:00"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     board = rows(page.text)
@@ -30,12 +33,12 @@ def test_the_board_shows_every_subject_per_channel_at_a_chosen_moment(loaded):  
     assert 'label for="as_of"' in page.text and "<h1>" in page.text
 
 
-def test_the_board_as_known_before_anything_was_recorded_is_empty(loaded):  # noqa: F811
+def test_the_board_as_known_before_anything_was_recorded_is_empty(loaded):
     page = loaded.get("/", params={"as_of": "2021-01-12", "known_at": "2020-01-01T00:00:00Z"})
     assert rows(page.text) == {} and "None at that moment." in page.text
 
 
-def test_a_subject_page_draws_its_channels_intervals_and_events(loaded):  # noqa: F811
+def test_a_subject_page_draws_its_channels_intervals_and_events(loaded):
     page = loaded.get("/subjects/parler", params={"as_of": "2021-01-12T00:00"})
     assert page.status_code == 200
     intervals = re.findall(r'<rect class="interval (\w+)" data-channel="(\w+)"', page.text)
@@ -45,7 +48,7 @@ def test_a_subject_page_draws_its_channels_intervals_and_events(loaded):  # noqa
     assert loaded.get("/subjects/nowhere").status_code == 404
 
 
-def test_the_atom_feed_lists_recorded_events(loaded):  # noqa: F811
+def test_the_atom_feed_lists_recorded_events(loaded):
     feed = loaded.get("/feed.atom")
     assert feed.headers["content-type"].startswith("application/atom+xml")
     atom = "{http://www.w3.org/2005/Atom}"
@@ -54,7 +57,7 @@ def test_the_atom_feed_lists_recorded_events(loaded):  # noqa: F811
     assert any("HostingTerminated: parler" in e.find(f"{atom}title").text for e in entries)
 
 
-def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):  # noqa: F811
+def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):
     hostile = {
         "type": "DomainSuspended",
         "platform": "parler",
@@ -74,3 +77,16 @@ def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):  # noqa: F
         if e.tag.endswith("entry")
     ]
     assert "DomainSuspended: parler (<b>Evil & Co</b>)" in titles
+
+
+@pytest.mark.parametrize(("as_of", "overall", "channels", "twitter", "facebook"), WORKED_EXAMPLE)
+def test_board_and_timeline_show_the_worked_example(
+    loaded, as_of, overall, channels, twitter, facebook
+):
+    board = rows(loaded.get("/", params={"as_of": as_of}).text)
+    shown = tuple(board[("parler", c)] for c in ("overall", "web", "ios", "android"))
+    assert shown == (overall, *channels)
+    assert board.get(("twitter:realDonaldTrump", "overall"), "active") == twitter  # no event yet
+    assert board.get(("facebook:DonaldTrump", "overall"), "active") == facebook
+    page = loaded.get("/subjects/parler", params={"as_of": as_of}).text
+    assert f'<span class="status {overall}">{overall}</span></h1>' in page

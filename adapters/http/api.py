@@ -228,11 +228,33 @@ def record(app: Deplatforming, items: list[Any]) -> JSONResponse:
     return answer(app.record(facts, commit=not parse_errors), parse_errors)
 
 
+EVENT_SCHEMA = interchange.EVENT_INPUT.json_schema(ref_template="#/components/schemas/{model}")
+EVENTS_BODY = {  # the body is read by `body` (for its size limit), so its schema is given here
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {k: v for k, v in EVENT_SCHEMA.items() if k != "$defs"},
+                        {
+                            "type": "array",
+                            "items": {k: v for k, v in EVENT_SCHEMA.items() if k != "$defs"},
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/events",
     dependencies=[Writer],
     status_code=201,
     summary="Record one event or a JSON array of events, atomically (same rules as import)",
+    openapi_extra=EVENTS_BODY,
 )
 def post_events(app: App, payload: Annotated[Any, Depends(body)]) -> JSONResponse:
     items = payload if isinstance(payload, list) else [payload]

@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from adapters.http import problems
+from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
 from adapters.http.pages import router as pages
 from adapters.store import open_store
@@ -61,6 +62,18 @@ def create_app(
         ),
         lifespan=lifespan,
     )
+    defaults = app.openapi
+
+    def openapi() -> dict:
+        """The schema, with the interchange format's event models among its components."""
+        if app.openapi_schema is None:
+            schema = defaults()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(EVENT_SCHEMA.get("$defs", {}))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.api_token = api_token
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)

@@ -240,6 +240,8 @@ def to_new_fact(raw: Any, label: int | None = None) -> NewFact:
     """Validates one decoded JSON value as an event of the interchange format."""
     if not isinstance(raw, dict):
         raise InvalidInput(f"expected a JSON object, got {type(raw).__name__}")
+    if "\\u0000" in canonical(raw):  # no store can keep a NUL in text, nor should it
+        raise InvalidInput("text must not contain NUL (\\u0000) characters")
     try:
         model = EVENT_INPUT.validate_python(raw)
     except ValidationError as error:
@@ -297,11 +299,17 @@ def describe(error: ValidationError) -> str:
 def parse_line(text: str, label: int | None = None) -> NewFact:
     if len(text.encode()) > MAX_LINE_BYTES:
         raise InvalidInput(f"line is longer than {MAX_LINE_BYTES} bytes")
+    return to_new_fact(decode(text), label)
+
+
+def decode(text: str | bytes) -> Any:
+    """JSON with unique keys, and a clear refusal of malformed or absurdly nested input."""
     try:
-        raw = json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise InvalidInput(f"malformed JSON: {error.msg} at column {error.colno}") from None
-    return to_new_fact(raw, label)
+    except RecursionError:
+        raise InvalidInput("malformed JSON: nested too deeply") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -192,9 +191,11 @@ async def body(request: Request) -> Any:
         if len(raw) > limit:
             raise Problem(413, "Payload too large", f"request bodies are limited to {limit} bytes")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise Problem(422, "Malformed JSON", f"the body is not JSON: {error}") from None
+        return interchange.decode(raw)
+    except UnicodeDecodeError as error:
+        raise Problem(422, "Malformed JSON", f"the body is not UTF-8: {error.reason}") from None
+    except interchange.InvalidInput as error:
+        raise Problem(422, "Malformed JSON", str(error)) from None
 
 
 def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONResponse:

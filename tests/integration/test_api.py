@@ -68,6 +68,8 @@ def test_every_error_class_is_a_problem_naming_the_fault(loaded):
         "/events", content=b"{not json", headers=AUTH | {"content-type": "application/json"}
     )
     assert is_problem(malformed, 422)
+    deep = loaded.post("/events", content=b"[" * 50_000, headers=AUTH)
+    assert "nested too deeply" in is_problem(deep, 422)["detail"]
     huge = [EXAMPLE_EVENTS[0]] * 1000
     assert is_problem(loaded.post("/events", json=huge, headers=AUTH), 413)
     assert is_problem(loaded.get("/no/such/path"), 404)

@@ -171,3 +171,9 @@ def test_arbitrary_objects_are_either_facts_or_clear_refusals(obj):
         parse_line(json.dumps(obj))
     except InvalidInput as refusal:
         assert str(refusal)
+
+
+def test_absurd_nesting_and_nul_characters_are_refused_clearly():
+    assert "nested too deeply" in refusal("[" * 50_000)
+    assert "NUL" in refusal(CUT | {"provider": "Amazon\u0000"})
+    assert "NUL" in refusal(CUT | {"event_id": "a\u0000b"})

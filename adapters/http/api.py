@@ -122,7 +122,9 @@ def subject_intervals(subject: str, app: App) -> list[dict]:
 @router.get("/events", summary="The global feed, in recording order, with a cursor")
 def events(
     app: App,
-    after: Annotated[int, Query(ge=0, description="The cursor: the last position seen.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="The cursor: the last position seen.")
+    ] = 0,
     limit: Limit = 100,
 ) -> dict[str, Any]:
     facts, cursor = app.feed(after, limit)

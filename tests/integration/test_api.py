@@ -64,6 +64,7 @@ def test_every_error_class_is_a_problem_naming_the_fault(loaded):
         "as_of" in is_problem(loaded.get("/status", params={"as_of": "yesterday"}), 422)["detail"]
     )
     assert is_problem(loaded.get("/platforms", params={"limit": 0}), 422)
+    assert is_problem(loaded.get("/events", params={"after": 10**20}), 422)
     malformed = loaded.post(
         "/events", content=b"{not json", headers=AUTH | {"content-type": "application/json"}
     )

@@ -27,9 +27,12 @@ def application(request: Request) -> Deplatforming:
 App = Annotated[Deplatforming, Depends(application)]
 
 
-def instant(name: str):
-    def parse(request: Request) -> datetime | None:
-        value = request.query_params.get(name)
+def instant(name: str, description: str) -> Any:
+    """A documented query parameter holding an instant (ISO 8601 with a zone, or a date)."""
+
+    def parse(
+        value: str | None = Query(None, alias=name, description=description),
+    ) -> datetime | None:
         if value is None or value == "":
             return None
         try:
@@ -40,8 +43,10 @@ def instant(name: str):
     return Depends(parse)
 
 
-AsOf = Annotated[datetime | None, instant("as_of")]
-KnownAt = Annotated[datetime | None, instant("known_at")]
+AsOf = Annotated[datetime | None, instant("as_of", "Valid time, e.g. 2021-01-12T00:00:00Z (now)")]
+KnownAt = Annotated[
+    datetime | None, instant("known_at", "Transaction time: as the record stood then (now)")
+]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Offset = Annotated[int, Query(ge=0)]
 StatusFilter = Annotated[
@@ -134,8 +139,8 @@ def events(
 @router.get("/changes", summary="Subjects and channels whose status differs between two moments")
 def changes(
     app: App,
-    start: Annotated[datetime | None, instant("from")],
-    end: Annotated[datetime | None, instant("to")],
+    start: Annotated[datetime | None, instant("from", "The earlier moment (required)")],
+    end: Annotated[datetime | None, instant("to", "The later moment (now)")],
 ) -> dict[str, Any]:
     if start is None:
         raise Problem(422, "Invalid request", "from: required", field="from")

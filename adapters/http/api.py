@@ -83,28 +83,21 @@ def listing(
     }
 
 
-@router.get("/platforms", summary="Platforms with their status at as_of, paged")
-def platforms(
-    app: App,
-    as_of: AsOf,
-    known_at: KnownAt,
-    status: StatusFilter = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    return listing(app, "platform", as_of, known_at, status, limit, offset)
+def add_listing(kind: str) -> None:
+    @router.get(f"/{kind}s", name=f"{kind}s", summary=f"{kind.title()}s with their status, paged")
+    def kind_listing(
+        app: App,
+        as_of: AsOf,
+        known_at: KnownAt,
+        status: StatusFilter = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        return listing(app, kind, as_of, known_at, status, limit, offset)
 
 
-@router.get("/accounts", summary="Accounts with their status at as_of, paged")
-def accounts(
-    app: App,
-    as_of: AsOf,
-    known_at: KnownAt,
-    status: StatusFilter = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    return listing(app, "account", as_of, known_at, status, limit, offset)
+for subject_kind in ("platform", "account"):
+    add_listing(subject_kind)
 
 
 @router.get("/subjects/{subject}/status", summary="A subject's status (as the CLI's --json)")

@@ -317,15 +317,20 @@ class StatusReadModels:
                     found[row["subject_id"]] = SubjectKey(row["kind"], row["key"])
         return found
 
-    def intervals_of(self, subject_id: str) -> list[dict[str, Any]]:
+    def intervals_of(self, subject_ids: list[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
         with self.cursor(commit=False) as c:
-            self.execute(
-                c,
-                f"SELECT * FROM {self.tables()['intervals']} WHERE subject_id = %s "
-                "ORDER BY channel, valid_from",
-                [subject_id],
-            )
-            return [dict(row) for row in c.fetchall()]
+            for start in range(0, len(subject_ids), 500):
+                chunk = subject_ids[start : start + 500]
+                self.execute(
+                    c,
+                    f"SELECT * FROM {self.tables()['intervals']} "
+                    f"WHERE subject_id IN ({', '.join(['%s'] * len(chunk))}) "
+                    "ORDER BY subject_id, channel, valid_from",
+                    chunk,
+                )
+                rows += [dict(row) for row in c.fetchall()]
+        return rows
 
     def timeline(self, subject_id: str, limit: int | None, offset: int = 0) -> list[dict[str, Any]]:
         query = (

@@ -205,37 +205,39 @@ class Deplatforming(Application):
         time: `{channel, status, valid_from, valid_to, event_id}`, `valid_to` None if open;
         from the read models, or folded as known at `known_at`."""
         read_models = self.read_models() if known_at is None else None
+        if read_models is not None and read_models.subject(key.id.hex) is None:
+            raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
+        return self.intervals_many([key], known_at)[key]
+
+    def intervals_many(
+        self, keys: Sequence[SubjectKey], known_at: datetime | None = None
+    ) -> dict[SubjectKey, list[dict[str, Any]]]:
+        """The intervals of many subjects (as `intervals`): one query on the read models."""
+        read_models = self.read_models() if known_at is None else None
+        runs: dict[SubjectKey, list[tuple]] = {key: [] for key in keys}
         if read_models is None:
-            periods = snapshots(self.subject(key, known_at), known_at)
-            runs = [
-                (i.channel, i.status, i.valid_from, i.valid_to, i.event_id)
-                for i in intervals(periods)
-            ]
+            for key in keys:
+                periods = snapshots(self.subject(key, known_at), known_at)
+                runs[key] = [
+                    (i.channel, i.status, i.valid_from, i.valid_to, i.event_id)
+                    for i in intervals(periods)
+                ]
         else:
-            if read_models.subject(key.id.hex) is None:
-                raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
-            runs = [
-                (
-                    r["channel"],
-                    r["status"],
-                    from_micros(r["valid_from"]),
-                    from_micros(r["valid_to"]) if r["valid_to"] is not None else None,
-                    r["event_id"],
+            by_id = {key.id.hex: key for key in keys}
+            for r in read_models.intervals_of(list(by_id)):
+                runs[by_id[r["subject_id"]]].append(
+                    (
+                        r["channel"],
+                        r["status"],
+                        from_micros(r["valid_from"]),
+                        from_micros(r["valid_to"]) if r["valid_to"] is not None else None,
+                        r["event_id"],
+                    )
                 )
-                for r in read_models.intervals_of(key.id.hex)
-            ]
-        return [
-            {
-                "channel": channel,
-                "status": status,
-                "valid_from": iso(start),
-                "valid_to": iso(end) if end else None,
-                "event_id": event_id,
-            }
-            for channel, status, start, end, event_id in sorted(
-                runs, key=lambda r: (CHANNEL_ORDER.index(r[0]), r[2])
-            )
-        ]
+        return {
+            key: [interval_json(*run) for run in sorted(found, key=channel_order)]
+            for key, found in runs.items()
+        }
 
     def subjects(self) -> list[Subject]:
         """Every subject, rebuilt by one pass over the store in recording order."""
@@ -344,6 +346,22 @@ def status_of(subject: Subject, as_of: datetime, known_at: datetime) -> SubjectS
     if isinstance(state, PlatformState) and state.registration is None:
         return None
     return SubjectStatus(subject.subject, as_of, known_at, describe(state)[1])
+
+
+def channel_order(run: tuple) -> tuple[int, datetime]:
+    return CHANNEL_ORDER.index(run[0]), run[2]
+
+
+def interval_json(
+    channel: str, status: str, start: datetime, end: datetime | None, event_id: str | None
+) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "status": status,
+        "valid_from": iso(start),
+        "valid_to": iso(end) if end else None,
+        "event_id": event_id,
+    }
 
 
 def readings(document: dict[str, Any] | None) -> dict[str, str]:

@@ -59,9 +59,11 @@ def board(request: Request, app: App) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     moment = as_of or now()
     rows = []
-    for status in app.statuses(as_of, known_at):
+    statuses = app.statuses(as_of, known_at)
+    every = app.intervals_many([s.subject for s in statuses], known_at)
+    for status in statuses:
         document = status.document
-        intervals = app.intervals(status.subject, known_at)
+        intervals = every[status.subject]
         names = ["overall", *document.get("channels", {})]
         channels = []
         for name in names:

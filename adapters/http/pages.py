@@ -30,6 +30,7 @@ FILL = {
 }
 PATTERN = {"partial": "url(#stripes)", "suspended": "url(#stripes)"}  # not colour alone
 DAYS = 90
+PER_PAGE = 50  # subjects per page of the board
 
 
 def form_instant(request: Request, name: str) -> datetime | None:
@@ -59,7 +60,13 @@ def board(request: Request, app: App) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     moment = as_of or now()
     rows = []
-    statuses = app.statuses(as_of, known_at)
+    everyone = app.statuses(as_of, known_at)
+    pages = max((len(everyone) + PER_PAGE - 1) // PER_PAGE, 1)
+    try:
+        page = min(max(int(request.query_params.get("page", "1")), 1), pages)
+    except ValueError:
+        raise Problem(422, "Invalid page", "page: expected a number", field="page") from None
+    statuses = everyone[(page - 1) * PER_PAGE : page * PER_PAGE]
     every = app.intervals_many([s.subject for s in statuses], known_at)
     for status in statuses:
         document = status.document
@@ -86,7 +93,20 @@ def board(request: Request, app: App) -> HTMLResponse:
                 "channels": channels,
             }
         )
-    return templates.TemplateResponse(request, "board.html", {"rows": rows, **context})
+
+    def link(number: int) -> str:
+        return str(request.url.include_query_params(page=number))
+
+    paging = {
+        "page": page,
+        "pages": pages,
+        "total": len(everyone),
+        "previous": link(page - 1) if page > 1 else None,
+        "next": link(page + 1) if page < pages else None,
+    }
+    return templates.TemplateResponse(
+        request, "board.html", {"rows": rows, "paging": paging, **context}
+    )
 
 
 def day_bars(subject: str, channel: str, days: list) -> str:

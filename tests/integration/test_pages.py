@@ -90,3 +90,24 @@ def test_board_and_timeline_show_the_worked_example(
     assert board.get(("facebook:DonaldTrump", "overall"), "active") == facebook
     page = loaded.get("/subjects/parler", params={"as_of": as_of}).text
     assert f'<span class="status {overall}">{overall}</span></h1>' in page
+
+
+def test_the_board_is_paged(client):
+    accounts = [
+        {
+            "type": "AccountBanned",
+            "account": f"net:user{n}",
+            "occurred_at": "2021-01-01",
+            "provider": "Net",
+        }
+        for n in range(60)
+    ]
+    assert client.post("/events", json=accounts, headers=AUTH).status_code == 201
+    first = client.get("/", params={"as_of": "2021-02-01"})
+    assert len({s for s, _ in rows(first.text)}) == 50 and "page 1 of 2" in first.text
+    following = (
+        re.search(r'<a href="([^"]+)" rel="next">', first.text).group(1).replace("&amp;", "&")
+    )
+    second = client.get(following)
+    assert len({s for s, _ in rows(second.text)}) == 10 and "page 2 of 2" in second.text
+    assert {s for s, _ in rows(first.text)}.isdisjoint({s for s, _ in rows(second.text)})

@@ -17,9 +17,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.utils import retry
 
 from domain.clock import micros, now
 from domain.values import SubjectKey
@@ -27,6 +28,10 @@ from projections.ports import RetractionMark, SubjectRows, TimelineRow
 from projections.status import OVERALL
 
 CHANNELS = ("web", "ios", "android")
+
+# SQLite refuses at once (without waiting for the lock timeout) a transaction that read and
+# then wants to write while another process writes: these short set-up transactions retry.
+setup_retry = retry(OperationalError, max_attempts=30, wait=0.1)
 CURRENT_COLUMNS = 6 + 2 * (1 + len(CHANNELS))  # see current_row
 
 
@@ -100,6 +105,7 @@ class StatusReadModels:
 
     # Generations ----------------------------------------------------------------------
 
+    @setup_retry
     def open_generation(self) -> None:
         """Creates the tables if missing and takes the generation readers use."""
         with self.cursor(commit=True) as c:
@@ -120,6 +126,7 @@ class StatusReadModels:
             for statement in table_statements(self.tables()):
                 self.execute(c, statement)
 
+    @setup_retry
     def start_generation(self, generation: int) -> None:
         """Fresh, empty tables for a rebuild (readers keep using theirs)."""
         self.generation = generation
@@ -135,6 +142,7 @@ class StatusReadModels:
             for statement in table_statements(tables):
                 self.execute(c, statement)
 
+    @setup_retry
     def activate(self) -> int | None:
         """Points readers at this generation and drops the one they used; returns it."""
         with self.cursor(commit=True) as c:
@@ -163,6 +171,7 @@ class StatusReadModels:
         self.open_generation()
         return True
 
+    @setup_retry
     def record_error(self, message: str) -> None:
         with self.cursor(commit=True) as c:
             self.execute(
@@ -375,7 +384,7 @@ class SQLiteStatusView(StatusReadModels, SQLiteTrackingRecorder):
 
     def __init__(self, datastore: SQLiteDatastore) -> None:
         SQLiteTrackingRecorder.__init__(self, datastore)
-        self.create_table()  # the library's tracking table
+        setup_retry(self.create_table)()  # the library's tracking table
         self.open_generation()
 
     def qualify(self, name: str) -> str:

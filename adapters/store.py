@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.utils import retry
 
 from adapters.config import store_env
 from adapters.read_models import PostgresStatusView, SQLiteStatusView
@@ -17,9 +19,20 @@ from service.application import Deplatforming
 def open_store(database_url: str, *, read_models: bool = True) -> Deplatforming:
     """The application on that store, its queries served by the status read models (unless
     `read_models` is false: then they fold the events). Tables are created on first use."""
-    app = Deplatforming(env=store_env(database_url))
-    if read_models:
-        app.attach(status_view(app))
+    return create_tables(store_env(database_url), read_models)
+
+
+# Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple
+# concurrently updated"); the loser tries again. (Refusals are reported by store_env first.)
+@retry(PersistenceError, max_attempts=5, wait=0.2)
+def create_tables(env: dict[str, str], read_models: bool) -> Deplatforming:
+    app = Deplatforming(env=env)
+    try:
+        if read_models:
+            app.attach(status_view(app))
+    except PersistenceError:
+        app.close()
+        raise
     return app
 
 

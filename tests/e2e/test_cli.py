@@ -145,7 +145,10 @@ def test_projections_follow_report_and_rebuild(database_url):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            report = json.loads(run(database_url, "projections", "status", "--json").stdout)
+            assert follower.poll() is None, follower.stderr.read()
+            asked = run(database_url, "projections", "status", "--json")
+            assert asked.returncode == 0, asked.stderr
+            report = json.loads(asked.stdout)
             if report["lag"] == 0:
                 break
             time.sleep(0.2)

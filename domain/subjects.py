@@ -102,11 +102,13 @@ class Subject(Aggregate):
             **fields,
         )
         if isinstance(candidate, Subject.EventRetracted):
-            self._check_retraction(candidate)
+            end_state = self._check_retraction(candidate)
         else:
             assert isinstance(candidate, Subject.Action)
-            self._check_action(candidate, now)
+            end_state = self._check_action(candidate, now)
+        self._end_state = None  # the check folded the new timeline already: install its end
         self.trigger_event(fact_class, timestamp=now, **fields)
+        self._end_state = end_state
         return self.facts[candidate.event_id]
 
     def add(self, fact: Fact) -> None:
@@ -126,7 +128,8 @@ class Subject(Aggregate):
                     self._end_state = None
             insort(self.timeline, fact, key=lambda a: a.order)
 
-    def _check_action(self, action: Action, now: datetime) -> None:
+    def _check_action(self, action: Action, now: datetime) -> State:
+        """The end state of the timeline with `action` in it, or a `RuleViolation`."""
         if action.occurred_at > now + FUTURE_TOLERANCE:
             raise RuleViolation(
                 f"occurred_at {iso(action.occurred_at)} is in the future "
@@ -134,11 +137,13 @@ class Subject(Aggregate):
             )
         self.check_fields(action)
         if not self.timeline or action.order >= self.timeline[-1].order:
-            self.end_state().copy().apply(action)
-        else:
-            self._replay(insort_copy(self.timeline, action), new=action)
+            state = self.end_state().copy()
+            state.apply(action)
+            return state
+        return self._replay(insort_copy(self.timeline, action), new=action)
 
-    def _check_retraction(self, retraction: EventRetracted) -> None:
+    def _check_retraction(self, retraction: EventRetracted) -> State:
+        """The end state of the timeline without the target, or a `RuleViolation`."""
         target = self.facts.get(retraction.retracts)
         if target is None:
             raise RuleViolation(f"event {retraction.retracts!r} is not recorded for {self.key}")
@@ -157,7 +162,7 @@ class Subject(Aggregate):
             )
         self.check_retractable(target)
         remaining = [a for a in self.timeline if a.event_id != target.event_id]
-        self._replay(remaining, new=None)
+        return self._replay(remaining, new=None)
 
     def _replay(self, timeline: list[Action], new: Action | None) -> State:
         state = self.initial_state(timeline)

@@ -207,13 +207,21 @@ class Deplatforming(Application):
         read_models = self.read_models() if known_at is None else None
         if read_models is not None and read_models.subject(key.id.hex) is None:
             raise UnknownSubject(f"no record of {key.kind} {key.key!r}")
-        return self.intervals_many([key], known_at)[key]
+        return self._intervals([key], known_at, read_models)[key]
 
     def intervals_many(
         self, keys: Sequence[SubjectKey], known_at: datetime | None = None
     ) -> dict[SubjectKey, list[dict[str, Any]]]:
         """The intervals of many subjects (as `intervals`): one query on the read models."""
         read_models = self.read_models() if known_at is None else None
+        return self._intervals(keys, known_at, read_models)
+
+    def _intervals(
+        self,
+        keys: Sequence[SubjectKey],
+        known_at: datetime | None,
+        read_models: StatusReadModels | None,
+    ) -> dict[SubjectKey, list[dict[str, Any]]]:
         runs: dict[SubjectKey, list[tuple]] = {key: [] for key in keys}
         if read_models is None:
             for key in keys:

@@ -27,9 +27,10 @@ from pydantic import (
     ValidationError,
 )
 
+from adapters.serialize import record_json
 from domain.clock import iso
 from domain.values import NAMESPACE, SubjectKey
-from projections.documents import to_record
+from projections.documents import FactRecord
 from service.application import StoredFact
 from service.recording import NewFact
 
@@ -344,4 +345,4 @@ def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine]:
 
 
 def export_record(stored: StoredFact) -> dict[str, Any]:
-    return to_record(stored.fact, stored.subject, stored.position)
+    return record_json(FactRecord.of(stored.fact, stored.subject, stored.position))

@@ -10,7 +10,7 @@ whole write, which the service then retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -20,14 +20,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
+from adapters.batching import chunks
 from service.ports import IndexedEvent
 
-CHUNK = 500  # ids per lookup query (SQLite allows 32766 parameters; keep statements small)
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+PG_CHUNK = 5000  # ids per lookup query on PostgreSQL (one array parameter)
 
 
 class SQLiteEventStore(SQLiteApplicationRecorder):
@@ -69,12 +65,19 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
         return found
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        return self._select_events(originator_ids, "")
+
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        return self._select_events(originator_ids, "AND originator_version = 1 ")
+
+    def _select_events(self, originator_ids: Sequence[UUID], condition: str) -> list[StoredEvent]:
         events: list[StoredEvent] = []
         with self.datastore.transaction(commit=False) as c:
             for chunk in chunks([i.hex for i in dict.fromkeys(originator_ids)]):
                 c.execute(
-                    f"SELECT * FROM {self.events_table_name} "
-                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                    "SELECT originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) {condition}"
                     "ORDER BY originator_id, originator_version",
                     list(chunk),
                 )
@@ -114,10 +117,17 @@ class PostgresEventStore(PostgresApplicationRecorder):
         self.select_event_ids_statement = SQL(
             "SELECT event_id, originator_id, digest FROM {0} WHERE event_id = ANY(%s)"
         ).format(table)
-        self.select_events_of_statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        events_table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        select_events = (
+            "SELECT originator_id, originator_version, topic, state FROM {0} "
+            "WHERE originator_id = ANY(%s) {1}ORDER BY originator_id, originator_version"
+        )
+        self.select_events_of_statement = SQL(select_events).format(events_table, SQL(""))
+        self.select_first_events_statement = SQL(select_events).format(
+            events_table, SQL("AND originator_version = 1 ")
+        )
         self.select_positions_statement = SQL(
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -159,7 +169,7 @@ class PostgresEventStore(PostgresApplicationRecorder):
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
         found: dict[str, IndexedEvent] = {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            for chunk in chunks(list(dict.fromkeys(event_ids)), 5000):
+            for chunk in chunks(list(dict.fromkeys(event_ids)), PG_CHUNK):
                 curs.execute(self.select_event_ids_statement, [list(chunk)])
                 for row in curs.fetchall():
                     found[row["event_id"]] = IndexedEvent(
@@ -168,10 +178,16 @@ class PostgresEventStore(PostgresApplicationRecorder):
         return found
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        return self._select_events(originator_ids, self.select_events_of_statement)
+
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        return self._select_events(originator_ids, self.select_first_events_statement)
+
+    def _select_events(self, originator_ids: Sequence[UUID], statement: Any) -> list[StoredEvent]:
         events: list[StoredEvent] = []
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            for chunk in chunks(list(dict.fromkeys(originator_ids)), 5000):
-                curs.execute(self.select_events_of_statement, [list(chunk)])
+            for chunk in chunks(list(dict.fromkeys(originator_ids)), PG_CHUNK):
+                curs.execute(statement, [list(chunk)])
                 events += [
                     StoredEvent(
                         row["originator_id"],

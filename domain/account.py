@@ -30,6 +30,11 @@ class Account(Subject):
     def initial_state(self, timeline: list[Subject.Action]) -> AccountState:
         return AccountState(account=self.key)
 
+    @classmethod
+    def state_before_first_fact(cls, key: str) -> AccountState:
+        """An account needs no registration: before its first fact it counts as active."""
+        return AccountState(account=key)
+
     def check_fields(self, action: Subject.Action) -> None:
         if (
             isinstance(action, Account.AccountSuspended)
@@ -77,21 +82,22 @@ class AccountState:
 
     def apply(self, action: Subject.Action) -> None:
         self.advance(action.occurred_at)
-        if isinstance(action, Account.AccountSuspended | Account.AccountBanned):
-            if self.status is AccountStatus.BANNED:
-                self._refuse(action, "is banned")
-            status = (
-                AccountStatus.SUSPENDED
-                if isinstance(action, Account.AccountSuspended)
-                else AccountStatus.BANNED
-            )
-            until = action.until if isinstance(action, Account.AccountSuspended) else None
-        elif isinstance(action, Account.AccountReinstated):
-            if self.status is AccountStatus.ACTIVE:
-                self._refuse(action, "is active")
-            status, until = AccountStatus.ACTIVE, None
-        else:
-            raise RuleViolation(f"{action.type} does not apply to an account")
+        until: datetime | None = None
+        match action:
+            case Account.AccountSuspended():
+                if self.status is AccountStatus.BANNED:
+                    self._refuse(action, "is banned")
+                status, until = AccountStatus.SUSPENDED, action.until
+            case Account.AccountBanned():
+                if self.status is AccountStatus.BANNED:
+                    self._refuse(action, "is banned")
+                status = AccountStatus.BANNED
+            case Account.AccountReinstated():
+                if self.status is AccountStatus.ACTIVE:
+                    self._refuse(action, "is active")
+                status = AccountStatus.ACTIVE
+            case _:
+                raise RuleViolation(f"{action.type} does not apply to an account")
         self.status, self.until, self.cause, self.lapsed = status, until, action, False
 
     def _refuse(self, action: Subject.Action, being: str) -> None:

@@ -20,6 +20,8 @@ from domain.values import (
     AppStore,
     Availability,
     Channel,
+    HostingScope,
+    SubjectKey,
     provider_identity,
 )
 
@@ -39,7 +41,7 @@ class Platform(Subject):
         announced_at: datetime | None
 
     class HostingRestored(Subject.ProviderAction):
-        scope: str
+        scope: HostingScope
 
     class AppStoreRemoved(Subject.ProviderAction):
         store: str
@@ -64,6 +66,15 @@ class Platform(Subject):
 
     class ServiceRestored(Subject.ProviderAction):
         service: str
+
+    @classmethod
+    def start(cls, subject: SubjectKey, fact_type: str) -> Platform:
+        """A platform exists from its registration on: its first fact must be that."""
+        if fact_type != "PlatformRegistered":
+            raise RuleViolation(
+                f"unknown platform {subject.key!r}: record its PlatformRegistered first"
+            )
+        return cls.track(subject)
 
     def initial_state(self, timeline: list[Subject.Action]) -> PlatformState:
         return PlatformState(platform=self.key, registered_by=self.registration)
@@ -95,7 +106,7 @@ class Platform(Subject):
 @dataclass
 class Host:
     provider: str
-    scope: Availability  # ONLINE for full, PARTIAL for partial
+    scope: HostingScope
     since: Subject.Action
 
 
@@ -140,7 +151,7 @@ class PlatformState:
 
     @property
     def hosting_level(self) -> Availability:
-        scopes = [host.scope for host in self.hosting.values()]
+        scopes = [host.scope.availability for host in self.hosting.values()]
         return max(scopes, key=lambda s: s.rank, default=Availability.OFFLINE)
 
     @property
@@ -180,8 +191,29 @@ class PlatformState:
                 + (f" by event {registration.describe()}" if registration else ""),
                 conflicts_with=registration.event_id if registration else None,
             )
-        handler = getattr(self, f"_{action.type}")
-        handler(action)
+        match action:
+            case Platform.HostingTerminated():
+                self._terminate_hosting(action)
+            case Platform.HostingRestored():
+                self._restore_hosting(action)
+            case Platform.AppStoreRemoved():
+                self._remove_from_store(action)
+            case Platform.AppStoreReinstated():
+                self._reinstate_in_store(action)
+            case Platform.DomainSuspended():
+                self._suspend_domain(action)
+            case Platform.DomainRestored():
+                self._restore_domain(action)
+            case Platform.PlatformShutDown():
+                self._shut_down(action)
+            case Platform.PlatformRelaunched():
+                self._relaunch(action)
+            case Platform.ServiceTerminated():
+                self.services.pop((provider_identity(action.provider), action.service), None)
+            case Platform.ServiceRestored():
+                self.services[(provider_identity(action.provider), action.service)] = action
+            case _:
+                raise RuleViolation(f"{action.type} does not apply to a platform")
 
     def _register(self, action: Platform.PlatformRegistered) -> None:
         if self.registration is not None:
@@ -191,9 +223,9 @@ class PlatformState:
             )
         self.registration = action
         host = action.hosting_provider or UNSPECIFIED_PROVIDER
-        self.hosting[provider_identity(host)] = Host(host, Availability.ONLINE, action)
+        self.hosting[provider_identity(host)] = Host(host, HostingScope.FULL, action)
 
-    def _HostingTerminated(self, action: Platform.HostingTerminated) -> None:
+    def _terminate_hosting(self, action: Platform.HostingTerminated) -> None:
         provider = provider_identity(action.provider)
         if provider in self.hosting:
             del self.hosting[provider]
@@ -222,8 +254,8 @@ class PlatformState:
             else None,
         )
 
-    def _HostingRestored(self, action: Platform.HostingRestored) -> None:
-        scope = Availability.ONLINE if action.scope == "full" else Availability.PARTIAL
+    def _restore_hosting(self, action: Platform.HostingRestored) -> None:
+        scope = HostingScope(action.scope)
         self.hosting[provider_identity(action.provider)] = Host(action.provider, scope, action)
 
     def _store(self, action: Platform.AppStoreRemoved | Platform.AppStoreReinstated) -> AppStore:
@@ -237,7 +269,7 @@ class PlatformState:
             )
         return AppStore(action.store)
 
-    def _AppStoreRemoved(self, action: Platform.AppStoreRemoved) -> None:
+    def _remove_from_store(self, action: Platform.AppStoreRemoved) -> None:
         store = self._store(action)
         if store in self.delisted:
             earlier = self.delisted[store]
@@ -248,7 +280,7 @@ class PlatformState:
         self.delisted[store] = action
         self.relisted.pop(store, None)
 
-    def _AppStoreReinstated(self, action: Platform.AppStoreReinstated) -> None:
+    def _reinstate_in_store(self, action: Platform.AppStoreReinstated) -> None:
         store = self._store(action)
         if store not in self.delisted:
             earlier = self.relisted.get(store, self.registration)
@@ -261,7 +293,7 @@ class PlatformState:
         del self.delisted[store]
         self.relisted[store] = action
 
-    def _DomainSuspended(self, action: Platform.DomainSuspended) -> None:
+    def _suspend_domain(self, action: Platform.DomainSuspended) -> None:
         if self.domain_suspended is not None:
             raise RuleViolation(
                 f"the domain of {self.platform} is already suspended by event "
@@ -270,7 +302,7 @@ class PlatformState:
             )
         self.domain_suspended, self.domain_restored = action, None
 
-    def _DomainRestored(self, action: Platform.DomainRestored) -> None:
+    def _restore_domain(self, action: Platform.DomainRestored) -> None:
         if self.domain_suspended is None:
             earlier = self.domain_restored or self.registration
             assert earlier is not None
@@ -281,7 +313,7 @@ class PlatformState:
             )
         self.domain_suspended, self.domain_restored = None, action
 
-    def _PlatformShutDown(self, action: Platform.PlatformShutDown) -> None:
+    def _shut_down(self, action: Platform.PlatformShutDown) -> None:
         if self.shut_down is not None:
             raise RuleViolation(
                 f"{self.platform} is already shut down by event {self.shut_down.describe()}",
@@ -289,7 +321,7 @@ class PlatformState:
             )
         self.shut_down, self.relaunched = action, None
 
-    def _PlatformRelaunched(self, action: Platform.PlatformRelaunched) -> None:
+    def _relaunch(self, action: Platform.PlatformRelaunched) -> None:
         if self.shut_down is None:
             earlier = self.relaunched or self.registration
             assert earlier is not None
@@ -299,9 +331,3 @@ class PlatformState:
                 conflicts_with=earlier.event_id,
             )
         self.shut_down, self.relaunched = None, action
-
-    def _ServiceTerminated(self, action: Platform.ServiceTerminated) -> None:
-        self.services.pop((provider_identity(action.provider), action.service), None)
-
-    def _ServiceRestored(self, action: Platform.ServiceRestored) -> None:
-        self.services[(provider_identity(action.provider), action.service)] = action

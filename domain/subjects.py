@@ -12,13 +12,14 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, Protocol, Self
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, get_args, get_type_hints
 
 from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.values import SubjectKey
+from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -26,7 +27,8 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 class Subject(Aggregate):
     """A platform or an account, as the store knows it."""
 
-    kind = "subject"  # "platform" or "account" in each subclass
+    if TYPE_CHECKING:  # annotated only for the checker: the library would make a dataclass
+        kind: ClassVar[SubjectKind]
 
     class Tracked(Aggregate.Created):
         """The store starts keeping a timeline for a subject; `key` is its first spelling."""
@@ -41,6 +43,11 @@ class Subject(Aggregate):
         @property
         def recorded_at(self) -> datetime:
             return self.timestamp
+
+        @classmethod
+        def time_fields(cls) -> frozenset[str]:
+            """The names of the fact's own fields that hold instants (from its annotations)."""
+            return _time_fields(cls)
 
         @property
         def type(self) -> str:
@@ -87,14 +94,35 @@ class Subject(Aggregate):
     def track(cls, subject: SubjectKey) -> Self:
         return cls._create(cls.Tracked, id=subject.id, key=subject.key)
 
+    @classmethod
+    def fact_types(cls) -> dict[str, type[Subject.Fact]]:
+        """The event types of this kind of subject, by name: the fact classes it declares,
+        and the retraction every subject takes. The one registry of event types."""
+        declared = {
+            name: value
+            for name, value in vars(cls).items()
+            if isinstance(value, type)
+            and issubclass(value, Subject.Fact)
+            and name not in vars(Subject)
+        }
+        return declared | {"EventRetracted": cls.EventRetracted}
+
+    @classmethod
+    def start(cls, subject: SubjectKey, fact_type: str) -> Self:
+        """A new timeline for a subject the store has no record of, begun by `fact_type`."""
+        return cls.track(subject)
+
     @property
     def subject(self) -> SubjectKey:
-        return SubjectKey(self.kind, self.key)  # type: ignore[arg-type]
+        return SubjectKey(self.kind, self.key)
 
     # Recording --------------------------------------------------------------
 
-    def record(self, fact_class: type[Fact], *, now: datetime, **fields: Any) -> Fact:
+    def record(self, fact_type: str, *, now: datetime, **fields: Any) -> Fact:
         """Records a fact if the timeline, with it, still obeys every rule."""
+        fact_class = self.fact_types().get(fact_type)
+        if fact_class is None:
+            raise RuleViolation(f"{fact_type} does not apply to a {self.kind}")
         candidate = fact_class(
             originator_id=self.id,
             originator_version=self.version + 1,
@@ -141,6 +169,14 @@ class Subject(Aggregate):
             state.apply(action)
             return state
         return self._replay(insort_copy(self.timeline, action), new=action)
+
+    def check_named_in_retraction(self, named: SubjectKey | None, target: str) -> None:
+        """A retraction names no subject, or its target's."""
+        if named is not None and named.id != self.id:
+            raise RuleViolation(
+                f"event {target!r} belongs to {self.key!r}, not {named.key!r}",
+                conflicts_with=target,
+            )
 
     def _check_retraction(self, retraction: EventRetracted) -> State:
         """The end state of the timeline without the target, or a `RuleViolation`."""
@@ -202,6 +238,19 @@ class Subject(Aggregate):
             key=lambda a: a.order,
         )
 
+    def exists_from(self, known_at: datetime | None = None) -> datetime | None:
+        """When the subject begins to exist (its first fact), as known at `known_at`."""
+        timeline = self.view(known_at)
+        return timeline[0].occurred_at if timeline else None
+
+    def exists_at(self, as_of: datetime, known_at: datetime | None = None) -> bool:
+        begins = self.exists_from(known_at)
+        return begins is not None and begins <= as_of
+
+    def was_known_at(self, known_at: datetime) -> bool:
+        """Whether anything of this subject had been recorded by `known_at`."""
+        return any(fact.recorded_at <= known_at for fact in self.facts.values())
+
     def retracted_by(self, fact: Fact, known_at: datetime | None = None) -> EventRetracted | None:
         retraction = self.retractions.get(fact.event_id)
         if retraction is None or (known_at is not None and retraction.recorded_at > known_at):
@@ -220,6 +269,11 @@ class Subject(Aggregate):
 
     def initial_state(self, timeline: list[Action]) -> State:
         raise NotImplementedError
+
+    @classmethod
+    def state_before_first_fact(cls, key: str) -> State | None:
+        """What the subject counts as before its first fact: None if it does not exist."""
+        return None
 
     def check_fields(self, action: Action) -> None:
         """Rules on one fact's own fields (beyond what input validation checks)."""
@@ -240,6 +294,16 @@ class State(Protocol):
         ...
 
     def copy(self) -> Self: ...
+
+
+@cache
+def _time_fields(fact_class: type[Subject.Fact]) -> frozenset[str]:
+    hints = get_type_hints(fact_class)
+    return frozenset(
+        name
+        for name, hint in hints.items()
+        if name != "timestamp" and datetime in (get_args(hint) or (hint,))
+    )
 
 
 def until(timeline: Iterable[Subject.Action], as_of: datetime) -> Iterator[Subject.Action]:

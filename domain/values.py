@@ -25,20 +25,64 @@ class Availability(StrEnum):
 
     @property
     def rank(self) -> int:
+        """0 for the worst; a day or a period shows the lowest rank it had."""
         return _RANK[self]
+
+    @property
+    def available(self) -> bool:
+        """Only `online` counts as available: `partial` is not online."""
+        return self is Availability.ONLINE
 
     @classmethod
     def least(cls, *values: Availability) -> Availability:
         return min(values, key=lambda value: value.rank)
 
 
-_RANK = {Availability.OFFLINE: 0, Availability.PARTIAL: 1, Availability.ONLINE: 2}
-
-
 class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
+    """An account's status, ordered banned < suspended < active."""
+
     BANNED = "banned"
+    SUSPENDED = "suspended"
+    ACTIVE = "active"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def available(self) -> bool:
+        return self is AccountStatus.ACTIVE
+
+
+Status = Availability | AccountStatus
+_RANK: dict[Status, int] = {
+    Availability.OFFLINE: 0,
+    Availability.PARTIAL: 1,
+    Availability.ONLINE: 2,
+    AccountStatus.BANNED: 0,
+    AccountStatus.SUSPENDED: 1,
+    AccountStatus.ACTIVE: 2,
+}
+STATUSES: tuple[Status, ...] = (*Availability, *AccountStatus)
+
+
+def status_value(text: str) -> Status:
+    """A status by its name (`online`, `banned`, ...); ValueError for anything else."""
+    for status in STATUSES:
+        if status.value == text:
+            return status
+    raise ValueError(f"unknown status {text!r}; expected one of {', '.join(STATUSES)}")
+
+
+class HostingScope(StrEnum):
+    """How fully a host serves a platform: `partial` answers with reduced service."""
+
+    FULL = "full"
+    PARTIAL = "partial"
+
+    @property
+    def availability(self) -> Availability:
+        return Availability.ONLINE if self is HostingScope.FULL else Availability.PARTIAL
 
 
 class Channel(StrEnum):
@@ -92,6 +136,15 @@ class SubjectKey:
                 "for example 'twitter:realDonaldTrump'"
             )
         return cls("account", key)
+
+    @classmethod
+    def parse_kind(cls, kind: str, key: str) -> SubjectKey:
+        """A key of a known kind (`platform` or `account`), checked."""
+        if kind == "platform":
+            return cls.platform(key)
+        if kind == "account":
+            return cls.account(key)
+        raise InvalidSubject(f"unknown kind of subject {kind!r}: platform or account")
 
     @classmethod
     def parse(cls, text: str) -> SubjectKey:

@@ -1,120 +1,194 @@
-"""Status documents: the JSON objects the CLI and the API give, and the read models store."""
+"""Typed status documents and fact records: what queries answer, before any format.
+
+A status document is a subject's state at a moment in the domain's words (a
+platform's channels, hosts, domain and store listings; an account's status and
+the event behind it); a fact record is a stored fact with its place in the store.
+Adapters turn them into JSON, tables or HTML.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from domain import Subject
 from domain.account import AccountState
-from domain.clock import from_micros, iso
 from domain.platform import PlatformState
-from domain.values import SubjectKey
+from domain.subjects import State
+from domain.values import (
+    AccountStatus,
+    AppStore,
+    Availability,
+    Channel,
+    HostingScope,
+    Status,
+    SubjectKey,
+)
+
+OVERALL = "overall"  # the channel that sums up a subject: a platform's overall status
+CHANNEL_ORDER = (OVERALL, *Channel)
 
 
-def event_ref(fact: Subject.Action | None) -> dict[str, Any] | None:
-    if fact is None:
-        return None
-    ref = {"event_id": fact.event_id, "type": fact.type, "occurred_at": iso(fact.occurred_at)}
-    provider = getattr(fact, "provider", None)
-    if provider:
-        ref["provider"] = provider
-    if fact.reason:
-        ref["reason"] = fact.reason
-    return ref
+@dataclass(frozen=True)
+class EventRef:
+    """The event that set part of a status."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    provider: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, fact: Subject.Action) -> EventRef:
+        provider = fact.provider if isinstance(fact, Subject.ProviderAction) else None
+        return cls(fact.event_id, fact.type, fact.occurred_at, provider or None, fact.reason)
 
 
-def platform_json(state: PlatformState) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HostEntry:
+    provider: str
+    scope: HostingScope
+    since: EventRef
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    provider: str
+    service: str
+
+
+@dataclass(frozen=True)
+class PlatformDocument:
+    name: str
+    status: Availability
+    channels: dict[Channel, Availability]
+    hosting: tuple[HostEntry, ...]
+    domain: Literal["active", "suspended"]
+    shut_down: bool
+    app_stores: dict[AppStore, Literal["listed", "delisted"]]
+    services: tuple[ServiceEntry, ...]
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountDocument:
+    status: AccountStatus
+    since: datetime | None = None
+    until: datetime | None = None
+    last_event: EventRef | None = None
+
+
+StatusDocument = PlatformDocument | AccountDocument
+
+
+def readings(document: StatusDocument) -> dict[str, Status]:
+    """The document's status per channel, `overall` first."""
+    if isinstance(document, PlatformDocument):
+        return {OVERALL: document.status, **document.channels}
+    return {OVERALL: document.status}
+
+
+def platform_document(state: PlatformState) -> PlatformDocument:
     assert state.registration is not None
-    return {
-        "name": state.registration.name,
-        "status": state.overall.value,
-        "channels": {channel.value: value.value for channel, value in state.channels.items()},
-        "hosting": [
-            {
-                "provider": host.provider,
-                "scope": "full" if host.scope.value == "online" else "partial",
-                "since": event_ref(host.since),
-            }
+    return PlatformDocument(
+        name=state.registration.name,
+        status=state.overall,
+        channels=state.channels,
+        hosting=tuple(
+            HostEntry(host.provider, host.scope, EventRef.of(host.since))
             for host in state.hosting.values()
-        ],
-        "domain": "suspended" if state.domain_suspended else "active",
-        "shut_down": state.shut_down is not None,
-        "app_stores": {
-            store.value: "delisted" if store in state.delisted else "listed"
-            for store in state.stores
+        ),
+        domain="suspended" if state.domain_suspended else "active",
+        shut_down=state.shut_down is not None,
+        app_stores={
+            store: "delisted" if store in state.delisted else "listed" for store in state.stores
         },
-        "services": [
-            {"provider": action.provider, "service": service}  # type: ignore[attr-defined]
+        services=tuple(
+            ServiceEntry(action.provider, service)
             for (_, service), action in state.services.items()
-        ],
-        "registered_at": iso(state.registration.occurred_at),
-    }
+        ),
+        registered_at=state.registration.occurred_at,
+    )
 
 
-def account_json(state: AccountState) -> dict[str, Any]:
-    return {
-        "status": state.status.value,
-        "since": iso(state.since) if state.since else None,
-        "until": iso(state.until) if state.until else None,
-        "last_event": event_ref(state.cause),
-    }
+def account_document(state: AccountState) -> AccountDocument:
+    return AccountDocument(
+        status=state.status,
+        since=state.since,
+        until=state.until,
+        last_event=EventRef.of(state.cause) if state.cause is not None else None,
+    )
+
+
+def document(state: State) -> StatusDocument:
+    if isinstance(state, PlatformState):
+        return platform_document(state)
+    assert isinstance(state, AccountState)
+    return account_document(state)
 
 
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
-def fact_fields(fact: Subject.Fact) -> dict[str, Any]:
-    """The fact's own fields in interchange form (UTC times; absent values left out)."""
-    out: dict[str, Any] = {}
-    for f in fields(fact):  # type: ignore[arg-type]
-        if f.name in LIBRARY_FIELDS or f.name == "event_id":
-            continue
-        value = getattr(fact, f.name)
-        if value is None or value == []:
-            continue
-        out[f.name] = iso(value) if isinstance(value, datetime) else value
-    return out
+@dataclass(frozen=True)
+class FactRecord:
+    """A stored fact: its type, subject and own fields (times as datetimes, absent values
+    left out, in the order of the event's fields), with the store's id, time and position."""
+
+    type: str
+    subject: SubjectKey
+    fields: dict[str, Any]
+    event_id: str
+    recorded_at: datetime
+    position: int | None
+
+    @classmethod
+    def of(cls, fact: Subject.Fact, subject: SubjectKey, position: int | None) -> FactRecord:
+        own = {}
+        for f in fields(fact):
+            if f.name in LIBRARY_FIELDS or f.name == "event_id":
+                continue
+            value = getattr(fact, f.name)
+            if value is not None and value != []:
+                own[f.name] = value
+        return cls(fact.type, subject, own, fact.event_id, fact.recorded_at, position)
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return self.fields.get("occurred_at")
 
 
-def to_record(fact: Subject.Fact, subject: SubjectKey, position: int | None) -> dict[str, Any]:
-    """A stored fact as one interchange object, with the store's event_id, recorded_at, position."""
-    return {
-        "type": fact.type,
-        subject.kind: subject.key,
-        **fact_fields(fact),
-        "event_id": fact.event_id,
-        "recorded_at": iso(fact.recorded_at),
-        "position": position,
-    }
+@dataclass(frozen=True)
+class RetractionRef:
+    event_id: str
+    recorded_at: datetime
+    reason: str
 
 
-def history_record(
-    fact: Subject.Action,
-    subject: SubjectKey,
-    position: int | None,
-    retraction: Subject.EventRetracted | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HistoryEntry:
     """A fact as history shows it: its record, and whether (and how) it was retracted."""
-    record = to_record(fact, subject, position) | {"retracted": retraction is not None}
-    if retraction is not None:
-        record["retraction"] = {
-            "event_id": retraction.event_id,
-            "recorded_at": iso(retraction.recorded_at),
-            "reason": retraction.reason,
-        }
-    return record
 
+    record: FactRecord
+    retraction: RetractionRef | None = field(default=None)
 
-def timeline_record(row: dict[str, Any]) -> dict[str, Any]:
-    """The same, from a row of the timeline read model."""
-    record = json.loads(row["record"]) | {"retracted": row["retracted_by"] is not None}
-    if row["retracted_by"] is not None:
-        record["retraction"] = {
-            "event_id": row["retracted_by"],
-            "recorded_at": iso(from_micros(row["retracted_at"])),
-            "reason": row["retraction_reason"],
-        }
-    return record
+    @property
+    def retracted(self) -> bool:
+        return self.retraction is not None
+
+    @classmethod
+    def of(
+        cls,
+        fact: Subject.Action,
+        subject: SubjectKey,
+        position: int | None,
+        retraction: Subject.EventRetracted | None,
+    ) -> HistoryEntry:
+        ref = (
+            RetractionRef(retraction.event_id, retraction.recorded_at, retraction.reason)
+            if retraction is not None
+            else None
+        )
+        return cls(FactRecord.of(fact, subject, position), ref)

@@ -1,14 +1,34 @@
-"""What the projections need from a read-model store (its SQL lives in adapters/)."""
+"""What the projections need: the event store they read, and a read-model store they write
+(its SQL lives in adapters/)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking
 
+from domain import Subject
+from projections.documents import FactRecord
 from projections.status import Interval, Snapshot
+
+
+class EventSource(Protocol):
+    """The event store as projections read it (the application satisfies it)."""
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
+
+    def load_many(
+        self, subject_ids: Sequence[UUID], versions: Mapping[UUID, int] | None = None
+    ) -> dict[UUID, Subject]:
+        """Many subjects at once, optionally as they stood at given versions."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -26,14 +46,9 @@ class SubjectRows:
 @dataclass(frozen=True)
 class TimelineRow:
     subject_id: str
-    event_id: str
-    position: int
     occurred_at: int  # microseconds since the epoch, as every time in the read models
     version: int
-    type: str
-    provider: str | None
-    recorded_at: int
-    record: dict[str, Any]
+    record: FactRecord
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,20 @@ recomputed once, exactly as they stood at the page's last position, and the
 read-model rows and the library's tracking record are written together. A page
 applied twice fails the tracking record's forward-only check and rolls back, so
 a crash or a second runner never applies an event twice, nor skips one.
+
+The runner runs beside the queries (a thread of the server, or `deplatform
+projections run`), never inside them: a query asks it how far it has got, and may
+wait, bounded, for a position it needs.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -21,14 +28,11 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import Projection
 
 from domain import Subject
-from domain.clock import from_micros, iso, micros
-from domain.values import SubjectKey
-from projections.documents import to_record
-from projections.ports import RetractionMark, StatusView, SubjectRows, TimelineRow
+from domain.clock import from_micros, micros
+from projections.documents import FactRecord
+from projections.log import pages
+from projections.ports import EventSource, RetractionMark, StatusView, SubjectRows, TimelineRow
 from projections.status import intervals, snapshots
-
-if TYPE_CHECKING:
-    from service.application import Deplatforming
 
 log = structlog.get_logger(__name__)
 
@@ -36,13 +40,13 @@ PAGE = 500
 
 
 class StatusProjection(Projection[StatusView]):
-    """Status periods, per-channel intervals, current status and timelines of every subject."""
+    """Status periods, per-channel intervals and timelines of every subject."""
 
     name = "status"
 
-    def __init__(self, view: StatusView, app: Deplatforming) -> None:
+    def __init__(self, view: StatusView, events: EventSource) -> None:
         super().__init__(view)
-        self.app = app
+        self.events = events
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_page([(tracking.notification_id, domain_event)], tracking)
@@ -65,9 +69,14 @@ class StatusProjection(Projection[StatusView]):
                 )
             elif isinstance(event, Subject.Action):
                 actions.append((event, position))
-        subjects = self.app.load_many(list(versions), versions)
+        subjects = self.events.load_many(list(versions), versions)
         timeline = [
-            timeline_row(action, position, subjects[action.originator_id].subject)
+            TimelineRow(
+                action.originator_id.hex,
+                micros(action.occurred_at),
+                action.originator_version,
+                FactRecord.of(action, subjects[action.originator_id].subject, position),
+            )
             for action, position in actions
         ]
         rows = [subject_rows(subjects[subject_id]) for subject_id in versions]
@@ -80,32 +89,43 @@ def subject_rows(subject: Subject) -> SubjectRows:
     return SubjectRows(subject.id.hex, key.kind, key.key, key.identity, periods, intervals(periods))
 
 
-def timeline_row(action: Subject.Action, position: int, subject: SubjectKey) -> TimelineRow:
-    return TimelineRow(
-        action.originator_id.hex,
-        action.event_id,
-        position,
-        micros(action.occurred_at),
-        action.originator_version,
-        action.type,
-        getattr(action, "provider", None),
-        micros(action.recorded_at),
-        to_record(action, subject, position),
-    )
+@dataclass(frozen=True)
+class Progress:
+    """How far the read models have applied the event stream."""
+
+    position: int  # the last position applied
+    head: int  # the last position recorded, when last looked
+    following: bool  # a runner in this process keeps them up to date
+    generation: int
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
 
 
 class Runner:
     """Keeps one generation of the status read models up to date."""
 
     def __init__(
-        self, app: Deplatforming, view: StatusView, page: int = PAGE, *, serves_readers: bool = True
+        self,
+        events: EventSource,
+        view: StatusView,
+        page: int = PAGE,
+        *,
+        serves_readers: bool = True,
     ) -> None:
-        self.app = app
+        self.events = events
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
-        self._position: int | None = None  # cached: a stale one only costs a refused page
-        self.projection = StatusProjection(view, app)
+        self.projection = StatusProjection(view, events)
         self.page = page
+        self._position: int | None = None  # cached: a stale one only costs a refused page
+        self._head = 0
+        self._following = False
+        self._applied = threading.Condition()
+        self._wake = threading.Event()
 
     @property
     def position(self) -> int:
@@ -113,61 +133,116 @@ class Runner:
         self._position = self.view.max_tracking_id(self.view.tracking_key) or 0
         return self._position
 
-    def lag(self) -> int:
-        return max((self.app.recorder.max_notification_id() or 0) - self.position, 0)
+    def head(self) -> int:
+        self._head = self.events.recorder.max_notification_id() or 0
+        return self._head
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Applies every event recorded so far; returns how many this call applied."""
+    def lag(self) -> int:
+        return max(self.head() - self.position, 0)
+
+    def progress(self) -> Progress:
+        """Where the read models stand: from memory while this process follows the stream
+        (no round trip), else read from the store."""
+        if self._following and self._position is not None:
+            head = max(self._head, self._position)
+            return Progress(self._position, head, True, self.view.generation)
+        return Progress(self.position, self.head(), False, self.view.generation)
+
+    def catch_up(
+        self,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Applies every event recorded so far, a page per transaction, until the end of the
+        log or until `stop` is set; returns how many this call applied."""
         if self.serves_readers and self.view.follow_active():  # a rebuild replaced it
             self._position = None
         applied = 0
-        while True:
+        while stop is None or not stop.is_set():
             after = self._position if self._position is not None else self.position
-            notifications = self.app.recorder.select_notifications(
-                after, self.page, inclusive_of_start=False
-            )
-            if not notifications:
+            conflict = False
+            for notifications in pages(self.events.recorder, after, self.page):
+                page = [(n.id, self.events.mapper.to_domain_event(n)) for n in notifications]
+                tracking = Tracking(self.view.tracking_key, notifications[-1].id)
+                try:
+                    self.projection.process_page(page, tracking)
+                except IntegrityError:
+                    log.info("page applied by another runner; moving on", after=after)
+                    self._position, conflict = None, True
+                    break
+                self._advanced(tracking.notification_id)
+                applied += len(page)
+                if progress is not None:
+                    progress(len(page))
+                if stop is not None and stop.is_set():
+                    break
+            if not conflict:
                 return applied
-            page = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
-            tracking = Tracking(self.view.tracking_key, notifications[-1].id)
-            try:
-                self.projection.process_page(page, tracking)
-            except IntegrityError:
-                log.info("page applied by another runner; moving on", after=after)
-                self._position = None
-                continue
-            self._position = tracking.notification_id
-            applied += len(page)
-            if progress is not None:
-                progress(len(page))
+        return applied
+
+    def _advanced(self, position: int) -> None:
+        with self._applied:
+            self._position = position
+            self._head = max(self._head, position)
+            self._applied.notify_all()
 
     def follow(
         self, stop: threading.Event, poll: float = 0.5, report: Callable[[], None] | None = None
     ) -> None:
-        """Catches up, then keeps following new events until `stop` is set. An error is
-        recorded (for `report`) and stops the runner: what it applied stays applied."""
-        while not stop.is_set():
-            try:
-                applied = self.catch_up()
-            except Exception as error:
-                self.view.record_error(f"{type(error).__name__}: {error}")
-                log.error("projection stopped", error=str(error), position=self.position)
-                raise
-            if applied and report is not None:
-                report()
-            stop.wait(poll)
+        """Catches up, then keeps following new events until `stop` is set (checked between
+        pages). An error is recorded (for `report`) and stops the runner: what it applied
+        stays applied."""
+        self._following = True
+        try:
+            while not stop.is_set():
+                try:
+                    self.head()
+                    applied = self.catch_up(stop=stop)
+                except Exception as error:
+                    self.view.record_error(f"{type(error).__name__}: {error}")
+                    log.error("projection stopped", error=str(error))
+                    raise
+                if applied and report is not None:
+                    report()
+                self._wake.wait(poll)
+                self._wake.clear()
+        finally:
+            self._following = False
+            with self._applied:
+                self._applied.notify_all()
 
-    def report(self) -> dict[str, Any]:
+    def recorded(self, position: int) -> None:
+        """A write of this process reached `position`: a follower here looks at once."""
+        self._head = max(self._head, position)
+        self._wake.set()
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Waits, at most `timeout` seconds, until the read models have applied `position`;
+        says whether they have. A follower in this process is woken to look at once."""
+        deadline = time.monotonic() + timeout
+        if self._following:
+            self.recorded(position)
+            with self._applied:
+                while (self._position or 0) < position and self._following:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._applied.wait(remaining)
+                if self._following:
+                    return True
+        delay = 0.01
+        while self.position < position:  # another process follows: poll its tracking record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.2)
+        return True
+
+    def report(self) -> Progress:
         meta = self.view.meta()
-        head = self.app.recorder.max_notification_id() or 0
-        return {
-            "projection": self.projection.name,
-            "generation": meta["generation"],
-            "position": self.position,
-            "head": head,
-            "lag": max(head - self.position, 0),
-            "last_error": meta["last_error"],
-            "last_error_at": iso(from_micros(meta["last_error_at"]))
-            if meta["last_error_at"]
-            else None,
-        }
+        now = self.progress()
+        error_at = from_micros(meta["last_error_at"]) if meta["last_error_at"] else None
+        return Progress(
+            now.position, now.head, now.following, meta["generation"], meta["last_error"], error_at
+        )

@@ -11,33 +11,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from domain import Subject
-from domain.account import AccountState
-from domain.platform import PlatformState
-from projections.documents import account_json, platform_json
-
-OVERALL = "overall"
+from domain.values import Status
+from projections.documents import CHANNEL_ORDER, StatusDocument, document, readings
 
 
 @dataclass(frozen=True)
 class Snapshot:
     valid_from: datetime
     valid_to: datetime | None
-    readings: dict[str, str]  # OVERALL and, for platforms, each channel -> status
+    readings: dict[str, Status]  # OVERALL and, for platforms, each channel -> status
     event_id: str | None  # the fact that began it (None where a suspension ran out)
-    document: dict[str, Any]  # the status document, without the query's as_of/known_at
+    document: StatusDocument
     causes: dict[str, str | None]  # channel -> the fact at valid_from that changed it
 
 
 @dataclass(frozen=True)
 class Interval:
+    """A run of one status on one channel: `[valid_from, valid_to)`, open if `valid_to` is
+    None, begun by `event_id` (None where a timed suspension ran out)."""
+
     channel: str
     valid_from: datetime
     valid_to: datetime | None
-    status: str
+    status: Status
     event_id: str | None
+
+    @property
+    def order(self) -> tuple[int, datetime]:
+        """Channels in their fixed order (overall, web, ios, android), then valid time."""
+        return CHANNEL_ORDER.index(self.channel), self.valid_from
 
 
 def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapshot]:
@@ -47,12 +51,13 @@ def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapsh
     state = subject.initial_state(timeline)
 
     def mark(moment: datetime, event_id: str | None) -> None:
-        readings, document = describe(state)
+        now = document(state)
+        values = readings(now)
         before = points[-1].readings if points else {}
-        causes = {c: event_id for c, status in readings.items() if before.get(c) != status}
+        causes = {c: event_id for c, status in values.items() if before.get(c) != status}
         if points and points[-1].valid_from == moment:  # several facts at one moment:
             causes = points.pop().causes | causes  # the last state holds, each change its cause
-        points.append(Snapshot(moment, None, readings, event_id, document, causes))
+        points.append(Snapshot(moment, None, values, event_id, now, causes))
 
     for action in timeline:
         pending = state.next_change()
@@ -71,14 +76,6 @@ def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapsh
     return [replace(p, valid_to=end) for p, end in zip(points, [*ends, None], strict=True)]
 
 
-def describe(state: Any) -> tuple[dict[str, str], dict[str, Any]]:
-    if isinstance(state, PlatformState):
-        channels = {channel.value: value.value for channel, value in state.channels.items()}
-        return {OVERALL: state.overall.value, **channels}, platform_json(state)
-    assert isinstance(state, AccountState)
-    return {OVERALL: state.status.value}, account_json(state)
-
-
 def intervals(periods: list[Snapshot]) -> list[Interval]:
     """Per channel, the runs of one status (a channel appears with its platform's stores)."""
     runs: dict[str, list[Interval]] = {}
@@ -95,4 +92,5 @@ def intervals(periods: list[Snapshot]) -> list[Interval]:
                 channel_runs.append(
                     Interval(channel, period.valid_from, period.valid_to, status, cause)
                 )
-    return [interval for channel_runs in runs.values() for interval in channel_runs]
+    found = [interval for channel_runs in runs.values() for interval in channel_runs]
+    return sorted(found, key=lambda interval: interval.order)

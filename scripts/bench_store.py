@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from adapters.store import open_store, rebuild
 
 from adapters.interchange import to_new_fact
-from adapters.store import open_store, rebuild
 from domain.values import SubjectKey
 from service.application import Deplatforming
 from service.recording import NewFact

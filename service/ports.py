@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-
-from domain.values import SubjectKey
 
 
 class IndexedEvent(NamedTuple):
@@ -30,20 +28,6 @@ class EventIndex(Protocol):
         """Each stored version of an aggregate -> its position in the store's global order."""
         ...
 
-
-class StatusReadModels(Protocol):
-    """The status read models as the queries use them (times in epoch microseconds)."""
-
-    def subject(self, subject_id: str) -> dict[str, Any] | None: ...
-
-    def period_at(self, subject_id: str, as_of: int) -> dict[str, Any] | None: ...
-
-    def periods_at(self, as_of: int, status: str | None = None) -> list[dict[str, Any]]: ...
-
-    def timeline(
-        self, subject_id: str, limit: int | None, offset: int = 0
-    ) -> list[dict[str, Any]]: ...
-
-    def intervals_of(self, subject_ids: list[str]) -> list[dict[str, Any]]: ...
-
-    def keys_of(self, subject_ids: list[str]) -> dict[str, SubjectKey]: ...
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The first stored event (version 1) of many aggregates, in one round trip."""
+        ...

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from domain import FACT_TYPES, SUBJECT_CLASSES, Platform, Subject
+from domain import RETRACTION, SUBJECT_CLASSES, Subject
 from domain.clock import now
 from domain.errors import RuleViolation, UnknownEvent
 from domain.values import SubjectKey
-from service.ports import IndexedEvent
-
-if TYPE_CHECKING:
-    from service.application import Deplatforming
+from service.ports import EventIndex, IndexedEvent
 
 
 @dataclass(frozen=True)
@@ -45,24 +42,34 @@ class Outcome:
     duplicates: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     committed: bool = False
+    position: int | None = None  # the store's last position once the write committed
+
+
+class Subjects(Protocol):
+    """Where a batch finds the subjects it touches (the application)."""
+
+    @property
+    def index(self) -> EventIndex: ...
+
+    def load_many(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]: ...
 
 
 class Batch:
     """One attempt at recording a sequence of facts: the subjects they touch, loaded once."""
 
-    def __init__(self, app: Deplatforming, facts: Sequence[NewFact]) -> None:
-        self.app = app
+    def __init__(self, store: Subjects, facts: Sequence[NewFact]) -> None:
+        self.store = store
         self.facts = facts
         self.accepted: dict[str, IndexedEvent] = {}
         self.now = now()
-        targets = [f.fields["retracts"] for f in facts if f.type == "EventRetracted"]
+        targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
         subjects = [f.subject.id for f in facts if f.subject is not None]
-        subjects += [e.originator_id for e in app.index.select_event_ids(targets).values()]
-        self.aggregates: dict[UUID, Subject] = app.load_many(subjects)
+        subjects += [e.originator_id for e in store.index.select_event_ids(targets).values()]
+        self.aggregates: dict[UUID, Subject] = store.load_many(subjects)
         self.loaded = set(subjects)
         # Read the index after loading: a subject loaded stale is caught by the version
         # check when saving, but an index read stale would turn duplicates into conflicts.
-        self.known = app.index.select_event_ids([f.event_id for f in facts] + targets)
+        self.known = store.index.select_event_ids([f.event_id for f in facts] + targets)
 
     @property
     def index_rows(self) -> list[IndexedEvent]:
@@ -105,40 +112,31 @@ class Batch:
 
     def _add(self, fact: NewFact) -> None:
         subject = self._subject_for(fact)
-        event_class = getattr(type(subject), fact.type)
         fresh = subject.version == 1 and subject.id not in self.aggregates
-        subject.record(event_class, now=self.now, event_id=fact.event_id, **fact.fields)
+        subject.record(fact.type, now=self.now, event_id=fact.event_id, **fact.fields)
         if fresh:
             self.aggregates[subject.id] = subject
         self.accepted[fact.event_id] = IndexedEvent(fact.event_id, subject.id, fact.digest)
 
     def _subject_for(self, fact: NewFact) -> Subject:
-        if fact.type == "EventRetracted":
+        if fact.type == RETRACTION:
             target_id = fact.fields["retracts"]
             target = self._lookup(target_id)
             if target is None:
                 raise UnknownEvent(f"event {target_id!r} is not recorded; nothing to retract")
             subject = self._loaded(target.originator_id)
             assert subject is not None
-            if fact.subject is not None and fact.subject.id != subject.id:
-                raise RuleViolation(
-                    f"event {target_id!r} belongs to {subject.key!r}, not {fact.subject.key!r}",
-                    conflicts_with=target_id,
-                )
+            subject.check_named_in_retraction(fact.subject, target_id)
             return subject
         assert fact.subject is not None
         subject = self._loaded(fact.subject.id)
         if subject is not None:
             return subject
-        if FACT_TYPES[fact.type][0] is Platform and fact.type != "PlatformRegistered":
-            raise RuleViolation(
-                f"unknown platform {fact.subject.key!r}: record its PlatformRegistered first"
-            )
         # A subject's first fact: tracked now, kept only if the fact is accepted.
-        return SUBJECT_CLASSES[fact.subject.kind].track(fact.subject)
+        return SUBJECT_CLASSES[fact.subject.kind].start(fact.subject, fact.type)
 
     def _loaded(self, subject_id: UUID) -> Subject | None:
         if subject_id not in self.loaded:  # a retraction target recorded meanwhile
-            self.aggregates.update(self.app.load_many([subject_id]))
+            self.aggregates.update(self.store.load_many([subject_id]))
             self.loaded.add(subject_id)
         return self.aggregates.get(subject_id)

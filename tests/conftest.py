@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from adapters.store import open_store
-from service.application import Deplatforming
+from adapters.composition import Services, open_services
 
 PG_SERVER = os.environ.get("DEPLATFORM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -48,7 +47,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Deplatforming]:
-    application = open_store(database_url)
-    yield application
-    application.close()
+def tracker(database_url: str) -> Iterator[Services]:
+    """The tracker on an empty store, embedded (writes bring the read models up to date)."""
+    services = open_services(database_url)
+    yield services
+    services.close()
+
+
+STORE_EXAMPLES = {"sqlite": 60, "postgres": 15}  # Hypothesis examples each kind affords
+
+
+@pytest.fixture(params=list(STORE_EXAMPLES))
+def new_store(request, tmp_path):
+    """Opens empty stores of one kind, as many as a test asks for (the caller closes them)."""
+
+    def make() -> Services:
+        name = uuid.uuid4().hex[:12]
+        if request.param == "sqlite":
+            return open_services(f"sqlite:///{tmp_path}/{name}.db")
+        return open_services(f"{request.getfixturevalue('postgres_database')}?schema=p_{name}")
+
+    make.examples = STORE_EXAMPLES[request.param]
+    return make

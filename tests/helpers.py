@@ -1,13 +1,20 @@
-"""Builders for tests: facts written as users write them, and example histories."""
+"""Builders for tests: facts written as users write them, example histories, and the
+recording of drawn histories on aggregates and on stores."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.interchange import parse_lines, to_new_fact
-from domain import Subject
+from hypothesis import HealthCheck, settings
+
+from adapters.composition import Services
+from adapters.interchange import export_record, parse_lines, to_new_fact
+from domain import Account, Platform, Subject
+from domain.errors import RuleViolation
+from domain.values import SubjectKey
 from service.recording import NewFact
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
@@ -41,9 +48,7 @@ def fact(type_: str, subject: str | None = None, **fields: Any) -> NewFact:
 
 def record(subject: Subject, new: NewFact, now: datetime = NOW) -> Subject.Fact:
     """Records a fact on an aggregate directly, as the service would."""
-    return subject.record(
-        getattr(type(subject), new.type), now=now, event_id=new.event_id, **new.fields
-    )
+    return subject.record(new.type, now=now, event_id=new.event_id, **new.fields)
 
 
 def registration(slug: str = "site", **fields: Any) -> NewFact:
@@ -54,3 +59,62 @@ def registration(slug: str = "site", **fields: Any) -> NewFact:
 
 def example_facts() -> list[NewFact]:
     return [p.fact for p in parse_lines(EXAMPLE.read_text().splitlines()) if p.fact]
+
+
+# Drawn histories on one aggregate ------------------------------------------------------
+
+
+def new_subject(facts: list[NewFact]) -> Subject:
+    """The subject a drawn history is about: an account, or a registered platform."""
+    if facts and facts[0].subject is not None and facts[0].subject.kind == "account":
+        return Account.track(SubjectKey.account("net:x"))
+    subject = Platform.track(SubjectKey.platform("site"))
+    record(subject, registration(), now=NOW - timedelta(hours=1))
+    return subject
+
+
+def record_all(subject: Subject, facts: list[NewFact], *, recorded_from=NOW) -> list[Subject.Fact]:
+    """Records each fact in turn, one second apart; returns those the rules accepted."""
+    accepted = []
+    for i, new in enumerate(facts):
+        with contextlib.suppress(RuleViolation):
+            accepted.append(record(subject, new, now=recorded_from + timedelta(seconds=i)))
+    return accepted
+
+
+def change_moments(subject: Subject) -> list[datetime]:
+    """Every moment where the status can change, and one just after each."""
+    actions = [a for a in subject.facts.values() if isinstance(a, Subject.Action)]
+    changes = {a.occurred_at for a in actions} | {
+        a.until for a in actions if getattr(a, "until", None)
+    }
+    return sorted(changes | {m + timedelta(seconds=30) for m in changes})
+
+
+# Drawn histories on a store ------------------------------------------------------------
+
+
+def store_settings(new_store) -> settings:
+    """As many examples as the kind of store affords; stores are made inside each example."""
+    return settings(
+        max_examples=new_store.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+def record_history(tracker: Services, facts: list, retract: list[float]) -> None:
+    """Records a drawn history fact by fact, as facts trickle in, then its retractions."""
+    registered = registration(app_stores=["google_play"])  # so apple_app_store facts fail
+    tracker.record([registered])
+    accepted = [registered]
+    for new in facts:
+        if tracker.record([new]).committed:
+            accepted.append(new)
+    for share in retract:
+        target = accepted[int(share * len(accepted))]
+        tracker.record([fact("EventRetracted", retracts=target.event_id, reason="r")])
+
+
+def exported(tracker: Services) -> list[dict]:
+    return [export_record(s) for s in tracker.app.export()]

@@ -11,54 +11,27 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from adapters import interchange
+from adapters.composition import Services
+from adapters.http.deps import (
+    MAX_POSITION,
+    AsOf,
+    KnownAt,
+    Limit,
+    Offset,
+    Reads,
+    StatusFilter,
+    Tracker,
+    instant,
+    subject_key,
+)
 from adapters.http.problems import Problem
+from adapters.serialize import change_json, history_json, interval_json, progress_json, status_json
 from domain.clock import iso, now
-from domain.values import SubjectKey
-from service.application import Deplatforming
+from domain.values import Status
+from service.query_service import QueryService
 from service.recording import NewFact, Outcome
 
 router = APIRouter()
-
-
-def application(request: Request) -> Deplatforming:
-    return request.app.state.deplatforming
-
-
-App = Annotated[Deplatforming, Depends(application)]
-
-
-def instant(name: str, description: str) -> Any:
-    """A documented query parameter holding an instant (ISO 8601 with a zone, or a date)."""
-
-    def parse(
-        value: str | None = Query(None, alias=name, description=description),
-    ) -> datetime | None:
-        if value is None or value == "":
-            return None
-        try:
-            return interchange.parse_instant(value)
-        except ValueError as error:
-            raise Problem(422, "Invalid time", f"{name}: {error}", field=name) from None
-
-    return Depends(parse)
-
-
-AsOf = Annotated[datetime | None, instant("as_of", "Valid time, e.g. 2021-01-12T00:00:00Z (now)")]
-KnownAt = Annotated[
-    datetime | None, instant("known_at", "Transaction time: as the record stood then (now)")
-]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
-Offset = Annotated[int, Query(ge=0)]
-StatusFilter = Annotated[
-    str | None,
-    Query(
-        pattern="^(online|partial|offline|active|suspended|banned)$", description="Overall status."
-    ),
-]
-
-
-def subject_key(subject: str) -> SubjectKey:
-    return SubjectKey.parse(subject)
 
 
 # Reads ------------------------------------------------------------------------------------
@@ -66,17 +39,23 @@ def subject_key(subject: str) -> SubjectKey:
 
 @router.get("/status", summary="Every subject that exists at as_of, as known at known_at")
 def all_statuses(
-    app: App, as_of: AsOf, known_at: KnownAt, status: StatusFilter = None
+    queries: Reads, as_of: AsOf, known_at: KnownAt, status: StatusFilter
 ) -> list[dict]:
-    return [s.to_json() for s in app.statuses(as_of, known_at, status)]
+    return [status_json(s) for s in queries.statuses(as_of, known_at, status)]
 
 
 def listing(
-    app: Deplatforming, kind: str, as_of, known_at, status, limit, offset
+    queries: QueryService,
+    kind: str,
+    as_of: datetime | None,
+    known_at: datetime | None,
+    status: Status | None,
+    limit: int,
+    offset: int,
 ) -> dict[str, Any]:
-    found = [s for s in app.statuses(as_of, known_at, status) if s.subject.kind == kind]
+    found = [s for s in queries.statuses(as_of, known_at, status) if s.subject.kind == kind]
     return {
-        "items": [s.to_json() for s in found[offset : offset + limit]],
+        "items": [status_json(s) for s in found[offset : offset + limit]],
         "total": len(found),
         "limit": limit,
         "offset": offset,
@@ -86,14 +65,14 @@ def listing(
 def add_listing(kind: str) -> None:
     @router.get(f"/{kind}s", name=f"{kind}s", summary=f"{kind.title()}s with their status, paged")
     def kind_listing(
-        app: App,
+        queries: Reads,
         as_of: AsOf,
         known_at: KnownAt,
-        status: StatusFilter = None,
+        status: StatusFilter,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> dict[str, Any]:
-        return listing(app, kind, as_of, known_at, status, limit, offset)
+        return listing(queries, kind, as_of, known_at, status, limit, offset)
 
 
 for subject_kind in ("platform", "account"):
@@ -101,37 +80,37 @@ for subject_kind in ("platform", "account"):
 
 
 @router.get("/subjects/{subject}/status", summary="A subject's status (as the CLI's --json)")
-def subject_status(subject: str, app: App, as_of: AsOf, known_at: KnownAt) -> dict[str, Any]:
-    return app.status(subject_key(subject), as_of, known_at).to_json()
+def subject_status(subject: str, queries: Reads, as_of: AsOf, known_at: KnownAt) -> dict[str, Any]:
+    return status_json(queries.status(subject_key(subject), as_of, known_at))
 
 
 @router.get("/subjects/{subject}/history", summary="A subject's events in valid-time order")
 def subject_history(
-    subject: str, app: App, known_at: KnownAt, limit: Limit = 1000, offset: Offset = 0
+    subject: str, queries: Reads, known_at: KnownAt, limit: Limit = 1000, offset: Offset = 0
 ) -> list[dict]:
-    return app.history(subject_key(subject), known_at, limit, offset)
+    return [history_json(e) for e in queries.history(subject_key(subject), known_at, limit, offset)]
 
 
 @router.get("/subjects/{subject}/intervals", summary="Per channel, the periods of one status")
-def subject_intervals(subject: str, app: App) -> list[dict]:
-    return app.intervals(subject_key(subject))
+def subject_intervals(subject: str, queries: Reads) -> list[dict]:
+    return [interval_json(i) for i in queries.intervals(subject_key(subject))]
 
 
 @router.get("/events", summary="The global feed, in recording order, with a cursor")
 def events(
-    app: App,
+    tracker: Tracker,
     after: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="The cursor: the last position seen.")
+        int, Query(ge=0, le=MAX_POSITION, description="The cursor: the last position seen.")
     ] = 0,
     limit: Limit = 100,
 ) -> dict[str, Any]:
-    facts, cursor = app.feed(after, limit)
+    facts, cursor = tracker.app.feed(after, limit)
     return {"events": [interchange.export_record(f) for f in facts], "next": cursor}
 
 
 @router.get("/changes", summary="Subjects and channels whose status differs between two moments")
 def changes(
-    app: App,
+    queries: Reads,
     start: Annotated[datetime | None, instant("from", "The earlier moment (required)")],
     end: Annotated[datetime | None, instant("to", "The later moment (now)")],
 ) -> dict[str, Any]:
@@ -140,20 +119,24 @@ def changes(
     end = end or now()
     if end < start:
         raise Problem(422, "Invalid request", "to must not be before from", field="to")
-    return {"from": iso(start), "to": iso(end), "subjects": app.changes(start, end)}
+    found = queries.changes(start, end)
+    return {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
 
 
 @router.get("/healthz", summary="Store reachable, projection lag")
-def healthz(app: App, request: Request) -> JSONResponse:
+def healthz(tracker: Tracker, request: Request) -> JSONResponse:
     try:
-        head = app.recorder.max_notification_id() or 0
-        runner = app.runner
-        report = runner.report() if runner else None
+        report = tracker.runner.report()
     except Exception as error:  # the store itself is the thing being checked
         return JSONResponse({"status": "unavailable", "error": str(error)}, status_code=503)
     read_only = not request.app.state.api_token
     return JSONResponse(
-        {"status": "ok", "head": head, "projection": report, "read_only": read_only}
+        {
+            "status": "ok",
+            "head": report.head,
+            "projection": progress_json(report),
+            "read_only": read_only,
+        }
     )
 
 
@@ -207,6 +190,7 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
         "duplicates": len(outcome.duplicates),
         "rejected": [{"index": index, "error": error} for index, error in rejected],
         "event_ids": outcome.recorded if outcome.committed else [],
+        "position": outcome.position,  # pass as X-Min-Position to read this write elsewhere
     }
     detail = "; ".join(f"#{i}: {e}" for i, e in rejected)
     if parse_errors:
@@ -218,7 +202,7 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
     return JSONResponse(summary, status_code=201 if summary["recorded"] else 200)
 
 
-def record(app: Deplatforming, items: list[Any]) -> JSONResponse:
+def record(tracker: Services, items: list[Any]) -> JSONResponse:
     facts: list[NewFact] = []
     parse_errors: list[tuple[int, str]] = []
     for index, item in enumerate(items, start=1):
@@ -226,7 +210,7 @@ def record(app: Deplatforming, items: list[Any]) -> JSONResponse:
             facts.append(interchange.to_new_fact(item, index))
         except interchange.InvalidInput as error:
             parse_errors.append((index, str(error)))
-    return answer(app.record(facts, commit=not parse_errors), parse_errors)
+    return answer(tracker.record(facts, commit=not parse_errors), parse_errors)
 
 
 EVENT_SCHEMA = interchange.EVENT_INPUT.json_schema(ref_template="#/components/schemas/{model}")
@@ -257,11 +241,11 @@ EVENTS_BODY = {  # the body is read by `body` (for its size limit), so its schem
     summary="Record one event or a JSON array of events, atomically (same rules as import)",
     openapi_extra=EVENTS_BODY,
 )
-def post_events(app: App, payload: Annotated[Any, Depends(body)]) -> JSONResponse:
+def post_events(tracker: Tracker, payload: Annotated[Any, Depends(body)]) -> JSONResponse:
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise Problem(422, "Invalid events", "the array is empty")
-    return record(app, items)
+    return record(tracker, items)
 
 
 class Retraction(BaseModel):
@@ -274,7 +258,7 @@ class Retraction(BaseModel):
     status_code=201,
     summary="Retract an event: it no longer counts from now on",
 )
-def retract(event_id: str, retraction: Retraction, app: App) -> JSONResponse:
+def retract(event_id: str, retraction: Retraction, tracker: Tracker) -> JSONResponse:
     return record(
-        app, [{"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}]
+        tracker, [{"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}]
     )

@@ -12,13 +12,14 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 
+from adapters.composition import open_services
 from adapters.http import problems
 from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
 from adapters.http.pages import router as pages
-from adapters.store import open_store
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
+STOP_WAIT = 3.0  # seconds the server waits for the runner's page in progress when stopping
 
 log = structlog.get_logger("deplatform.http")
 
@@ -32,23 +33,23 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(database_url)
-        app.state.deplatforming = store
+        services = open_services(database_url, embedded=False)  # its runner projects
+        app.state.services = services
         stop = threading.Event()
         follower = None
-        if follow_projections and store.runner is not None:
+        if follow_projections:  # beside the queries, never inside them
             follower = threading.Thread(
-                target=store.runner.follow, args=(stop,), name="projections", daemon=True
+                target=services.runner.follow, args=(stop,), name="projections", daemon=True
             )
             follower.start()
         log.info("serving", store=database_url.split("@")[-1], read_only=not api_token)
         try:
             yield
         finally:
-            stop.set()
+            stop.set()  # the runner stops after the page it is applying
             if follower is not None:
-                follower.join(timeout=10)
-            store.close()
+                follower.join(timeout=STOP_WAIT)
+            services.close()
 
     app = FastAPI(
         title="deplatforming",
@@ -58,7 +59,10 @@ def create_app(
             "times are ISO 8601 with a timezone, or a bare date. Writes need "
             "`Authorization: Bearer <token>` (the service is read-only without "
             f"DEPLATFORM_API_TOKEN); request bodies are limited to {max_body_bytes} bytes. "
-            "Errors are RFC 9457 problem details."
+            "Errors are RFC 9457 problem details. Reads answer from read models that follow "
+            "the store: `X-Read-Models-Position` and `X-Read-Models-Lag` say how far they are; "
+            "a read waits (briefly) for this server's last write, or for the position a "
+            "client names in `X-Min-Position` (writes return theirs as `position`)."
         ),
         lifespan=lifespan,
     )
@@ -96,6 +100,10 @@ def create_app(
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
         response.headers["X-Request-ID"] = request_id
+        progress = getattr(request.state, "progress", None)
+        if progress is not None:  # a read: how far the read models it answered from are
+            response.headers["X-Read-Models-Position"] = str(progress.position)
+            response.headers["X-Read-Models-Lag"] = str(progress.lag)
         return response
 
     return app

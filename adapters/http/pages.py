@@ -12,23 +12,30 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from adapters import interchange
-from adapters.http.api import App, subject_key
+from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
+from adapters.serialize import history_json, status_json
 from domain.clock import iso, now
-from projections.uptime import daily, share_good
+from domain.values import Status
+from projections.documents import FactRecord, readings
+from projections.status import Interval
+from projections.uptime import Day, daily, share_available
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-FILL = {
-    "online": "#2da44e",
-    "active": "#2da44e",
-    "partial": "#d4a72c",
-    "suspended": "#d4a72c",
-    "offline": "#cf222e",
-    "banned": "#cf222e",
-    None: "#d0d7de",
-}
-PATTERN = {"partial": "url(#stripes)", "suspended": "url(#stripes)"}  # not colour alone
+FILL = {0: "#cf222e", 1: "#d4a72c", 2: "#2da44e"}  # by rank: worst first
+NO_STATUS = "#d0d7de"  # before the subject existed
+STRIPES = "url(#stripes)"  # the middle rank (partial, suspended): not told by colour alone
+
+
+def fill(status: Status | None) -> str:
+    return NO_STATUS if status is None else FILL[status.rank]
+
+
+def pattern(status: Status) -> str:
+    return STRIPES if status.rank == 1 else fill(status)
+
+
 DAYS = 90
 PER_PAGE = 50  # subjects per page of the board
 
@@ -56,27 +63,25 @@ def moments(request: Request) -> tuple[datetime | None, datetime | None, dict[st
 
 
 @router.get("/", response_class=HTMLResponse)
-def board(request: Request, app: App) -> HTMLResponse:
+def board(request: Request, queries: Reads) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     moment = as_of or now()
     rows = []
-    everyone = app.statuses(as_of, known_at)
+    everyone = queries.statuses(as_of, known_at)
     pages = max((len(everyone) + PER_PAGE - 1) // PER_PAGE, 1)
     try:
         page = min(max(int(request.query_params.get("page", "1")), 1), pages)
     except ValueError:
         raise Problem(422, "Invalid page", "page: expected a number", field="page") from None
     statuses = everyone[(page - 1) * PER_PAGE : page * PER_PAGE]
-    every = app.intervals_many([s.subject for s in statuses], known_at)
+    every = queries.intervals_many([s.subject for s in statuses], known_at)
     for status in statuses:
         document = status.document
         intervals = every[status.subject]
-        names = ["overall", *document.get("channels", {})]
         channels = []
-        for name in names:
-            current = document["status"] if name == "overall" else document["channels"][name]
+        for name, current in readings(document).items():
             bars = daily(intervals, name, moment, DAYS)
-            share = share_good(intervals, name, moment - timedelta(days=DAYS), moment)
+            share = share_available(intervals, name, moment - timedelta(days=DAYS), moment)
             channels.append(
                 {
                     "name": name,
@@ -89,7 +94,7 @@ def board(request: Request, app: App) -> HTMLResponse:
             {
                 "key": status.subject.key,
                 "kind": status.subject.kind,
-                "name": document.get("name", status.subject.key),
+                "name": status.name,
                 "channels": channels,
             }
         )
@@ -109,10 +114,10 @@ def board(request: Request, app: App) -> HTMLResponse:
     )
 
 
-def day_bars(subject: str, channel: str, days: list) -> str:
+def day_bars(subject: str, channel: str, days: list[Day]) -> str:
     width = 6
     rects = "".join(
-        f'<rect x="{i * width}" y="0" width="{width - 1}" height="20" fill="{FILL[d.status]}">'
+        f'<rect x="{i * width}" y="0" width="{width - 1}" height="20" fill="{fill(d.status)}">'
         f"<title>{d.start:%Y-%m-%d}: {d.status or 'did not exist'}</title></rect>"
         for i, d in enumerate(days)
     )
@@ -124,32 +129,30 @@ def day_bars(subject: str, channel: str, days: list) -> str:
 
 
 @router.get("/subjects/{subject}", response_class=HTMLResponse)
-def subject_page(subject: str, request: Request, app: App) -> HTMLResponse:
+def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     key = subject_key(subject)
-    status = app.status(key, as_of, known_at)
-    history = app.history(key, known_at)
-    intervals = app.intervals(key, known_at)
-    end = as_of or max([now(), *(datetime.fromisoformat(e["occurred_at"]) for e in history)])
-    events = [e for e in history if not e["retracted"]]
-    changes = [
-        datetime.fromisoformat(e["occurred_at"])
-        for e in events
-        if e["type"] != "PlatformRegistered"
-    ]
-    first = min((datetime.fromisoformat(i["valid_from"]) for i in intervals), default=end)
+    status = queries.status(key, as_of, known_at)
+    history = queries.history(key, known_at)
+    intervals = queries.intervals(key, known_at)
+    events = [e.record for e in history if not e.retracted]
+    times = [r.occurred_at for r in events if r.occurred_at is not None]
+    end = as_of or max([now(), *times])
+    changes = [r.occurred_at for r in events if r.occurred_at and r.type != "PlatformRegistered"]
+    first = min((i.valid_from for i in intervals), default=end)
     start = max(first, min(changes, default=first) - timedelta(days=7))
     if as_of is None and changes:
         end = max(changes) + timedelta(days=7)
     if start >= end:
         start = end - timedelta(days=30)
-    svg = timeline_svg(status.to_json(), intervals, events, start, end)
+    channels = [str(channel) for channel in readings(status.document)]
+    svg = timeline_svg(status.subject.key, channels, intervals, events, start, end)
     return templates.TemplateResponse(
         request,
         "subject.html",
         {
-            "status": status.to_json(),
-            "history": history,
+            "status": status_json(status),
+            "history": [history_json(e) for e in history],
             "timeline": svg,
             "span": (iso(start), iso(end)),
             **context,
@@ -158,14 +161,14 @@ def subject_page(subject: str, request: Request, app: App) -> HTMLResponse:
 
 
 def timeline_svg(
-    status: dict[str, Any],
-    intervals: list[dict],
-    events: list[dict],
+    subject: str,
+    channels: list[str],
+    intervals: list[Interval],
+    events: list[FactRecord],
     start: datetime,
     end: datetime,
 ) -> str:
     """One bar per channel, coloured (and patterned) by status, with the events marked."""
-    channels = ["overall", *status.get("channels", {})]
     left, width, row = 80, 900, 30
     total = (end - start).total_seconds()
 
@@ -180,30 +183,29 @@ def timeline_svg(
     for n, channel in enumerate(channels):
         y = 10 + n * row
         parts.append(f'<text x="0" y="{y + 15}">{channel}</text>')
-        for interval in (i for i in intervals if i["channel"] == channel):
-            a = datetime.fromisoformat(interval["valid_from"])
-            b = datetime.fromisoformat(interval["valid_to"]) if interval["valid_to"] else end
+        for interval in (i for i in intervals if i.channel == channel):
+            a, b = interval.valid_from, interval.valid_to or end
             if b <= start or a >= end:
                 continue
-            fill = PATTERN.get(interval["status"], FILL[interval["status"]])
             title = escape(
-                f"{channel}: {interval['status']} from {interval['valid_from']}"
-                + (f" to {interval['valid_to']}" if interval["valid_to"] else "")
+                f"{channel}: {interval.status} from {iso(a)}"
+                + (f" to {iso(interval.valid_to)}" if interval.valid_to else "")
             )
             parts.append(
-                f'<rect class="interval {interval["status"]}" data-channel="{channel}" '
+                f'<rect class="interval {interval.status}" data-channel="{channel}" '
                 f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), 1):.1f}" height="20" '
-                f'fill="{fill}"><title>{title}</title></rect>'
+                f'fill="{pattern(interval.status)}"><title>{title}</title></rect>'
             )
     bottom = 10 + len(channels) * row
     for event in events:
-        moment = datetime.fromisoformat(event["occurred_at"])
-        if not start <= moment <= end:
+        moment = event.occurred_at
+        if moment is None or not start <= moment <= end:
             continue
+        provider, reason = event.fields.get("provider"), event.fields.get("reason")
         title = escape(
-            f"{event['occurred_at']} {event['type']}"
-            + (f" by {event['provider']}" if event.get("provider") else "")
-            + (f": {event['reason']}" if event.get("reason") else "")
+            f"{iso(moment)} {event.type}"
+            + (f" by {provider}" if provider else "")
+            + (f": {reason}" if reason else "")
         )
         marker = (
             f'<path class="event" d="M{x(moment):.1f},{bottom} l-5,10 h10 z" fill="#1b1f24">'
@@ -211,13 +213,13 @@ def timeline_svg(
             f'<line x1="{x(moment):.1f}" x2="{x(moment):.1f}" y1="6" y2="{bottom}" '
             'stroke="#1b1f24" stroke-dasharray="2,2"/>'
         )
-        sources = event.get("sources") or []
+        sources = event.fields.get("sources") or []
         parts.append(f'<a href="{escape(sources[0])}">{marker}</a>' if sources else marker)
     parts.append(f'<text x="{left}" y="{bottom + 26}">{start:%Y-%m-%d}</text>')
     parts.append(
         f'<text x="{left + width}" y="{bottom + 26}" text-anchor="end">{end:%Y-%m-%d}</text>'
     )
-    label = escape(f"Status of {status['subject']} per channel from {iso(start)} to {iso(end)}")
+    label = escape(f"Status of {subject} per channel from {iso(start)} to {iso(end)}")
     return (
         f'<svg class="timeline" viewBox="0 0 {left + width + 10} {bottom + 32}" width="100%" '
         f'role="img" aria-label="{label}">' + "".join(parts) + "</svg>"
@@ -225,9 +227,9 @@ def timeline_svg(
 
 
 @router.get("/feed.atom")
-def atom(request: Request, app: App) -> Response:
-    head = app.recorder.max_notification_id() or 0
-    facts, _ = app.feed(max(head - 200, 0), 200)
+def atom(request: Request, tracker: Tracker) -> Response:
+    head = tracker.app.head()
+    facts, _ = tracker.app.feed(max(head - 200, 0), 200)
     entries = []
     for stored in reversed(facts[-100:]):
         record = interchange.export_record(stored)

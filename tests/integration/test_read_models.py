@@ -1,75 +1,97 @@
-"""The read models answer what the domain fold answers, and survive crashes and rebuilds
-(every test runs on SQLite and on PostgreSQL)."""
+"""The query port's two implementations agree, and the read models survive crashes and
+rebuilds (every test runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from hypothesis import given
 
-from adapters.interchange import export_record, parse_instant
-from adapters.store import open_store, rebuild, status_view
-from domain.values import SubjectKey
+from adapters.composition import Services, open_services, rebuild
+from adapters.interchange import parse_instant
+from adapters.read_models.backends import status_view
+from domain.errors import UnknownSubject
+from domain.values import STATUSES, SubjectKey
 from projections.runner import Runner
-from service.application import Deplatforming
-from tests.helpers import example_facts, fact
-from tests.integration.test_store_properties import (  # noqa: F401
-    histories,
-    new_store,
-    record_history,
-    store_settings,
-)
+from service.queries import Queries
+from tests.helpers import example_facts, exported, fact, record_history, store_settings
+from tests.strategies import store_histories
 
 PARLER = SubjectKey.platform("parler")
 
 
-def moments(app: Deplatforming) -> list:
+def moments(tracker: Services) -> list:
     """Every moment a status can change (valid times and suspension ends), and just before."""
     changes = set()
-    for record in map(export_record, app.export()):
+    for record in exported(tracker):
         for key in ("occurred_at", "until"):
             if key in record:
                 changes.add(parse_instant(record[key]))
     return sorted(changes | {m - timedelta(microseconds=1) for m in changes})
 
 
-def answers(app: Deplatforming, at_moments: list) -> list:
-    """Every subject's status document at every moment, its history and its intervals."""
-    keys = sorted({s.subject for m in at_moments for s in app.statuses(m)}, key=str)
-    statuses = [[s.to_json() | {"known_at": None} for s in app.statuses(m)] for m in at_moments]
-    return statuses + [app.history(key) for key in keys] + [app.intervals(key) for key in keys]
+def answer(question: Callable[[], object]) -> object:
+    """What a query answers, or the refusal it gives (its type and message)."""
+    try:
+        return question()
+    except UnknownSubject as refusal:
+        return type(refusal), str(refusal)
 
 
-def dump(app: Deplatforming) -> dict[str, list]:
-    """Every row of the read models readers use (caught up first)."""
-    view = app.read_models()
+def answers(queries: Queries, keys: list[SubjectKey], at_moments: list) -> list:
+    """Every answer the port gives about a store: statuses of everyone (filtered by each
+    status too) and of each subject at every moment, histories (whole and paged), intervals."""
+    found: list = []
+    for moment in at_moments:
+        found.append(queries.statuses(moment, None))
+        found += [queries.statuses(moment, None, status) for status in STATUSES]
+        found += [answer(partial(queries.status, key, moment, None)) for key in keys]
+    for key in keys:
+        found.append(answer(partial(queries.history, key, None)))
+        found.append(answer(partial(queries.history, key, None, 2, 1)))
+        found.append(queries.exists(key, None))
+    found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], None))
+    return found
+
+
+def test_the_read_models_and_the_fold_give_the_same_answers(new_store):
+    @store_settings(new_store)
+    @given(store_histories())
+    def check(history):
+        tracker = new_store()
+        try:
+            record_history(tracker, *history)
+            at = moments(tracker)
+            keys = [SubjectKey.platform("site"), SubjectKey.account("NET:X")]
+            queries = tracker.queries
+            assert answers(queries.read_models, keys, at) == answers(queries.fold, keys, at)
+        finally:
+            tracker.close()
+
+    check()
+
+
+def dump(tracker: Services) -> dict[str, list]:
+    """Every row of the read models readers use."""
+    view = tracker.view
     tables = view.tables()
     with view.cursor(commit=False) as c:
         rows = {}
-        for name in ("periods", "intervals", "current", "timeline"):
+        for name in ("periods", "intervals", "subjects", "timeline"):
             view.execute(c, f"SELECT * FROM {tables[name]}")
             rows[name] = sorted(tuple(row) for row in (dict(r).values() for r in c.fetchall()))
         return rows
 
 
-def test_read_models_give_what_the_fold_gives_at_every_moment(new_store):  # noqa: F811
-    @store_settings(new_store)
-    @given(histories())
-    def check(history):
-        app = new_store()
-        try:
-            record_history(app, *history)
-            folding = Deplatforming(env=app.env)  # the same store, queries folding events
-            try:
-                at = moments(app)
-                assert answers(app, at) == answers(folding, at)
-            finally:
-                folding.close()
-        finally:
-            app.close()
-
-    check()
+def everything(tracker: Services) -> list:
+    """Every answer the read models give about the store."""
+    read_models = tracker.queries.read_models
+    at = moments(tracker)
+    keys = sorted({s.subject for m in at for s in read_models.statuses(m, None)}, key=str)
+    return answers(read_models, keys, at)
 
 
 class Crash(Exception):
@@ -77,13 +99,13 @@ class Crash(Exception):
 
 
 def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_url):
-    writer = open_store(database_url, read_models=False)
+    writer = open_services(database_url, embedded=False)
     for new in example_facts():  # one transaction each, so pages cut across them
         writer.record([new])
     writer.record([fact("EventRetracted", retracts=example_facts()[-2].event_id, reason="r")])
 
-    app = open_store(database_url)
-    runner = Runner(app, status_view(app), page=3)
+    tracker = open_services(database_url)
+    runner = Runner(tracker.app, status_view(tracker.app.factory.datastore), page=3)
     original = runner.view.executemany
     calls = {"n": 0}
 
@@ -96,25 +118,50 @@ def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_ur
     runner.view.executemany = crash_midway
     with pytest.raises(Crash):
         runner.catch_up()
-    assert 0 < runner.position < writer.recorder.max_notification_id()
+    assert 0 < runner.position < writer.app.head()
 
-    restarted = open_store(database_url)  # a new process picks up where the tracking says
-    assert restarted.status(PARLER).status == "offline"  # DDoS-Guard's return was retracted
+    restarted = open_services(database_url)  # a new process picks up where the tracking says
+    restarted.runner.catch_up()
+    assert restarted.queries.status(PARLER).status == "offline"  # DDoS-Guard's return retracted
     after_restart = dump(restarted)
     rebuild(restarted)
     assert dump(restarted) == after_restart
-    for opened in (writer, app, restarted):
+    for opened in (writer, tracker, restarted):
         opened.close()
 
 
-def test_rebuilding_a_populated_store_changes_nothing_readers_see(database_url):
-    app = open_store(database_url)
-    app.record(example_facts())
-    before = (dump(app), answers(app, moments(app)))
-    first = rebuild(app)
-    assert (dump(app), answers(app, moments(app))) == before
-    second = rebuild(app)
+def test_rebuilding_a_populated_store_changes_nothing_readers_see(tracker):
+    tracker.record(example_facts())
+    before = (dump(tracker), everything(tracker))
+    first = rebuild(tracker)
+    assert (dump(tracker), everything(tracker)) == before
+    second = rebuild(tracker)
     assert (first.generation, second.generation, second.replaced) == (2, 3, 2)
-    assert first.events == second.events == app.recorder.max_notification_id()
-    assert (dump(app), answers(app, moments(app))) == before
-    app.close()
+    assert first.events == second.events == tracker.app.head()
+    assert (dump(tracker), everything(tracker)) == before
+
+
+def test_readers_of_another_process_follow_a_rebuild(database_url):
+    tracker, other = open_services(database_url), open_services(database_url)
+    tracker.record(example_facts())
+    before = everything(other)
+    rebuild(tracker)  # drops the generation `other` was reading
+    assert everything(other) == before
+    for opened in (tracker, other):
+        opened.close()
+
+
+def test_a_store_of_an_older_read_model_layout_moves_to_a_fresh_generation(database_url):
+    tracker = open_services(database_url)
+    tracker.record(example_facts())
+    before = everything(tracker)
+    view = tracker.view
+    with view.cursor(commit=True) as c:  # as a store of layout 1 left it
+        view.execute(c, f"DELETE FROM {view.tables()['meta']} WHERE name = 'layout'")
+    tracker.close()
+
+    reopened = open_services(database_url)
+    assert reopened.view.generation == 2 and reopened.runner.lag() > 0
+    reopened.runner.catch_up()
+    assert everything(reopened) == before
+    reopened.close()

@@ -7,43 +7,43 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.interchange import export_record, to_new_fact
-from adapters.store import open_store
+from adapters.composition import Services, open_services
+from adapters.interchange import to_new_fact
+from adapters.serialize import history_json, status_json
 from domain.clock import now
 from domain.errors import UnknownSubject
 from domain.values import SubjectKey
-from service.application import Deplatforming
-from tests.helpers import WORKED_EXAMPLE, at, example_facts, fact
+from tests.helpers import WORKED_EXAMPLE, at, example_facts, exported, fact
 
 PARLER = SubjectKey.platform("parler")
 TWITTER = SubjectKey.account("twitter:realDonaldTrump")
 FACEBOOK = SubjectKey.account("facebook:donaldtrump")  # another spelling of the same account
 
 
-def exported(app: Deplatforming) -> list[dict]:
-    return [export_record(s) for s in app.export()]
-
-
-def statuses(app: Deplatforming, as_of: str) -> list[dict]:
+def statuses(tracker: Services, as_of: str) -> list[dict]:
     """Every subject's status document at as_of, without the query's own known_at."""
-    return [s.to_json() | {"known_at": None} for s in app.statuses(at(as_of))]
+    return [status_json(s) | {"known_at": None} for s in tracker.queries.statuses(at(as_of))]
+
+
+def history(tracker: Services, key: SubjectKey, **options) -> list[dict]:
+    return [history_json(e) for e in tracker.queries.history(key, **options)]
 
 
 @pytest.fixture
-def example(app: Deplatforming) -> Deplatforming:
-    outcome = app.record(example_facts())
+def example(tracker: Services) -> Services:
+    outcome = tracker.record(example_facts())
     assert outcome.committed and not outcome.rejected
-    return app
+    return tracker
 
 
 @pytest.mark.parametrize(("as_of", "overall", "channels", "twitter", "facebook"), WORKED_EXAMPLE)
 def test_the_worked_example(example, as_of, overall, channels, twitter, facebook):
-    parler = example.status(PARLER, at(as_of))
+    parler = example.queries.status(PARLER, at(as_of))
     assert parler.status == overall
-    assert tuple(parler.document["channels"].values()) == channels
-    assert example.status(TWITTER, at(as_of)).status == twitter
-    assert example.status(FACEBOOK, at(as_of)).status == facebook
-    assert example.status(FACEBOOK, at(as_of)).subject.key == "facebook:DonaldTrump"
+    assert tuple(status_json(parler)["channels"].values()) == channels
+    assert example.queries.status(TWITTER, at(as_of)).status == twitter
+    assert example.queries.status(FACEBOOK, at(as_of)).status == facebook
+    assert example.queries.status(FACEBOOK, at(as_of)).subject.key == "facebook:DonaldTrump"
 
 
 def test_reimporting_records_nothing_and_reports_duplicates(example):
@@ -65,7 +65,7 @@ def test_a_failed_atomic_import_leaves_the_store_as_it_was(example):
     assert not outcome.committed
     assert exported(example) == before
     with pytest.raises(UnknownSubject):
-        example.status(SubjectKey.platform("gab"))
+        example.queries.status(SubjectKey.platform("gab"))
 
 
 def test_skipping_invalid_facts_records_the_valid_ones(example):
@@ -78,8 +78,8 @@ def test_skipping_invalid_facts_records_the_valid_ones(example):
         atomic=False,
     )
     assert (len(outcome.recorded), len(outcome.rejected), outcome.committed) == (2, 1, True)
-    assert example.status(PARLER, at("2021-02-05T00:00:00Z")).status == "offline"
-    assert example.status(TWITTER, at("2021-02-05T00:00:00Z")).status == "active"
+    assert example.queries.status(PARLER, at("2021-02-05T00:00:00Z")).status == "offline"
+    assert example.queries.status(TWITTER, at("2021-02-05T00:00:00Z")).status == "active"
 
 
 def test_an_event_id_is_global_and_reusing_it_with_other_content_is_rejected(example):
@@ -97,11 +97,11 @@ def test_an_event_id_is_global_and_reusing_it_with_other_content_is_rejected(exa
     assert same.duplicates == ["e-1"] and not same.recorded
 
 
-def test_platform_events_need_a_registered_platform(app):
-    outcome = app.record([fact("DomainSuspended", "ghost", occurred_at="2021-02-01")])
+def test_platform_events_need_a_registered_platform(tracker):
+    outcome = tracker.record([fact("DomainSuspended", "ghost", occurred_at="2021-02-01")])
     assert "unknown platform 'ghost'" in outcome.rejected[0].error
     with pytest.raises(UnknownSubject, match="no record of platform 'ghost'"):
-        app.status(SubjectKey.platform("ghost"))
+        tracker.queries.status(SubjectKey.platform("ghost"))
 
 
 def test_a_retraction_changes_what_is_known_from_its_recording_on(example):
@@ -110,11 +110,11 @@ def test_a_retraction_changes_what_is_known_from_its_recording_on(example):
     outcome = example.record([fact("EventRetracted", retracts=cut["event_id"], reason="misdated")])
     assert outcome.committed
     as_of = at("2021-01-12T00:00:00Z")
-    assert example.status(PARLER, as_of).status == "partial"  # stores still delisted
-    assert example.status(PARLER, as_of, known_at=before).status == "offline"
-    history = {h["event_id"]: h for h in example.history(PARLER)}
-    assert history[cut["event_id"]]["retraction"]["reason"] == "misdated"
-    assert example.history(PARLER, known_at=before)[3]["retracted"] is False
+    assert example.queries.status(PARLER, as_of).status == "partial"  # stores still delisted
+    assert example.queries.status(PARLER, as_of, known_at=before).status == "offline"
+    entries = {h["event_id"]: h for h in history(example, PARLER)}
+    assert entries[cut["event_id"]]["retraction"]["reason"] == "misdated"
+    assert history(example, PARLER, known_at=before)[3]["retracted"] is False
 
 
 def test_a_retraction_naming_the_wrong_subject_or_an_unknown_event_is_rejected(example):
@@ -128,27 +128,27 @@ def test_a_retraction_naming_the_wrong_subject_or_an_unknown_event_is_rejected(e
 
 
 def test_history_is_in_valid_time_order_with_positions_from_the_global_order(example):
-    history = example.history(PARLER)
-    assert [h["occurred_at"] for h in history] == sorted(h["occurred_at"] for h in history)
+    entries = history(example, PARLER)
+    assert [h["occurred_at"] for h in entries] == sorted(h["occurred_at"] for h in entries)
     positions = {r["event_id"]: r["position"] for r in exported(example)}
-    assert {h["event_id"]: h["position"] for h in history} == {
-        h["event_id"]: positions[h["event_id"]] for h in history
+    assert {h["event_id"]: h["position"] for h in entries} == {
+        h["event_id"]: positions[h["event_id"]] for h in entries
     }
 
 
 def test_status_of_all_subjects_lists_those_that_exist_at_as_of(example):
-    at_start = example.statuses(at("2021-01-07T00:30:00Z"))
+    at_start = example.queries.statuses(at("2021-01-07T00:30:00Z"))
     assert [s.subject.key for s in at_start] == ["parler", "twitter:realDonaldTrump"]
-    assert example.statuses(at("2018-01-01T00:00:00Z")) == []
-    assert len(example.statuses(at("2021-01-12T00:00:00Z"))) == 4
+    assert example.queries.statuses(at("2018-01-01T00:00:00Z")) == []
+    assert len(example.queries.statuses(at("2021-01-12T00:00:00Z"))) == 4
 
 
 def test_unknown_and_not_yet_existing_subjects(example):
     with pytest.raises(UnknownSubject, match="did not exist yet"):
-        example.status(PARLER, at("2018-01-01T00:00:00Z"))
+        example.queries.status(PARLER, at("2018-01-01T00:00:00Z"))
     with pytest.raises(UnknownSubject, match="nothing was known"):
-        example.status(PARLER, known_at=now() - timedelta(days=1))
-    assert example.status(TWITTER, at("2020-01-01T00:00:00Z")).status == "active"
+        example.queries.status(PARLER, known_at=now() - timedelta(days=1))
+    assert example.queries.status(TWITTER, at("2020-01-01T00:00:00Z")).status == "active"
 
 
 def test_export_then_import_into_an_empty_store_gives_the_same_statuses(example, database_url):
@@ -158,7 +158,7 @@ def test_export_then_import_into_an_empty_store_gives_the_same_statuses(example,
         if database_url.startswith("sqlite")
         else database_url.rsplit("=", 1)[0] + "=copy_" + database_url.rsplit("=", 1)[1]
     )
-    copy = open_store(target_url)
+    copy = open_services(target_url)
     try:
         outcome = copy.record([to_new_fact(r) for r in records])
         assert outcome.committed and len(outcome.recorded) == len(records)
@@ -171,12 +171,12 @@ def test_export_then_import_into_an_empty_store_gives_the_same_statuses(example,
 
 
 def test_concurrent_writers_of_the_same_facts_record_them_once(database_url):
-    apps = [open_store(database_url) for _ in range(4)]
+    apps = [open_services(database_url) for _ in range(4)]
     outcomes = []
     facts = example_facts()
 
-    def write(app: Deplatforming) -> None:
-        outcomes.append(app.record(facts))
+    def write(tracker: Services) -> None:
+        outcomes.append(tracker.record(facts))
 
     threads = [threading.Thread(target=write, args=(a,)) for a in apps]
     for t in threads:

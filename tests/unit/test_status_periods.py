@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 
-from projections.status import OVERALL, describe, intervals, snapshots
-from tests.unit.test_properties import histories, moments, new_subject, record_all
+from projections.documents import OVERALL, document, readings
+from projections.status import intervals, snapshots
+from tests.helpers import change_moments, new_subject, record_all
+from tests.strategies import subject_histories
 
 
 def period_at(periods, moment):
@@ -23,19 +25,20 @@ def period_at(periods, moment):
 
 
 @settings(max_examples=200, deadline=None)
-@given(histories)
+@given(subject_histories)
 def test_periods_and_intervals_agree_with_the_fold_at_every_moment(facts):
     subject = new_subject(facts)
     record_all(subject, facts)
     periods = snapshots(subject)
     runs = intervals(periods)
-    for moment in moments(subject) + [m - timedelta(microseconds=1) for m in moments(subject)]:
+    moments = change_moments(subject)
+    for moment in moments + [m - timedelta(microseconds=1) for m in moments]:
         period = period_at(periods, moment)
         state = subject.state_at(moment)
         if period is None:  # before the subject exists
             assert not subject.timeline or moment < subject.timeline[0].occurred_at
             continue
-        assert (period.readings, period.document) == describe(state)
+        assert (period.readings, period.document) == (readings(document(state)), document(state))
         for channel, status in period.readings.items():
             [run] = [r for r in runs if r.channel == channel and period_at([r], moment)]
             assert run.status == status

@@ -1,0 +1,130 @@
+"""What every command shares: the Typer app, options, consoles, the store it opens, and how
+failures become messages and exit codes (0 done, 1 rejected or not found or the store
+failed, 2 usage errors)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import structlog
+import typer
+from eventsourcing.persistence import PersistenceError
+from rich.console import Console
+
+from adapters import interchange
+from adapters.composition import Services, open_services
+from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, store_env
+from adapters.logging import configure
+from domain.errors import UnknownSubject
+from domain.values import InvalidSubject, SubjectKey
+from service.application import ConcurrentWrites
+
+cli = typer.Typer(
+    help="Track deplatforming: who cut which platform or account off, when, and how.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = structlog.get_logger("deplatform")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return interchange.parse_instant(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+DatabaseURL = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path.db or postgresql://user:pass@host:port/db "
+        "[env DEPLATFORM_DATABASE_URL; default sqlite:///./deplatform.db]",
+        show_default=False,
+    ),
+]
+AsOf = Annotated[
+    datetime | None,
+    typer.Option("--as-of", parser=parse_time, metavar="T", help="Valid time (default now)."),
+]
+KnownAt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--known-at", parser=parse_time, metavar="T", help="Transaction time (default now)."
+    ),
+]
+AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def check_url(database_url: str) -> None:
+    """A bad URL is a usage error (2); a store that refuses us, a failure (1)."""
+    try:
+        store_env(database_url)
+    except BadDatabaseURL as error:
+        fail(str(error), 2)
+    except StoreUnavailable as error:
+        fail(str(error))
+
+
+@contextmanager
+def store(database_url: str | None) -> Iterator[Services]:
+    """The tracker on the store the option or the environment names, with failures reported
+    as messages and exit codes."""
+    settings = Settings()
+    configure(settings.log_level)
+    try:
+        services = open_services(database_url or settings.database_url)
+    except BadDatabaseURL as error:
+        fail(str(error), 2)
+    except StoreUnavailable as error:
+        fail(str(error))
+    except (PersistenceError, OSError) as error:
+        fail(f"cannot open the store: {error}")
+    try:
+        yield services
+    except UnknownSubject as error:
+        fail(str(error))
+    except ConcurrentWrites as error:
+        fail(str(error))
+    except PersistenceError as error:
+        fail(f"store error: {error}")
+    finally:
+        services.close()
+
+
+def subject_key(text: str) -> SubjectKey:
+    try:
+        return SubjectKey.parse(text)
+    except InvalidSubject as error:
+        fail(str(error), 2)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def warn_if_behind(services: Services) -> None:
+    """Reads answer from the read models as they are; say so when they lag the store."""
+    progress = services.queries.settle()
+    if progress.lag:
+        err.print(
+            f"note: the read models are {progress.lag} event(s) behind the store (position "
+            f"{progress.position} of {progress.head}); `deplatform projections run` catches "
+            "them up",
+            highlight=False,
+        )

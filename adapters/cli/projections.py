@@ -1,0 +1,75 @@
+"""The read models: follow the event stream, report how far they are, rebuild them."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from rich.progress import MofNCompleteColumn, Progress
+from rich.table import Table
+
+from adapters.cli.common import AsJSON, DatabaseURL, cli, err, out, print_json, store
+from adapters.composition import rebuild
+from adapters.serialize import progress_json
+
+projections_cli = typer.Typer(
+    help="The read models that serve queries: follow the event stream, report, rebuild.",
+    no_args_is_help=True,
+)
+cli.add_typer(projections_cli, name="projections")
+
+
+@projections_cli.command("run")
+def projections_run(
+    poll: Annotated[float, typer.Option("--poll", min=0.05, help="Seconds between polls.")] = 0.5,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Follow the event stream and keep the read models up to date, until stopped."""
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    with store(database_url) as services:
+        runner = services.runner
+        err.print(f"following from position {runner.position} (lag {runner.lag()}); Ctrl-C stops")
+        runner.follow(
+            stop,
+            poll,
+            report=lambda: err.print(
+                f"position {runner.position}, lag {runner.lag()}", highlight=False
+            ),
+        )
+
+
+@projections_cli.command("status")
+def projections_status(as_json: AsJSON = False, database_url: DatabaseURL = None) -> None:
+    """Position, lag and last error of the read models."""
+    with store(database_url) as services:
+        report = progress_json(services.runner.report())
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title="read models")
+    for column in report:
+        table.add_column(column)
+    table.add_row(*(str(v) if v is not None else "" for v in report.values()))
+    out.print(table)
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(database_url: DatabaseURL = None) -> None:
+    """Rebuild the read models from the first event into fresh tables, then switch to them."""
+    with store(database_url) as services:
+        total = services.app.head()
+        with Progress(
+            *Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=False
+        ) as progress:
+            task = progress.add_task("rebuilding", total=total)
+            rebuilt = rebuild(services, lambda n: progress.advance(task, n))
+    out.print(
+        f"rebuilt generation {rebuilt.generation} from {rebuilt.events} events in "
+        f"{rebuilt.seconds:.2f}s ({rebuilt.rate:,.0f} events/s)"
+        + (f"; dropped generation {rebuilt.replaced}" if rebuilt.replaced else ""),
+        highlight=False,
+    )

@@ -1,0 +1,123 @@
+"""Queries: a subject's status (or everyone's), its history and intervals; the export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adapters import interchange
+from adapters.cli.common import (
+    AsJSON,
+    AsOf,
+    DatabaseURL,
+    KnownAt,
+    cli,
+    fail,
+    out,
+    print_json,
+    store,
+    subject_key,
+    warn_if_behind,
+)
+from adapters.cli.render import history_table, intervals_table, status_table
+from adapters.serialize import StatusName, history_json, interval_json, status_json
+from domain.values import status_value
+
+
+@cli.command()
+def status(
+    subject: Annotated[
+        str | None, typer.Argument(help="A platform slug or an account key (twitter:handle).")
+    ] = None,
+    all_subjects: Annotated[bool, typer.Option("--all", help="Every subject.")] = False,
+    status_filter: Annotated[
+        StatusName | None,
+        typer.Option("--status", help="With --all: only subjects with this overall status."),
+    ] = None,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Status of a subject (or --all) at --as-of, as the store knew it at --known-at."""
+    if (subject is None) == (not all_subjects):
+        fail("give a SUBJECT or --all (not both)", 2)
+    if status_filter is not None and not all_subjects:
+        fail("--status filters --all", 2)
+    key = subject_key(subject) if subject else None
+    wanted = status_value(status_filter.value) if status_filter else None
+    with store(database_url) as services:
+        if known_at is None:
+            warn_if_behind(services)
+        queries = services.queries
+        statuses = (
+            [queries.status(key, as_of, known_at)]
+            if key
+            else queries.statuses(as_of, known_at, wanted)
+        )
+    if as_json:
+        documents = [status_json(s) for s in statuses]
+        print_json(documents if all_subjects else documents[0])
+    else:
+        out.print(status_table(statuses))
+
+
+@cli.command()
+def history(
+    subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
+    known_at: KnownAt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N events.")] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip the first N.")] = 0,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """A subject's events in valid-time order, with recording times and retractions."""
+    key = subject_key(subject)
+    with store(database_url) as services:
+        if known_at is None:
+            warn_if_behind(services)
+        entries = services.queries.history(key, known_at, limit, offset)
+    if as_json:
+        print_json([history_json(e) for e in entries])
+    else:
+        out.print(history_table(subject, entries))
+
+
+@cli.command()
+def intervals(
+    subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Per channel, the periods of one status: when it went offline, and for how long."""
+    key = subject_key(subject)
+    with store(database_url) as services:
+        warn_if_behind(services)
+        runs = services.queries.intervals(key)
+    if as_json:
+        print_json([interval_json(run) for run in runs])
+    else:
+        out.print(intervals_table(subject, runs))
+
+
+@cli.command()
+def export(
+    file: Annotated[
+        Path | None, typer.Argument(help="Where to write (default: standard output).")
+    ] = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Export the whole store as JSON Lines, in recording order."""
+    with store(database_url) as services:
+        target = open(file, "w", encoding="utf-8") if file else sys.stdout  # noqa: SIM115
+        try:
+            for stored in services.app.export():
+                record = interchange.export_record(stored)
+                target.write(json.dumps(record, ensure_ascii=False) + "\n")
+        finally:
+            if file:
+                target.close()

@@ -1,0 +1,102 @@
+"""Serving: the HTTP API and pages, and the demo that loads the example and serves it."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adapters import interchange
+from adapters.cli.common import DatabaseURL, check_url, cli, fail, out, store
+from adapters.cli.render import coloured
+from adapters.config import Settings
+from adapters.logging import configure
+from domain import Subject
+from domain.clock import iso
+from projections.documents import PlatformDocument
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "parler-2021.jsonl"
+
+
+@cli.command()
+def demo(
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="An empty store to load (default: a fresh file)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8000,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Only print the replay, do not serve.")
+    ] = False,
+) -> None:
+    """Load the Parler example into a fresh store, replay it event by event, and serve it."""
+    url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
+    parsed = list(interchange.parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines()))
+    with store(url) as services:
+        outcome = services.record([p.fact for p in parsed if p.fact is not None])
+        if outcome.rejected or not outcome.committed:
+            fail(f"the example did not load: {outcome.rejected}")
+        queries = services.queries
+        rows = []  # (moment, position, subject, what, by)
+        for stored in services.app.export():
+            fact, key = stored.fact, stored.subject
+            if not isinstance(fact, Subject.Action):
+                continue
+            by = getattr(fact, "provider", "") or ""
+            rows.append((fact.occurred_at, stored.position, key, fact.type, by))
+            until = getattr(fact, "until", None)
+            if until and getattr(queries.status(key, until).document, "since", None) == until:
+                rows.append((until, 0, key, "(suspension ends)", ""))
+        table = Table(title=f"Replay of {EXAMPLE.name} (store: {url})")
+        for column in ("occurred_at", "subject", "event", "by", "status after", "channels"):
+            table.add_column(column)
+        for moment, _, key, what, by in sorted(rows, key=lambda r: (r[0], r[1])):
+            after = queries.status(key, moment)
+            channels = (
+                " ".join(f"{c}={coloured(v)}" for c, v in after.document.channels.items())
+                if isinstance(after.document, PlatformDocument)
+                else ""
+            )
+            table.add_row(iso(moment), key.key, what, by, coloured(after.status), channels)
+    out.print(table)
+    out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
+    if no_serve:
+        return
+    out.print(
+        f"Serving the example at http://{host}:{port}/ (API docs at http://{host}:{port}/docs); "
+        "Ctrl-C stops.",
+        highlight=False,
+    )
+    sys.stdout.flush()
+    run_server(url, host, port, follow=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    no_projections: Annotated[
+        bool,
+        typer.Option("--no-projections", help="Do not follow the stream here (workers do)."),
+    ] = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Serve the JSON API (documented at /docs) and the status pages."""
+    settings = Settings()
+    configure(settings.log_level if settings.log_level != "WARNING" else "INFO", json=True)
+    run_server(database_url or settings.database_url, host, port, not no_projections)
+
+
+def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
+    import uvicorn  # the HTTP stack is loaded only by the commands that serve
+
+    from adapters.http.app import create_app
+
+    check_url(database_url)  # a bad URL or a refusing database, said before serving
+    app = create_app(database_url, api_token=Settings().api_token, follow_projections=follow)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -1,0 +1,82 @@
+"""Writes: import a JSON Lines file, record one event, retract one. A CLI write also brings
+the read models up to date before it exits (the store is opened embedded), so that the next
+command reads it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from adapters import interchange
+from adapters.cli.common import AsJSON, DatabaseURL, cli, fail, log, out, store
+from adapters.cli.render import report
+from service.recording import Outcome
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines file, or - for stdin")],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Record the valid lines even if some are not.")
+    ] = False,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}", 2)
+    with stream:
+        try:
+            parsed = list(interchange.parse_lines(stream))
+        except UnicodeDecodeError as error:
+            fail(f"{file} is not UTF-8 text: {error.reason}", 1)
+    parse_errors = [(p.line, p.error) for p in parsed if p.error is not None]
+    facts = [p.fact for p in parsed if p.fact is not None]
+    with store(database_url) as services:
+        outcome = services.record(
+            facts, atomic=not skip_invalid, commit=skip_invalid or not parse_errors
+        )
+    log.info("import", file=file, recorded=len(outcome.recorded), rejected=len(outcome.rejected))
+    report(outcome, parse_errors, as_json)
+
+
+@cli.command()
+def record(
+    json_event: Annotated[str, typer.Option("--json-event", help="One event as a JSON object.")],
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Record one event given as JSON."""
+    parsed = list(interchange.parse_lines([json_event]))
+    if not parsed:
+        fail("--json-event is empty", 2)
+    write_one(parsed[0], as_json, database_url)
+
+
+@cli.command()
+def retract(
+    event_id: Annotated[str, typer.Argument(help="The event_id of the event to retract.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it no longer counts.")],
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Retract an event: from now on it no longer counts (history keeps it, marked)."""
+    raw = {"type": "EventRetracted", "retracts": event_id, "reason": reason}
+    write_one(next(interchange.parse_lines([json.dumps(raw)])), as_json, database_url)
+
+
+def write_one(parsed: interchange.ParsedLine, as_json: bool, database_url: str | None) -> None:
+    if parsed.fact is None:
+        assert parsed.error is not None
+        report(Outcome(), [(parsed.line, parsed.error)], as_json)
+        return
+    with store(database_url) as services:
+        outcome = services.record([parsed.fact])
+    if not as_json and outcome.committed:
+        out.print(f"event_id {parsed.fact.event_id}", highlight=False)
+    report(outcome, [], as_json)

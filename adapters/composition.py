@@ -1,0 +1,111 @@
+"""The composition root: the one place that builds the store, the application, the read
+models, the projection runner and the query service from a database URL.
+
+The CLI, the HTTP app, the tests, the benchmarks and notebooks all get their objects here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.utils import retry
+
+from adapters.config import store_env
+from adapters.read_models.backends import StatusView, status_view
+from adapters.read_models.queries import ReadModelQueries
+from projections.runner import Runner
+from service.application import Deplatforming
+from service.folding import FoldQueries
+from service.query_service import READ_WAIT, QueryService
+from service.recording import NewFact, Outcome
+
+
+@dataclass
+class Services:
+    """Everything a use of the tracker needs, on one store."""
+
+    app: Deplatforming  # writes, and the event log
+    view: StatusView  # the read models readers use
+    runner: Runner  # keeps them up to date (when something runs it)
+    queries: QueryService  # the one read path
+    project_writes: bool  # embedded use: a write brings the read models up to date itself
+
+    def record(
+        self, facts: Sequence[NewFact], *, atomic: bool = True, commit: bool = True
+    ) -> Outcome:
+        """Records facts. Embedded (the CLI, notebooks), the read models are then brought up
+        to date before it returns; in a server, its runner does that, and reads made after
+        the write wait (bounded) for it."""
+        outcome = self.app.record(facts, atomic=atomic, commit=commit)
+        if outcome.committed and self.project_writes:
+            self.runner.catch_up()
+        self.queries.recorded(outcome.position)
+        return outcome
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_services(
+    database_url: str, *, embedded: bool = True, read_wait: float = READ_WAIT
+) -> Services:
+    """The tracker on the store a database URL names; tables are created on first use.
+    `embedded`: writes project themselves (no runner follows the stream beside them)."""
+    return _open(store_env(database_url), embedded, read_wait)
+
+
+# Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple
+# concurrently updated"); the loser tries again. (Refusals are reported by store_env first.)
+@retry(PersistenceError, max_attempts=5, wait=0.2)
+def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
+    app = Deplatforming(env=env)
+    try:
+        view = status_view(app.factory.datastore)  # type: ignore[attr-defined]  # the factory of a SQL store has one
+    except PersistenceError:
+        app.close()
+        raise
+    runner = Runner(app, view)
+    queries = QueryService(ReadModelQueries(view), FoldQueries(app), runner, wait=read_wait)
+    return Services(app, view, runner, queries, project_writes=embedded)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    generation: int
+    events: int
+    seconds: float
+    replaced: int | None
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else float("inf")
+
+
+def rebuild(services: Services, progress: Callable[[int], None] | None = None) -> Rebuilt:
+    """Fills a new generation of read models from the first event; readers switch to it
+    only once it has caught up (they keep the old one meanwhile)."""
+    view = status_view(services.app.factory.datastore)  # type: ignore[attr-defined]  # as above
+    view.start_generation(view.meta()["generation"] + 1)
+    runner = Runner(services.app, view, serves_readers=False)
+    started = time.perf_counter()
+    events = runner.catch_up(progress)
+    seconds = time.perf_counter() - started
+    replaced = view.activate()
+    runner.catch_up()  # anything recorded while switching
+    services.view.follow_active()  # this process's readers move to it at once
+    return Rebuilt(view.generation, events, seconds, replaced)

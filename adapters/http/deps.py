@@ -1,0 +1,83 @@
+"""What routes take: the services on the store, the query service (settled for reads), and
+the parameters shared by the API and the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+
+from adapters import interchange
+from adapters.composition import Services
+from adapters.http.problems import Problem
+from adapters.serialize import StatusName
+from domain.values import Status, SubjectKey, status_value
+from service.query_service import QueryService
+
+MAX_POSITION = 2**63 - 1
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+Tracker = Annotated[Services, Depends(services)]
+
+
+def settled(
+    request: Request,
+    tracker: Tracker,
+    min_position: Annotated[
+        int | None,
+        Header(
+            alias="X-Min-Position",
+            ge=0,
+            le=MAX_POSITION,
+            description="Answer only once the read models have applied this position "
+            "(a write's `position`), waiting briefly; otherwise as they are.",
+        ),
+    ] = None,
+) -> QueryService:
+    """The query service, once the read models have caught up with this server's last
+    write (and the position the client names), or a short wait has passed."""
+    request.state.progress = tracker.queries.settle(min_position)
+    return tracker.queries
+
+
+Reads = Annotated[QueryService, Depends(settled)]
+
+
+def instant(name: str, description: str) -> Any:
+    """A documented query parameter holding an instant (ISO 8601 with a zone, or a date)."""
+
+    def parse(
+        value: str | None = Query(None, alias=name, description=description),
+    ) -> datetime | None:
+        if value is None or value == "":
+            return None
+        try:
+            return interchange.parse_instant(value)
+        except ValueError as error:
+            raise Problem(422, "Invalid time", f"{name}: {error}", field=name) from None
+
+    return Depends(parse)
+
+
+def status_filter(
+    status: Annotated[StatusName | None, Query(description="Overall status.")] = None,
+) -> Status | None:
+    return status_value(status.value) if status is not None else None
+
+
+AsOf = Annotated[datetime | None, instant("as_of", "Valid time, e.g. 2021-01-12T00:00:00Z (now)")]
+KnownAt = Annotated[
+    datetime | None, instant("known_at", "Transaction time: as the record stood then (now)")
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_POSITION)]
+StatusFilter = Annotated[Status | None, Depends(status_filter)]
+
+
+def subject_key(subject: str) -> SubjectKey:
+    return SubjectKey.parse(subject)

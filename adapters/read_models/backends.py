@@ -1,0 +1,55 @@
+"""The status read models bound to SQLite and to PostgreSQL (the library's tracking
+recorders, sharing the application's datastore)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from adapters.read_models.schema import setup_retry
+from adapters.read_models.writer import Writer
+
+
+class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
+    placeholder = "?"
+    tracking_table = "tracking"  # the library's, fixed on SQLite
+
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        SQLiteTrackingRecorder.__init__(self, datastore)
+        setup_retry(self.create_table)()  # the library's tracking table
+        self.open_generation()
+
+    def qualify(self, name: str) -> str:
+        return name
+
+    def insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+
+class PostgresStatusView(Writer, PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        PostgresTrackingRecorder.__init__(
+            self, datastore, tracking_table_name="deplatforming_tracking"
+        )
+        self.tracking_table = self.qualify(self.tracking_table_name)
+        self.create_table()
+        self.open_generation()
+
+    def qualify(self, name: str) -> str:
+        return f'"{self.datastore.schema}"."{name}"'
+
+    def insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+
+StatusView = SQLiteStatusView | PostgresStatusView
+
+
+def status_view(datastore: Any) -> StatusView:
+    """The read models on the application's own datastore."""
+    if isinstance(datastore, SQLiteDatastore):
+        return SQLiteStatusView(datastore)
+    return PostgresStatusView(datastore)

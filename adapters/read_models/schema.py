@@ -1,0 +1,189 @@
+"""The status read models' tables and generations, on SQLite and PostgreSQL.
+
+A generation of read models is three tables (`rm<g>_periods`, `rm<g>_intervals`,
+`rm<g>_timeline`) plus `rm<g>_subjects`, and a tracking key `status-<g>` in the
+library's tracking table; the `read_models` table says which generation readers
+use. A rebuild fills generation g+1 from the first event and then switches
+readers over in one transaction, so they never see a half-built model. A store
+whose generation was built with an older table layout moves to a new, empty
+generation when opened; the runner then fills it.
+
+Instants are stored as microseconds since the epoch (exact, ordered, the same on
+both databases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import OperationalError
+from eventsourcing.utils import retry
+
+from domain.clock import micros, now
+
+LAYOUT = 2  # the tables' layout; a generation of an older one is replaced when opened
+TABLES = ("periods", "intervals", "subjects", "timeline")
+
+# SQLite refuses at once (without waiting for the lock timeout) a transaction that read and
+# then wants to write while another process writes: these short set-up transactions retry.
+setup_retry = retry(OperationalError, max_attempts=30, wait=0.1)
+
+
+def table_statements(t: dict[str, str]) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t['periods']} (subject_id TEXT NOT NULL, "
+        "valid_from BIGINT NOT NULL, valid_to BIGINT, overall TEXT NOT NULL, "
+        "document TEXT NOT NULL, PRIMARY KEY (subject_id, valid_from))",
+        f"CREATE INDEX IF NOT EXISTS {t['index']}_periods_at ON {t['periods']} "
+        "(valid_from, overall)",
+        f"CREATE TABLE IF NOT EXISTS {t['intervals']} (subject_id TEXT NOT NULL, "
+        "channel TEXT NOT NULL, valid_from BIGINT NOT NULL, valid_to BIGINT, "
+        "status TEXT NOT NULL, event_id TEXT, PRIMARY KEY (subject_id, channel, valid_from))",
+        f"CREATE INDEX IF NOT EXISTS {t['index']}_intervals_status ON {t['intervals']} "
+        "(channel, status, valid_from)",
+        f"CREATE TABLE IF NOT EXISTS {t['subjects']} (subject_id TEXT PRIMARY KEY, "
+        "kind TEXT NOT NULL, key TEXT NOT NULL, identity TEXT NOT NULL, exists_from BIGINT)",
+        f"CREATE TABLE IF NOT EXISTS {t['timeline']} (subject_id TEXT NOT NULL, "
+        "occurred_at BIGINT NOT NULL, version BIGINT NOT NULL, event_id TEXT NOT NULL, "
+        "record TEXT NOT NULL, retracted_by TEXT, retracted_at BIGINT, "
+        "retraction_reason TEXT, PRIMARY KEY (subject_id, occurred_at, version))",
+    ]
+
+
+class Tables:
+    """One generation's tables on one database; subclasses bind the database (its cursor,
+    placeholder and quoting)."""
+
+    placeholder = "%s"
+    generation: int
+    tracking_table: str  # the library's tracking table, where this generation's position is
+    datastore: Any  # the library's SQLite or PostgreSQL datastore, shared with the app
+
+    def qualify(self, name: str) -> str:
+        raise NotImplementedError
+
+    @contextmanager
+    def cursor(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as c:
+            yield c
+
+    @property
+    def tracking_key(self) -> str:
+        return f"status-{self.generation}"
+
+    def tables(self, generation: int | None = None) -> dict[str, str]:
+        g = self.generation if generation is None else generation
+        names = {n: self.qualify(f"rm{g}_{n}") for n in TABLES}
+        return names | {"index": f"rm{g}", "meta": self.qualify("read_models")}
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("%s", self.placeholder)
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        cursor.execute(self.sql(statement), params)
+
+    def executemany(self, cursor: Any, statement: str, rows: list[Sequence[Any]]) -> None:
+        if rows:
+            cursor.executemany(self.sql(statement), rows)
+
+
+class Generations(Tables):
+    """Which generation readers use, the switch to a rebuilt one, and the runner's errors."""
+
+    @setup_retry
+    def open_generation(self) -> None:
+        """Creates the tables if missing and takes the generation readers use (a new one if
+        theirs has an older layout)."""
+        meta = self.tables(0)["meta"]
+        with self.cursor(commit=True) as c:
+            self.execute(
+                c,
+                f"CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, "
+                "generation BIGINT NOT NULL, last_error TEXT, last_error_at BIGINT)",
+            )
+            found = self._meta_rows(c)
+            if "status" not in found:  # a new store: the current layout from the start
+                self.execute(
+                    c,
+                    f"INSERT INTO {meta} (name, generation) VALUES ('status', 1), ('layout', %s) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    [LAYOUT],
+                )
+                found = self._meta_rows(c)
+            self.generation = found["status"]
+            if found.get("layout", 1) < LAYOUT:
+                self._drop(c, self.generation)
+                self.generation += 1
+                self.execute(
+                    c, f"UPDATE {meta} SET generation = %s WHERE name = 'status'", [self.generation]
+                )
+                self.execute(
+                    c,
+                    f"INSERT INTO {meta} (name, generation) VALUES ('layout', %s) "
+                    "ON CONFLICT (name) DO UPDATE SET generation = excluded.generation",
+                    [LAYOUT],
+                )
+            for statement in table_statements(self.tables()):
+                self.execute(c, statement)
+
+    def _meta_rows(self, cursor: Any) -> dict[str, int]:
+        self.execute(cursor, f"SELECT name, generation FROM {self.tables(0)['meta']}")
+        return {row["name"]: int(row["generation"]) for row in cursor.fetchall()}
+
+    def _drop(self, cursor: Any, generation: int) -> None:
+        """Drops a generation's tables and its tracking record."""
+        for name in (*TABLES, "current"):  # "current": a table of layout 1
+            self.execute(cursor, f"DROP TABLE IF EXISTS {self.qualify(f'rm{generation}_{name}')}")
+        self.execute(
+            cursor,
+            f"DELETE FROM {self.tracking_table} WHERE application_name = %s",
+            [f"status-{generation}"],
+        )
+
+    @setup_retry
+    def start_generation(self, generation: int) -> None:
+        """Fresh, empty tables for a rebuild (readers keep using theirs)."""
+        self.generation = generation
+        with self.cursor(commit=True) as c:
+            self._drop(c, generation)
+            for statement in table_statements(self.tables()):
+                self.execute(c, statement)
+
+    @setup_retry
+    def activate(self) -> int | None:
+        """Points readers at this generation and drops the one they used; returns it."""
+        with self.cursor(commit=True) as c:
+            meta = self.tables()["meta"]
+            self.execute(c, f"SELECT generation FROM {meta} WHERE name = 'status'")
+            previous = int(c.fetchone()["generation"])
+            self.execute(
+                c, f"UPDATE {meta} SET generation = %s WHERE name = 'status'", [self.generation]
+            )
+            if previous == self.generation:
+                return None
+            self._drop(c, previous)
+            return previous
+
+    def meta(self) -> dict[str, Any]:
+        with self.cursor(commit=False) as c:
+            self.execute(c, f"SELECT * FROM {self.tables(0)['meta']} WHERE name = 'status'")
+            return dict(c.fetchone())
+
+    def follow_active(self) -> bool:
+        """Moves to the generation readers use, if a rebuild has replaced this one."""
+        if self.meta()["generation"] == self.generation:
+            return False
+        self.open_generation()
+        return True
+
+    @setup_retry
+    def record_error(self, message: str) -> None:
+        with self.cursor(commit=True) as c:
+            self.execute(
+                c,
+                f"UPDATE {self.tables(0)['meta']} SET last_error = %s, last_error_at = %s "
+                "WHERE name = 'status'",
+                [message[:4000], micros(now())],
+            )

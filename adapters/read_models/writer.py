@@ -1,0 +1,110 @@
+"""Writing a page of projected rows, with the tracking record, in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from adapters.read_models.schema import Generations
+from adapters.serialize import document_json, record_json
+from domain.clock import micros
+from projections.documents import OVERALL
+from projections.ports import RetractionMark, SubjectRows, TimelineRow
+
+
+def maybe_micros(moment: datetime | None) -> int | None:
+    return None if moment is None else micros(moment)
+
+
+class Writer(Generations):
+    def insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        raise NotImplementedError
+
+    def apply(
+        self,
+        subjects: Sequence[SubjectRows],
+        timeline: Sequence[TimelineRow],
+        retractions: Sequence[RetractionMark],
+        tracking: Tracking,
+    ) -> None:
+        """Replaces the rows of each subject of the page, adds its facts to the timeline and
+        marks retractions, with the tracking record first: a page applied twice fails there."""
+        t = self.tables()
+        ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
+        with self.cursor(commit=True) as c:
+            self.insert_tracking(c, tracking)
+            for name in ("periods", "intervals", "subjects"):
+                self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
+            self.executemany(
+                c,
+                f"INSERT INTO {t['periods']} VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (
+                        s.subject_id,
+                        micros(p.valid_from),
+                        maybe_micros(p.valid_to),
+                        p.readings[OVERALL].value,
+                        json.dumps(document_json(p.document)),
+                    )
+                    for s in subjects
+                    for p in s.snapshots
+                ],
+            )
+            self.executemany(
+                c,
+                f"INSERT INTO {t['intervals']} VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        s.subject_id,
+                        i.channel,
+                        micros(i.valid_from),
+                        maybe_micros(i.valid_to),
+                        i.status.value,
+                        i.event_id,
+                    )
+                    for s in subjects
+                    for i in s.intervals
+                ],
+            )
+            self.executemany(
+                c,
+                f"INSERT INTO {t['subjects']} VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (
+                        s.subject_id,
+                        s.kind,
+                        s.key,
+                        s.identity,
+                        micros(s.snapshots[0].valid_from) if s.snapshots else None,
+                    )
+                    for s in subjects
+                ],
+            )
+            self.executemany(
+                c,
+                f"INSERT INTO {t['timeline']} (subject_id, occurred_at, version, event_id, record) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (
+                        r.subject_id,
+                        r.occurred_at,
+                        r.version,
+                        r.record.event_id,
+                        json.dumps(record_json(r.record)),
+                    )
+                    for r in timeline
+                ],
+            )
+            self.executemany(
+                c,
+                f"UPDATE {t['timeline']} SET retracted_by = %s, retracted_at = %s, "
+                "retraction_reason = %s WHERE subject_id = %s AND event_id = %s",
+                [
+                    (r.event_id, r.recorded_at, r.reason, r.subject_id, r.target)
+                    for r in retractions
+                ],
+            )

@@ -1,0 +1,223 @@
+"""Typed answers as JSON objects (the CLI's `--json`, the API, the read models' stored
+documents) and back: times in UTC with a `Z`, absent values left out where the format
+always left them out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from domain import SUBJECT_CLASSES
+from domain.clock import iso
+from domain.values import (
+    STATUSES,
+    AccountStatus,
+    AppStore,
+    Availability,
+    Channel,
+    HostingScope,
+    SubjectKey,
+)
+from projections.documents import (
+    AccountDocument,
+    EventRef,
+    FactRecord,
+    HistoryEntry,
+    HostEntry,
+    PlatformDocument,
+    RetractionRef,
+    ServiceEntry,
+    StatusDocument,
+)
+from projections.runner import Progress
+from projections.status import Interval
+from service.queries import SubjectStatus
+from service.query_service import Change
+
+# Every status by name, for options and parameters that take one (a functional Enum).
+StatusName = StrEnum("StatusName", {s.value: s.value for s in STATUSES})  # type: ignore[misc]
+
+
+def maybe_iso(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
+
+
+def maybe_instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+# Status documents ------------------------------------------------------------------------
+
+
+def event_ref_json(ref: EventRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    out: dict[str, Any] = {
+        "event_id": ref.event_id,
+        "type": ref.type,
+        "occurred_at": iso(ref.occurred_at),
+    }
+    if ref.provider:
+        out["provider"] = ref.provider
+    if ref.reason:
+        out["reason"] = ref.reason
+    return out
+
+
+def event_ref_from(data: dict[str, Any]) -> EventRef:
+    return EventRef(
+        data["event_id"],
+        data["type"],
+        datetime.fromisoformat(data["occurred_at"]),
+        data.get("provider"),
+        data.get("reason"),
+    )
+
+
+def document_json(document: StatusDocument) -> dict[str, Any]:
+    if isinstance(document, AccountDocument):
+        return {
+            "status": document.status.value,
+            "since": maybe_iso(document.since),
+            "until": maybe_iso(document.until),
+            "last_event": event_ref_json(document.last_event),
+        }
+    return {
+        "name": document.name,
+        "status": document.status.value,
+        "channels": {channel.value: value.value for channel, value in document.channels.items()},
+        "hosting": [
+            {"provider": h.provider, "scope": h.scope.value, "since": event_ref_json(h.since)}
+            for h in document.hosting
+        ],
+        "domain": document.domain,
+        "shut_down": document.shut_down,
+        "app_stores": {store.value: listing for store, listing in document.app_stores.items()},
+        "services": [{"provider": s.provider, "service": s.service} for s in document.services],
+        "registered_at": iso(document.registered_at),
+    }
+
+
+def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
+    if kind == "account":
+        return AccountDocument(
+            AccountStatus(data["status"]),
+            maybe_instant(data["since"]),
+            maybe_instant(data["until"]),
+            event_ref_from(data["last_event"]) if data["last_event"] else None,
+        )
+    return PlatformDocument(
+        name=data["name"],
+        status=Availability(data["status"]),
+        channels={Channel(c): Availability(v) for c, v in data["channels"].items()},
+        hosting=tuple(
+            HostEntry(h["provider"], HostingScope(h["scope"]), event_ref_from(h["since"]))
+            for h in data["hosting"]
+        ),
+        domain=data["domain"],
+        shut_down=data["shut_down"],
+        app_stores={AppStore(s): listing for s, listing in data["app_stores"].items()},
+        services=tuple(ServiceEntry(s["provider"], s["service"]) for s in data["services"]),
+        registered_at=datetime.fromisoformat(data["registered_at"]),
+    )
+
+
+def status_json(status: SubjectStatus) -> dict[str, Any]:
+    head = {
+        "subject": status.subject.key,
+        "kind": status.subject.kind,
+        "as_of": iso(status.as_of),
+        "known_at": maybe_iso(status.known_at),
+    }
+    return head | document_json(status.document)
+
+
+# Facts ------------------------------------------------------------------------------------
+
+
+def record_json(record: FactRecord) -> dict[str, Any]:
+    """A stored fact as one interchange object, with the store's event_id, recorded_at and
+    position."""
+    own = {k: iso(v) if isinstance(v, datetime) else v for k, v in record.fields.items()}
+    return {
+        "type": record.type,
+        record.subject.kind: record.subject.key,
+        **own,
+        "event_id": record.event_id,
+        "recorded_at": iso(record.recorded_at),
+        "position": record.position,
+    }
+
+
+def record_from_json(data: dict[str, Any]) -> FactRecord:
+    kind = "platform" if "platform" in data else "account"
+    subject = SubjectKey(kind, data[kind])
+    times = SUBJECT_CLASSES[kind].fact_types()[data["type"]].time_fields()
+    own = {
+        k: datetime.fromisoformat(v) if k in times else v
+        for k, v in data.items()
+        if k not in ("type", kind, "event_id", "recorded_at", "position")
+    }
+    return FactRecord(
+        data["type"],
+        subject,
+        own,
+        data["event_id"],
+        datetime.fromisoformat(data["recorded_at"]),
+        data["position"],
+    )
+
+
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    """A fact as history shows it: its record, and whether (and how) it was retracted."""
+    out = record_json(entry.record) | {"retracted": entry.retracted}
+    if entry.retraction is not None:
+        out["retraction"] = retraction_json(entry.retraction)
+    return out
+
+
+def retraction_json(retraction: RetractionRef) -> dict[str, Any]:
+    return {
+        "event_id": retraction.event_id,
+        "recorded_at": iso(retraction.recorded_at),
+        "reason": retraction.reason,
+    }
+
+
+# Intervals, changes, progress ----------------------------------------------------------
+
+
+def interval_json(interval: Interval) -> dict[str, Any]:
+    return {
+        "channel": interval.channel,
+        "status": interval.status.value,
+        "valid_from": iso(interval.valid_from),
+        "valid_to": maybe_iso(interval.valid_to),
+        "event_id": interval.event_id,
+    }
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "subject": change.subject.key,
+        "kind": change.subject.kind,
+        "changes": {
+            channel: {"from": then, "to": later}
+            for channel, (then, later) in change.channels.items()
+        },
+        "events": [history_json(e) for e in change.events],
+    }
+
+
+def progress_json(progress: Progress, projection: str = "status") -> dict[str, Any]:
+    return {
+        "projection": projection,
+        "generation": progress.generation,
+        "position": progress.position,
+        "head": progress.head,
+        "lag": progress.lag,
+        "following": progress.following,
+        "last_error": progress.last_error,
+        "last_error_at": maybe_iso(progress.last_error_at),
+    }

@@ -1,0 +1,102 @@
+"""Queries answered by folding the events: any `known_at`, at the cost of reading the
+subjects' whole histories (the read models answer current knowledge faster)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain import SUBJECT_CLASSES, Subject
+from domain.values import Status, SubjectKey
+from projections.documents import HistoryEntry, document
+from projections.status import Interval, intervals, snapshots
+from service.application import Deplatforming
+from service.queries import SubjectStatus, no_record, not_yet, nothing_known, sort_key
+
+
+class FoldQueries:
+    """The `Queries` port, folded from the event store."""
+
+    def __init__(self, app: Deplatforming) -> None:
+        self.app = app
+
+    def _subject(self, key: SubjectKey, known_at: datetime | None) -> Subject:
+        subject = self.app.load(key.id)
+        if subject is None:
+            raise no_record(key)
+        if known_at is not None and not subject.was_known_at(known_at):
+            raise nothing_known(subject.subject, known_at)
+        return subject
+
+    def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:
+        subject = self.app.load(key.id)
+        return subject is not None and (known_at is None or subject.was_known_at(known_at))
+
+    def status(self, key: SubjectKey, as_of: datetime, known_at: datetime | None) -> SubjectStatus:
+        subject = self._subject(key, known_at)
+        found = status_of(subject, as_of, known_at)
+        if found is None:
+            raise not_yet(subject.subject, as_of, subject.exists_from(known_at))
+        return found
+
+    def statuses(
+        self, as_of: datetime, known_at: datetime | None, status: Status | None = None
+    ) -> list[SubjectStatus]:
+        found = (
+            status_of(s, as_of, known_at)
+            for s in self.app.subjects()
+            if s.exists_at(as_of, known_at)
+        )
+        return sorted(
+            (s for s in found if s is not None and status in (None, s.status)),
+            key=lambda s: sort_key(s.subject),
+        )
+
+    def history(
+        self,
+        key: SubjectKey,
+        known_at: datetime | None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[HistoryEntry]:
+        subject = self._subject(key, known_at)
+        positions = self.app.index.select_positions(subject.id)
+        facts = sorted(
+            (
+                f
+                for f in subject.facts.values()
+                if isinstance(f, Subject.Action) and (known_at is None or f.recorded_at <= known_at)
+            ),
+            key=lambda a: a.order,
+        )[offset : None if limit is None else offset + limit]
+        return [
+            HistoryEntry.of(
+                f,
+                subject.subject,
+                positions.get(f.originator_version),
+                subject.retracted_by(f, known_at),
+            )
+            for f in facts
+        ]
+
+    def intervals(
+        self, keys: Sequence[SubjectKey], known_at: datetime | None
+    ) -> dict[SubjectKey, list[Interval]]:
+        subjects = self.app.load_many([key.id for key in keys])
+        return {
+            key: intervals(snapshots(subject, known_at))
+            if subject is not None and (known_at is None or subject.was_known_at(known_at))
+            else []
+            for key, subject in ((key, subjects.get(key.id)) for key in keys)
+        }
+
+
+def status_of(subject: Subject, as_of: datetime, known_at: datetime | None) -> SubjectStatus | None:
+    """The subject's status at `as_of`, or None where it did not exist yet."""
+    if subject.exists_at(as_of, known_at):
+        state = subject.state_at(as_of, known_at)
+    else:
+        state = SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
+        if state is None:
+            return None
+    return SubjectStatus(subject.subject, as_of, known_at, document(state))

@@ -1,0 +1,94 @@
+"""The query port: what can be asked of the store, and the typed answers.
+
+Two implementations answer it: the read models (current knowledge, indexed, in
+adapters/) and a fold of the events (any `known_at`, in `service.folding`). Both
+give the same answers to the same questions; `QueryService` picks between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.clock import iso
+from domain.errors import UnknownSubject
+from domain.values import Status, SubjectKey
+from projections.documents import HistoryEntry, PlatformDocument, StatusDocument
+from projections.status import Interval
+
+
+@dataclass(frozen=True)
+class SubjectStatus:
+    """A subject's status at `as_of`, as the store knew it at `known_at`."""
+
+    subject: SubjectKey  # as first spelled
+    as_of: datetime
+    known_at: datetime | None  # None: the store's current knowledge
+    document: StatusDocument
+
+    @property
+    def status(self) -> Status:
+        return self.document.status
+
+    @property
+    def name(self) -> str:
+        """What to call it: a platform's name, an account's key."""
+        if isinstance(self.document, PlatformDocument):
+            return self.document.name
+        return self.subject.key
+
+
+class Queries(Protocol):
+    """Questions about subjects at any valid time. `known_at` None means the store's current
+    knowledge; an implementation that holds only that raises ValueError for another."""
+
+    def status(
+        self, key: SubjectKey, as_of: datetime, known_at: datetime | None
+    ) -> SubjectStatus: ...
+
+    def statuses(
+        self, as_of: datetime, known_at: datetime | None, status: Status | None = None
+    ) -> list[SubjectStatus]:
+        """Every subject that exists at `as_of` (with that overall status, if given),
+        platforms first, then by identity."""
+        ...
+
+    def history(
+        self,
+        key: SubjectKey,
+        known_at: datetime | None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[HistoryEntry]:
+        """The subject's facts in valid-time order, with positions and retraction marks."""
+        ...
+
+    def intervals(
+        self, keys: Sequence[SubjectKey], known_at: datetime | None
+    ) -> dict[SubjectKey, list[Interval]]:
+        """Per subject and channel, the runs of one status; unknown subjects get none."""
+        ...
+
+    def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:
+        """Whether the store has (had, at `known_at`) any record of the subject."""
+        ...
+
+
+def no_record(key: SubjectKey) -> UnknownSubject:
+    return UnknownSubject(f"no record of {key.kind} {key.key!r}")
+
+
+def nothing_known(key: SubjectKey, known_at: datetime) -> UnknownSubject:
+    return UnknownSubject(f"nothing was known of {key.key!r} at {iso(known_at)}")
+
+
+def not_yet(key: SubjectKey, as_of: datetime, exists_from: datetime | None) -> UnknownSubject:
+    since = f" (registered at {iso(exists_from)})" if exists_from else ""
+    return UnknownSubject(f"{key.key!r} did not exist yet at {iso(as_of)}{since}")
+
+
+def sort_key(key: SubjectKey) -> tuple[bool, str]:
+    """Platforms first, then by identity: the order of every listing."""
+    return key.kind != "platform", key.identity

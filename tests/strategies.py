@@ -1,0 +1,71 @@
+"""Hypothesis strategies: random histories of facts, many of them invalid, at random times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+from domain import ACTION_TYPES, Account, Platform
+from service.recording import NewFact
+from tests.helpers import fact
+
+START = datetime(2021, 1, 1, tzinfo=UTC)
+PROVIDERS = ["H", "K", "L"]
+STORES = ["apple_app_store", "google_play"]
+# What each action type needs besides its provider, drawn at random.
+EXTRA_FIELDS = {
+    "HostingRestored": lambda: st.fixed_dictionaries({"scope": st.sampled_from(["full", "partial"])}),
+    "AppStoreRemoved": lambda: st.fixed_dictionaries({"store": st.sampled_from(STORES)}),
+    "AppStoreReinstated": lambda: st.fixed_dictionaries({"store": st.sampled_from(STORES)}),
+    "ServiceTerminated": lambda: st.just({"service": "cdn"}),
+    "ServiceRestored": lambda: st.just({"service": "cdn"}),
+}
+# Every platform action but the registration (drawn histories start registered).
+PLATFORM_ACTIONS = [
+    name for name, kind in ACTION_TYPES.items() if kind is Platform and name != "PlatformRegistered"
+]
+ACCOUNT_ACTIONS = [name for name, kind in ACTION_TYPES.items() if kind is Account]
+
+
+def moment(minutes: int) -> str:
+    return (START + timedelta(minutes=minutes)).isoformat()
+
+
+@st.composite
+def platform_facts(draw, events: int = 25) -> list[NewFact]:
+    """Random platform actions (many invalid) at random, distinct valid times."""
+    minutes = draw(st.lists(st.integers(1, 10_000), min_size=1, max_size=events, unique=True))
+    facts = []
+    for minute in minutes:
+        kind = draw(st.sampled_from(PLATFORM_ACTIONS))
+        extra = draw(EXTRA_FIELDS[kind]()) if kind in EXTRA_FIELDS else {}
+        provider = draw(st.sampled_from(PROVIDERS))
+        facts.append(fact(kind, "site", occurred_at=moment(minute), provider=provider, **extra))
+    return facts
+
+
+@st.composite
+def account_facts(draw, events: int = 20) -> list[NewFact]:
+    minutes = draw(st.lists(st.integers(1, 10_000), min_size=1, max_size=events, unique=True))
+    facts = []
+    for minute in minutes:
+        kind = draw(st.sampled_from(ACCOUNT_ACTIONS))
+        extra = {}
+        if kind == "AccountSuspended" and draw(st.booleans()):
+            extra["until"] = moment(minute + draw(st.integers(1, 3000)))
+        facts.append(fact(kind, "net:x", occurred_at=moment(minute), **extra))
+    return facts
+
+
+# One subject's history: a platform's or an account's facts.
+subject_histories = st.one_of(platform_facts(), account_facts())
+
+
+@st.composite
+def store_histories(draw):
+    """A platform's and an account's random facts interleaved, then a few retractions (which
+    of the accepted facts, as shares of their number)."""
+    facts = draw(st.permutations(draw(platform_facts(12)) + draw(account_facts(8))))
+    retract = draw(st.lists(st.floats(0, 1, exclude_max=True), max_size=4))
+    return facts, retract

@@ -64,6 +64,14 @@ KnownAt = Annotated[
     ),
 ]
 AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+NoProjections = Annotated[
+    bool,
+    typer.Option(
+        "--no-projections",
+        help="Leave the read models to a runner (`projections run`, or a server) instead of "
+        "bringing them up to date after the write.",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -82,13 +90,13 @@ def check_url(database_url: str) -> None:
 
 
 @contextmanager
-def store(database_url: str | None) -> Iterator[Services]:
+def store(database_url: str | None, *, embedded: bool = True) -> Iterator[Services]:
     """The tracker on the store the option or the environment names, with failures reported
-    as messages and exit codes."""
+    as messages and exit codes. Embedded, its writes bring the read models up to date."""
     settings = Settings()
     configure(settings.log_level)
     try:
-        services = open_services(database_url or settings.database_url)
+        services = open_services(database_url or settings.database_url, embedded=embedded)
     except BadDatabaseURL as error:
         fail(str(error), 2)
     except StoreUnavailable as error:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from adapters import interchange
-from adapters.cli.common import AsJSON, DatabaseURL, cli, fail, log, out, store
+from adapters.cli.common import AsJSON, DatabaseURL, NoProjections, cli, fail, log, out, store
 from adapters.cli.render import report
 from service.recording import Outcome
 
@@ -23,6 +23,7 @@ def import_(
         bool, typer.Option("--skip-invalid", help="Record the valid lines even if some are not.")
     ] = False,
     as_json: AsJSON = False,
+    no_projections: NoProjections = False,
     database_url: DatabaseURL = None,
 ) -> None:
     """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
@@ -37,7 +38,7 @@ def import_(
             fail(f"{file} is not UTF-8 text: {error.reason}", 1)
     parse_errors = [(p.line, p.error) for p in parsed if p.error is not None]
     facts = [p.fact for p in parsed if p.fact is not None]
-    with store(database_url) as services:
+    with store(database_url, embedded=not no_projections) as services:
         outcome = services.record(
             facts, atomic=not skip_invalid, commit=skip_invalid or not parse_errors
         )
@@ -49,13 +50,14 @@ def import_(
 def record(
     json_event: Annotated[str, typer.Option("--json-event", help="One event as a JSON object.")],
     as_json: AsJSON = False,
+    no_projections: NoProjections = False,
     database_url: DatabaseURL = None,
 ) -> None:
     """Record one event given as JSON."""
     parsed = list(interchange.parse_lines([json_event]))
     if not parsed:
         fail("--json-event is empty", 2)
-    write_one(parsed[0], as_json, database_url)
+    write_one(parsed[0], as_json, database_url, not no_projections)
 
 
 @cli.command()
@@ -63,19 +65,23 @@ def retract(
     event_id: Annotated[str, typer.Argument(help="The event_id of the event to retract.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it no longer counts.")],
     as_json: AsJSON = False,
+    no_projections: NoProjections = False,
     database_url: DatabaseURL = None,
 ) -> None:
     """Retract an event: from now on it no longer counts (history keeps it, marked)."""
     raw = {"type": "EventRetracted", "retracts": event_id, "reason": reason}
-    write_one(next(interchange.parse_lines([json.dumps(raw)])), as_json, database_url)
+    parsed = next(interchange.parse_lines([json.dumps(raw)]))
+    write_one(parsed, as_json, database_url, not no_projections)
 
 
-def write_one(parsed: interchange.ParsedLine, as_json: bool, database_url: str | None) -> None:
+def write_one(
+    parsed: interchange.ParsedLine, as_json: bool, database_url: str | None, embedded: bool
+) -> None:
     if parsed.fact is None:
         assert parsed.error is not None
         report(Outcome(), [(parsed.line, parsed.error)], as_json)
         return
-    with store(database_url) as services:
+    with store(database_url, embedded=embedded) as services:
         outcome = services.record([parsed.fact])
     if not as_json and outcome.committed:
         out.print(f"event_id {parsed.fact.event_id}", highlight=False)

@@ -19,7 +19,7 @@ EXAMPLE_EVENTS = [
 
 @pytest.fixture
 def client(database_url):
-    app = create_app(database_url, api_token=TOKEN, follow_projections=False, max_body_bytes=64_000)
+    app = create_app(database_url, api_token=TOKEN, max_body_bytes=64_000)
     with TestClient(app) as client:
         yield client
 

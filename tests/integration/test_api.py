@@ -34,7 +34,7 @@ def test_writes_need_the_token(client, database_url):
     assert is_problem(client.post("/events", json=EXAMPLE_EVENTS[0]), 401)
     wrong = client.post("/events", json=EXAMPLE_EVENTS[0], headers={"Authorization": "Bearer nope"})
     assert is_problem(wrong, 401) and wrong.headers["www-authenticate"] == "Bearer"
-    read_only = create_app(database_url, api_token=None, follow_projections=False)
+    read_only = create_app(database_url, api_token=None)
     with TestClient(read_only) as anonymous:
         assert (
             "read-only"

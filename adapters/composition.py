@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import cast
 
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
@@ -66,7 +67,7 @@ def open_services(
 ) -> Services:
     """The tracker on the store a database URL names; tables are created on first use.
     `embedded`: writes project themselves (no runner follows the stream beside them)."""
-    return _open(store_env(database_url), embedded, read_wait)
+    return cast(Services, _open(store_env(database_url), embedded, read_wait))  # retry: untyped
 
 
 # Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple

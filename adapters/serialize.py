@@ -36,7 +36,7 @@ from service.queries import SubjectStatus
 from service.query_service import Change
 
 # Every status by name, for options and parameters that take one (a functional Enum).
-StatusName = StrEnum("StatusName", {s.value: s.value for s in STATUSES})  # type: ignore[misc]
+StatusName = StrEnum("StatusName", {s.value: s.value for s in STATUSES})  # type: ignore[misc]  # mypy takes literal members only
 
 
 def maybe_iso(moment: datetime | None) -> str | None:
@@ -152,7 +152,7 @@ def record_json(record: FactRecord) -> dict[str, Any]:
 
 def record_from_json(data: dict[str, Any]) -> FactRecord:
     kind = "platform" if "platform" in data else "account"
-    subject = SubjectKey(kind, data[kind])
+    subject = SubjectKey.parse_kind(kind, data[kind])
     times = SUBJECT_CLASSES[kind].fact_types()[data["type"]].time_fields()
     own = {
         k: datetime.fromisoformat(v) if k in times else v

@@ -125,7 +125,7 @@ class PlatformState:
     relisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
     shut_down: Subject.Action | None = None
     relaunched: Subject.Action | None = None
-    services: dict[tuple[str, str], Subject.Action] = field(default_factory=dict)
+    services: dict[tuple[str, str], Subject.ProviderAction] = field(default_factory=dict)
 
     def copy(self) -> Self:
         clone = copy.copy(self)

@@ -85,9 +85,11 @@ StatusDocument = PlatformDocument | AccountDocument
 
 def readings(document: StatusDocument) -> dict[str, Status]:
     """The document's status per channel, `overall` first."""
+    found: dict[str, Status] = {OVERALL: document.status}
     if isinstance(document, PlatformDocument):
-        return {OVERALL: document.status, **document.channels}
-    return {OVERALL: document.status}
+        for channel, value in document.channels.items():
+            found[channel] = value
+    return found
 
 
 def platform_document(state: PlatformState) -> PlatformDocument:

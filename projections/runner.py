@@ -25,7 +25,6 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.projection import Projection
 
 from domain import Subject
 from domain.clock import from_micros, micros
@@ -39,17 +38,15 @@ log = structlog.get_logger(__name__)
 PAGE = 500
 
 
-class StatusProjection(Projection[StatusView]):
-    """Status periods, per-channel intervals and timelines of every subject."""
+class StatusProjection:
+    """Status periods, per-channel intervals and timelines of every subject. (The library's
+    `Projection` processes one event at a time; this one takes a page.)"""
 
     name = "status"
 
     def __init__(self, view: StatusView, events: EventSource) -> None:
-        super().__init__(view)
+        self.view = view
         self.events = events
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.process_page([(tracking.notification_id, domain_event)], tracking)
 
     def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
         versions: dict[UUID, int] = {}

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import Subject, tracked_key
 from domain.values import SubjectKey
@@ -43,7 +43,7 @@ class ConcurrentWrites(RuntimeError):
     """Other writers kept changing the same subjects; the batch was not recorded."""
 
 
-class Deplatforming(Application):
+class Deplatforming(Application[UUID]):
     """The tracker's event store and the use cases that write to it."""
 
     name = "deplatforming"  # pinned: PostgreSQL tables are named after it
@@ -88,17 +88,27 @@ class Deplatforming(Application):
         per few thousand subjects."""
         subjects: dict[UUID, Subject] = {}
         for stored in self.index.select_events_of(subject_ids):
-            if versions is not None and stored.originator_version > versions[stored.originator_id]:
+            if (
+                versions is not None
+                and stored.originator_version > versions[UUID(str(stored.originator_id))]
+            ):
                 continue
-            event = self.mapper.to_domain_event(stored)
-            subjects[event.originator_id] = event.mutate(subjects.get(event.originator_id))
+            event = self._decode(stored)
+            subjects[event.originator_id] = cast(
+                Subject, event.mutate(subjects.get(event.originator_id))
+            )
         return subjects
+
+    def _decode(self, stored: StoredEvent) -> Subject.Event:
+        return cast(Subject.Event, self.mapper.to_domain_event(stored))
 
     def subjects(self) -> Iterator[Subject]:
         """Every subject, rebuilt by one pass over the store in recording order."""
         subjects: dict[UUID, Subject] = {}
         for _, event in self._events():
-            subjects[event.originator_id] = event.mutate(subjects.get(event.originator_id))
+            subjects[event.originator_id] = cast(
+                Subject, event.mutate(subjects.get(event.originator_id))
+            )
         yield from subjects.values()
 
     # The log ----------------------------------------------------------------------
@@ -111,7 +121,7 @@ class Deplatforming(Application):
         """The facts recorded after position `after`, in recording order, reading at most
         `limit` positions; and the position to continue from (positions may have gaps)."""
         notifications = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        events = [(n.id, self._decode(n)) for n in notifications]
         facts = [(p, e) for p, e in events if isinstance(e, Subject.Fact)]
         keys = self.keys_of([e.originator_id for _, e in facts])
         cursor = notifications[-1].id if notifications else after
@@ -120,7 +130,7 @@ class Deplatforming(Application):
     def keys_of(self, subject_ids: Sequence[UUID]) -> dict[UUID, SubjectKey]:
         """Subjects' keys as first spelled, from their first events (one round trip)."""
         first = self.index.select_first_events(list(dict.fromkeys(subject_ids)))
-        events = (self.mapper.to_domain_event(stored) for stored in first)
+        events = (self._decode(stored) for stored in first)
         return {e.originator_id: tracked_key(e) for e in events if isinstance(e, Subject.Tracked)}
 
     def export(self) -> Iterator[StoredFact]:
@@ -129,10 +139,10 @@ class Deplatforming(Application):
         for position, event in self._events():
             if isinstance(event, Subject.Tracked):
                 keys[event.originator_id] = tracked_key(event)
-            else:
+            elif isinstance(event, Subject.Fact):
                 yield StoredFact(event, keys[event.originator_id], position)
 
     def _events(self) -> Iterator[tuple[int, Subject.Event]]:
         for page in pages(self.recorder, 0, PAGE):
             for notification in page:
-                yield notification.id, self.mapper.to_domain_event(notification)
+                yield notification.id, self._decode(notification)

@@ -93,10 +93,11 @@ class FoldQueries:
 
 def status_of(subject: Subject, as_of: datetime, known_at: datetime | None) -> SubjectStatus | None:
     """The subject's status at `as_of`, or None where it did not exist yet."""
-    if subject.exists_at(as_of, known_at):
-        state = subject.state_at(as_of, known_at)
-    else:
-        state = SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
-        if state is None:
-            return None
+    state = (
+        subject.state_at(as_of, known_at)
+        if subject.exists_at(as_of, known_at)
+        else SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
+    )
+    if state is None:
+        return None
     return SubjectStatus(subject.subject, as_of, known_at, document(state))

@@ -15,7 +15,9 @@ PROVIDERS = ["H", "K", "L"]
 STORES = ["apple_app_store", "google_play"]
 # What each action type needs besides its provider, drawn at random.
 EXTRA_FIELDS = {
-    "HostingRestored": lambda: st.fixed_dictionaries({"scope": st.sampled_from(["full", "partial"])}),
+    "HostingRestored": lambda: st.fixed_dictionaries(
+        {"scope": st.sampled_from(["full", "partial"])}
+    ),
     "AppStoreRemoved": lambda: st.fixed_dictionaries({"store": st.sampled_from(STORES)}),
     "AppStoreReinstated": lambda: st.fixed_dictionaries({"store": st.sampled_from(STORES)}),
     "ServiceTerminated": lambda: st.just({"service": "cdn"}),

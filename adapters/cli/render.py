@@ -10,9 +10,9 @@ from rich.table import Table
 from adapters.cli.common import err, out, print_json
 from domain.clock import iso
 from domain.values import STATUSES, Status
-from projections.documents import PlatformDocument
+from projections.documents import HistoryEntry, PlatformDocument
 from projections.status import Interval
-from service.queries import HistoryEntry, SubjectStatus
+from service.queries import SubjectStatus
 from service.recording import Outcome
 
 COLOURS = {0: "red", 1: "yellow", 2: "green"}  # by rank: worst first

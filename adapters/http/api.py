@@ -40,7 +40,7 @@ router = APIRouter()
 @router.get("/status", summary="Every subject that exists at as_of, as known at known_at")
 def all_statuses(
     queries: Reads, as_of: AsOf, known_at: KnownAt, status: StatusFilter
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     return [status_json(s) for s in queries.statuses(as_of, known_at, status)]
 
 
@@ -87,12 +87,12 @@ def subject_status(subject: str, queries: Reads, as_of: AsOf, known_at: KnownAt)
 @router.get("/subjects/{subject}/history", summary="A subject's events in valid-time order")
 def subject_history(
     subject: str, queries: Reads, known_at: KnownAt, limit: Limit = 1000, offset: Offset = 0
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     return [history_json(e) for e in queries.history(subject_key(subject), known_at, limit, offset)]
 
 
 @router.get("/subjects/{subject}/intervals", summary="Per channel, the periods of one status")
-def subject_intervals(subject: str, queries: Reads) -> list[dict]:
+def subject_intervals(subject: str, queries: Reads) -> list[dict[str, Any]]:
     return [interval_json(i) for i in queries.intervals(subject_key(subject))]
 
 
@@ -185,7 +185,7 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
     rejected = sorted(
         [*parse_errors, *((r.label or 0, r.error) for r in outcome.rejected)], key=lambda x: x[0]
     )
-    summary = {
+    summary: dict[str, Any] = {
         "recorded": len(outcome.recorded) if outcome.committed else 0,
         "duplicates": len(outcome.duplicates),
         "rejected": [{"index": index, "error": error} for index, error in rejected],

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -68,7 +69,7 @@ def create_app(
     )
     defaults = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         """The schema, with the interchange format's event models among its components."""
         if app.openapi_schema is None:
             schema = defaults()
@@ -77,7 +78,7 @@ def create_app(
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     app.state.api_token = api_token
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)

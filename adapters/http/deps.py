@@ -4,7 +4,7 @@ the parameters shared by the API and the pages."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Query, Request
 
@@ -19,7 +19,7 @@ MAX_POSITION = 2**63 - 1
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services
+    return cast(Services, request.app.state.services)
 
 
 Tracker = Annotated[Services, Depends(services)]

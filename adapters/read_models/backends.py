@@ -25,7 +25,7 @@ class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
     def qualify(self, name: str) -> str:
         return name
 
-    def insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+    def track(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
 
 
@@ -41,7 +41,7 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
     def qualify(self, name: str) -> str:
         return f'"{self.datastore.schema}"."{name}"'
 
-    def insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+    def track(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
 
 

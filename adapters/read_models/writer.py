@@ -21,7 +21,7 @@ def maybe_micros(moment: datetime | None) -> int | None:
 
 
 class Writer(Generations):
-    def insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+    def track(self, cursor: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
     def apply(
@@ -36,7 +36,7 @@ class Writer(Generations):
         t = self.tables()
         ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
         with self.cursor(commit=True) as c:
-            self.insert_tracking(c, tracking)
+            self.track(c, tracking)  # first: a page applied twice fails here
             for name in ("periods", "intervals", "subjects"):
                 self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
             self.executemany(

@@ -84,4 +84,6 @@ def test_knowledge_at_a_moment_is_exactly_what_had_been_recorded_by_then(facts, 
         replica = type(subject).track(subject.subject)  # an empty timeline ...
         for event in facts_by_then:  # ... given only what had been recorded by then
             replica.add(event)
-        assert snapshot(subject, change_moments(subject), known_at) == snapshot(replica, change_moments(subject))
+        assert snapshot(subject, change_moments(subject), known_at) == snapshot(
+            replica, change_moments(subject)
+        )

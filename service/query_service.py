@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.clock import now
+from domain.errors import UnknownSubject
 from domain.values import Status, SubjectKey
 from projections.documents import CHANNEL_ORDER, HistoryEntry, readings
 from projections.runner import Progress, Runner
@@ -67,13 +68,23 @@ class QueryService:
     def _source(self, known_at: datetime | None) -> Queries:
         return self.fold if known_at is not None else self.read_models
 
+    def _behind(self, refusal: UnknownSubject) -> UnknownSubject:
+        """A subject the read models do not know may be one they have not reached yet."""
+        lag = self.runner.progress().lag
+        if not lag:
+            return refusal
+        return UnknownSubject(f"{refusal} (the read models are {lag} event(s) behind the store)")
+
     # Queries ------------------------------------------------------------------------------
 
     def status(
         self, key: SubjectKey, as_of: datetime | None = None, known_at: datetime | None = None
     ) -> SubjectStatus:
         stamp = known_at or now()
-        found = self._source(known_at).status(key, as_of or stamp, known_at)
+        try:
+            found = self._source(known_at).status(key, as_of or stamp, known_at)
+        except UnknownSubject as refusal:
+            raise (self._behind(refusal) if known_at is None else refusal) from None
         return replace(found, known_at=stamp)
 
     def statuses(
@@ -93,12 +104,15 @@ class QueryService:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[HistoryEntry]:
-        return self._source(known_at).history(key, known_at, limit, offset)
+        try:
+            return self._source(known_at).history(key, known_at, limit, offset)
+        except UnknownSubject as refusal:
+            raise (self._behind(refusal) if known_at is None else refusal) from None
 
     def intervals(self, key: SubjectKey, known_at: datetime | None = None) -> list[Interval]:
         source = self._source(known_at)
         if not source.exists(key, known_at):
-            raise no_record(key)
+            raise self._behind(no_record(key)) if known_at is None else no_record(key)
         return source.intervals([key], known_at)[key]
 
     def intervals_many(

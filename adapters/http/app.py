@@ -20,7 +20,7 @@ from adapters.http.api import router as api
 from adapters.http.pages import router as pages
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
-STOP_WAIT = 3.0  # seconds the server waits for the runner's page in progress when stopping
+STOP_WAIT = 2.0  # seconds the server waits for the runner's page in progress when stopping
 
 log = structlog.get_logger("deplatform.http")
 

@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from adapters.store import open_store, rebuild
 
+from adapters.composition import open_services, rebuild
 from adapters.interchange import to_new_fact
-from domain.values import SubjectKey
+from domain.values import Availability, SubjectKey
 from service.application import Deplatforming
+from service.queries import Queries
 from service.recording import NewFact
 
 START = datetime(2015, 1, 1, tzinfo=UTC)
@@ -151,13 +152,13 @@ def read_log(app: Deplatforming) -> float:
     return timed(read)
 
 
-def lookups(app: Deplatforming, keys: list[SubjectKey], rnd: random.Random) -> list[float]:
+def lookups(queries: Queries, keys: list[SubjectKey], rnd: random.Random) -> list[float]:
     moments = [START + timedelta(days=rnd.randrange(2500)) for _ in keys]
     times = []
     for key, moment in zip(keys, moments, strict=True):
         started = time.perf_counter()
         with contextlib.suppress(LookupError):  # a platform before its registration
-            app.status(key, moment)
+            queries.status(key, moment, None)
         times.append(time.perf_counter() - started)
     return times
 
@@ -173,7 +174,8 @@ def main() -> None:
     figures: dict[str, list[float]] = defaultdict(list)
     for run in range(args.repeat):
         url = fresh_url(args.database_url)
-        app = open_store(url)
+        services = open_services(url, embedded=False)  # the import without projecting
+        app = services.app
         started = time.perf_counter()
         outcome = app.record(facts)
         figures["import"].append(time.perf_counter() - started)
@@ -181,17 +183,16 @@ def main() -> None:
             raise SystemExit(f"the synthetic history did not import: {outcome.rejected[:3]}")
         figures["raw insert"].append(raw_insert(app))
         figures["read log"].append(read_log(app))
-        figures["rebuild"].append(timed(lambda app=app: rebuild(app)))
-        folding = Deplatforming(env=app.env)  # the same store, queries folding the events
+        figures["rebuild"].append(timed(lambda s=services: rebuild(s)))
         sample = random.Random(run).sample(keys, min(200, len(keys)))
         moment = START + timedelta(days=1000)
-        for name, queries in (("read models", app), ("fold", folding)):
+        ports = services.queries
+        for name, queries in (("read models", ports.read_models), ("fold", ports.fold)):
             lookup = statistics.median(lookups(queries, sample, random.Random(run)))
             figures[f"lookup ({name})"].append(lookup)
-            offline = timed(lambda q=queries, t=moment: q.statuses(t, None, "offline"))
+            offline = timed(lambda q=queries, t=moment: q.statuses(t, None, Availability.OFFLINE))
             figures[f"offline ({name})"].append(offline)
-        folding.close()
-        app.close()
+        services.close()
         drop(url)
     median = {k: statistics.median(v) for k, v in figures.items()}
     store = args.database_url or "sqlite (fresh file per run)"

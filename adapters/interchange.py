@@ -29,7 +29,7 @@ from pydantic import (
 
 from adapters.serialize import record_json
 from domain.clock import iso
-from domain.values import NAMESPACE, SubjectKey
+from domain.values import NAMESPACE, AppStore, HostingScope, SubjectKey
 from projections.documents import FactRecord
 from service.application import StoredFact
 from service.recording import NewFact
@@ -94,7 +94,6 @@ Url = Annotated[str, Field(max_length=2048), AfterValidator(check_url)]
 EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(not_blank)]
 PlatformSlug = Annotated[str, AfterValidator(check_platform)]
 AccountKey = Annotated[str, Field(max_length=264), AfterValidator(check_account)]
-Store = Literal["apple_app_store", "google_play"]
 
 
 class Input(BaseModel):
@@ -130,7 +129,7 @@ class PlatformRegistered(PlatformInput):
     name: Label
     hosting_provider: Label | None = None
     registrar: Label | None = None
-    app_stores: list[Store] = Field(default_factory=list, max_length=2)
+    app_stores: list[AppStore] = Field(default_factory=list, max_length=2)
 
 
 class HostingTerminated(ProviderPlatformInput):
@@ -140,17 +139,17 @@ class HostingTerminated(ProviderPlatformInput):
 
 class HostingRestored(ProviderPlatformInput):
     type: Literal["HostingRestored"]
-    scope: Literal["full", "partial"] = "full"
+    scope: HostingScope = HostingScope.FULL
 
 
 class AppStoreRemoved(ProviderPlatformInput):
     type: Literal["AppStoreRemoved"]
-    store: Store
+    store: AppStore
 
 
 class AppStoreReinstated(ProviderPlatformInput):
     type: Literal["AppStoreReinstated"]
-    store: Store
+    store: AppStore
 
 
 class DomainSuspended(ProviderPlatformInput):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -39,6 +40,7 @@ class SubjectRows:
     kind: str
     key: str
     identity: str
+    exists_from: datetime | None  # when the subject begins to exist (None: every fact retracted)
     snapshots: list[Snapshot]
     intervals: list[Interval]
 

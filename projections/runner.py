@@ -83,7 +83,15 @@ class StatusProjection:
 def subject_rows(subject: Subject) -> SubjectRows:
     periods = snapshots(subject)
     key = subject.subject
-    return SubjectRows(subject.id.hex, key.kind, key.key, key.identity, periods, intervals(periods))
+    return SubjectRows(
+        subject.id.hex,
+        key.kind,
+        key.key,
+        key.identity,
+        subject.exists_from(),
+        periods,
+        intervals(periods),
+    )
 
 
 @dataclass(frozen=True)

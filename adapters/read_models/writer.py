@@ -79,7 +79,7 @@ class Writer(Generations):
                         s.kind,
                         s.key,
                         s.identity,
-                        micros(s.snapshots[0].valid_from) if s.snapshots else None,
+                        maybe_micros(s.exists_from),
                     )
                     for s in subjects
                 ],

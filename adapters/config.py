@@ -63,6 +63,9 @@ def store_env(url: str) -> dict[str, str]:
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_LOCK_TIMEOUT": "30",
+            # An atomic import of hundreds of thousands of facts prepares its rows between
+            # statements of its one transaction; the library's 5 s killed it (and its retries).
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "120",
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:PostgresEventStore",
         }
         prepare_database(env)

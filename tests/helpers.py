@@ -4,6 +4,9 @@ recording of drawn histories on aggregates and on stores."""
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,14 @@ from domain.values import SubjectKey
 from service.recording import NewFact
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "parler-2021.jsonl"
+EXAMPLE_EVENTS = [
+    json.loads(line) for line in EXAMPLE.read_text().splitlines() if line.startswith("{")
+]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+TOKEN = "s3cret-token"  # the API token of the HTTP tests
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The installed command, beside this interpreter (as users' scripts run it).
+DEPLATFORM = shutil.which("deplatform", path=str(Path(sys.executable).parent)) or "deplatform"
 
 # The spec's worked example: as_of, parler overall, (web, ios, android), twitter, facebook.
 WORKED_EXAMPLE = [

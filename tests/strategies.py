@@ -34,12 +34,16 @@ def moment(minutes: int) -> str:
     return (START + timedelta(minutes=minutes)).isoformat()
 
 
+def distinct_minutes(events: int) -> st.SearchStrategy[list[int]]:
+    """Up to `events` distinct valid times, as minutes after START."""
+    return st.lists(st.integers(1, 10_000), min_size=1, max_size=events, unique=True)
+
+
 @st.composite
 def platform_facts(draw, events: int = 25) -> list[NewFact]:
     """Random platform actions (many invalid) at random, distinct valid times."""
-    minutes = draw(st.lists(st.integers(1, 10_000), min_size=1, max_size=events, unique=True))
     facts = []
-    for minute in minutes:
+    for minute in draw(distinct_minutes(events)):
         kind = draw(st.sampled_from(PLATFORM_ACTIONS))
         extra = draw(EXTRA_FIELDS[kind]()) if kind in EXTRA_FIELDS else {}
         provider = draw(st.sampled_from(PROVIDERS))
@@ -49,9 +53,8 @@ def platform_facts(draw, events: int = 25) -> list[NewFact]:
 
 @st.composite
 def account_facts(draw, events: int = 20) -> list[NewFact]:
-    minutes = draw(st.lists(st.integers(1, 10_000), min_size=1, max_size=events, unique=True))
     facts = []
-    for minute in minutes:
+    for minute in draw(distinct_minutes(events)):
         kind = draw(st.sampled_from(ACCOUNT_ACTIONS))
         extra = {}
         if kind == "AccountSuspended" and draw(st.booleans()):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import DEPLATFORM
+from tests.helpers import DEPLATFORM
 
 CHROMIUM = Path(os.environ.get("DEPLATFORM_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

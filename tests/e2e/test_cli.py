@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLE, WORKED_EXAMPLE
+from tests.helpers import DEPLATFORM, EXAMPLE, WORKED_EXAMPLE
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "check_cli.py"
-DEPLATFORM = shutil.which("deplatform", path=str(Path(sys.executable).parent)) or "deplatform"
 
 
 def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from fastapi.testclient import TestClient
 
 from adapters.http.app import create_app
-from tests.helpers import EXAMPLE
-
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-EXAMPLE_EVENTS = [
-    json.loads(line) for line in EXAMPLE.read_text().splitlines() if line.startswith("{")
-]
+from tests.helpers import AUTH, EXAMPLE_EVENTS, TOKEN
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.http.app import create_app
-from tests.helpers import WORKED_EXAMPLE
-from tests.integration.conftest import AUTH, EXAMPLE_EVENTS
+from tests.helpers import AUTH, EXAMPLE_EVENTS, WORKED_EXAMPLE
 
 
 def is_problem(response, status: int) -> dict:

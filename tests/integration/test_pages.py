@@ -7,8 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.helpers import WORKED_EXAMPLE
-from tests.integration.conftest import AUTH
+from tests.helpers import AUTH, WORKED_EXAMPLE
 
 
 def rows(html: str) -> dict[tuple[str, str], str]:

@@ -203,9 +203,21 @@ def change_json(change: Change) -> dict[str, Any]:
         "subject": change.subject.key,
         "kind": change.subject.kind,
         "changes": {
-            channel: {"from": then, "to": later}
+            str(channel): {"from": then, "to": later}
             for channel, (then, later) in change.channels.items()
         },
+        "transitions": [
+            {
+                "channel": str(t.channel),
+                "at": iso(t.at),
+                "from": t.before,
+                "to": t.after,
+                "event_id": t.event.event_id if t.event else None,
+                "type": t.event.type if t.event else None,
+                "provider": t.event.fields.get("provider") if t.event else None,
+            }
+            for t in change.transitions
+        ],
         "events": [history_json(e) for e in change.events],
     }
 

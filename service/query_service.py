@@ -13,27 +13,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.clock import now
 from domain.errors import UnknownSubject
 from domain.values import Status, SubjectKey
-from projections.documents import CHANNEL_ORDER, HistoryEntry, readings
+from projections.documents import CHANNEL_ORDER, FactRecord, HistoryEntry
 from projections.runner import Progress, Runner
 from projections.status import Interval
 from service.queries import Queries, SubjectStatus, no_record
+from service.reports import Header, Report, Selection, build
 
 READ_WAIT = 2.0  # seconds a read waits for the read models to reach a write it follows
 
 
 @dataclass(frozen=True)
+class Transition:
+    """A channel's status changing at `at`, by `event` (None: a timed suspension ran out)."""
+
+    channel: str
+    at: datetime
+    before: Status | None  # None: the subject began to exist
+    after: Status
+    event: FactRecord | None
+
+
+@dataclass(frozen=True)
 class Change:
-    """A subject whose status on some channel differs between two moments, with the
-    statuses then and now and the facts that occurred in between."""
+    """A subject whose status changed on some channel inside a period: per channel its
+    statuses at the two ends, every transition in order, and the facts of the period."""
 
     subject: SubjectKey
     channels: dict[str, tuple[Status | None, Status | None]]
+    transitions: list[Transition]
     events: list[HistoryEntry]
+
+
+def status_at(runs: Sequence[Interval], moment: datetime) -> Status | None:
+    for run in runs:
+        if run.valid_from <= moment and (run.valid_to is None or moment < run.valid_to):
+            return run.status
+    return None
 
 
 class QueryService:
@@ -120,18 +140,39 @@ class QueryService:
     ) -> dict[SubjectKey, list[Interval]]:
         return self._source(known_at).intervals(keys, known_at)
 
-    def changes(self, start: datetime, end: datetime) -> list[Change]:
-        """Subjects whose status on some channel differs between `start` and `end`."""
-        before = {s.subject: readings(s.document) for s in self.statuses(start)}
-        after = {s.subject: readings(s.document) for s in self.statuses(end)}
+    def changes(self, start: datetime, end: datetime, *, net: bool = False) -> list[Change]:
+        """Every subject and channel whose status changed in `(start, end]`, with each change
+        in order; with `net`, only the channels whose status differs at the two ends."""
+        keys = sorted(
+            {s.subject for s in self.statuses(start)} | {s.subject for s in self.statuses(end)},
+            key=lambda k: (k.kind, k.identity),
+        )
+        every = self.intervals_many(keys)
         changed = []
-        for key in sorted(before.keys() | after.keys(), key=lambda k: (k.kind, k.identity)):
-            then, later = before.get(key, {}), after.get(key, {})
-            channels = {
-                channel: (then.get(channel), later.get(channel))
+        for key in keys:
+            runs = every[key]
+            facts: dict[str, FactRecord] | None = None
+            transitions = []
+            for n, run in enumerate(runs):
+                if start < run.valid_from <= end:
+                    earlier = runs[n - 1] if n and runs[n - 1].channel == run.channel else None
+                    if facts is None:
+                        history = self.history(key)
+                        facts = {e.record.event_id: e.record for e in history}
+                    event = facts.get(run.event_id) if run.event_id else None
+                    before = earlier.status if earlier is not None else None
+                    transitions.append(
+                        Transition(run.channel, run.valid_from, before, run.status, event)
+                    )
+            ends = {
+                channel: (status_at(channel_runs, start), status_at(channel_runs, end))
                 for channel in CHANNEL_ORDER
-                if then.get(channel) != later.get(channel)
+                if (channel_runs := [r for r in runs if r.channel == channel])
             }
+            if net:
+                channels = {c: ends[c] for c in ends if ends[c][0] != ends[c][1]}
+            else:
+                channels = {c: ends[c] for c in ends if any(t.channel == c for t in transitions)}
             if channels:
                 events = [
                     entry
@@ -139,5 +180,34 @@ class QueryService:
                     if entry.record.occurred_at is not None
                     and start < entry.record.occurred_at <= end
                 ]
-                changed.append(Change(key, channels, events))
+                transitions.sort(key=lambda t: (t.at, CHANNEL_ORDER.index(t.channel)))
+                kept = [t for t in transitions if t.channel in channels]
+                changed.append(Change(key, channels, kept, events))
         return changed
+
+    def report(
+        self,
+        start: datetime,
+        end: datetime,
+        selection: Selection | None = None,
+        known_at: datetime | None = None,
+        *,
+        version: str,
+    ) -> Report:
+        """The report of a period, as the store knew it at `known_at` (now by default)."""
+        made = now()
+        selection = selection or Selection()
+        keys = list(selection.subjects) or [
+            s.subject
+            for s in self.statuses(end - timedelta(microseconds=1), known_at)
+            if selection.kind in (None, s.subject.kind)
+        ]
+        histories = {key: self.history(key, known_at) for key in keys}
+        # Named subjects as first spelled (their facts say how).
+        spelled = {k: h[0].record.subject if h else k for k, h in histories.items()}
+        keys = [spelled[key] for key in keys]
+        histories = {spelled[key]: history for key, history in histories.items()}
+        intervals = self.intervals_many(keys, known_at)
+        position = self.runner.head()
+        header = Header(start, end, selection, known_at or made, position, version, made)
+        return build(header, keys, intervals, histories)

@@ -15,27 +15,13 @@ from adapters import interchange
 from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.serialize import history_json, status_json
+from adapters.timeline import fill, timeline_svg
 from domain.clock import iso, now
-from domain.values import Status
-from projections.documents import FactRecord, readings
-from projections.status import Interval
+from projections.documents import readings
 from projections.uptime import Day, daily, share_available
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-FILL = {0: "#cf222e", 1: "#d4a72c", 2: "#2da44e"}  # by rank: worst first
-NO_STATUS = "#d0d7de"  # before the subject existed
-STRIPES = "url(#stripes)"  # the middle rank (partial, suspended): not told by colour alone
-
-
-def fill(status: Status | None) -> str:
-    return NO_STATUS if status is None else FILL[status.rank]
-
-
-def pattern(status: Status) -> str:
-    return STRIPES if status.rank == 1 else fill(status)
-
-
 DAYS = 90
 PER_PAGE = 50  # subjects per page of the board
 
@@ -157,72 +143,6 @@ def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse
             "span": (iso(start), iso(end)),
             **context,
         },
-    )
-
-
-def timeline_svg(
-    subject: str,
-    channels: list[str],
-    intervals: list[Interval],
-    events: list[FactRecord],
-    start: datetime,
-    end: datetime,
-) -> str:
-    """One bar per channel, coloured (and patterned) by status, with the events marked."""
-    left, width, row = 80, 900, 30
-    total = (end - start).total_seconds()
-
-    def x(moment: datetime) -> float:
-        return left + width * min(max((moment - start).total_seconds() / total, 0), 1)
-
-    parts = [
-        '<defs><pattern id="stripes" width="6" height="6" patternUnits="userSpaceOnUse" '
-        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#d4a72c"/>'
-        '<rect width="2" height="6" fill="#fff8c5"/></pattern></defs>'
-    ]
-    for n, channel in enumerate(channels):
-        y = 10 + n * row
-        parts.append(f'<text x="0" y="{y + 15}">{channel}</text>')
-        for interval in (i for i in intervals if i.channel == channel):
-            a, b = interval.valid_from, interval.valid_to or end
-            if b <= start or a >= end:
-                continue
-            title = escape(
-                f"{channel}: {interval.status} from {iso(a)}"
-                + (f" to {iso(interval.valid_to)}" if interval.valid_to else "")
-            )
-            parts.append(
-                f'<rect class="interval {interval.status}" data-channel="{channel}" '
-                f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), 1):.1f}" height="20" '
-                f'fill="{pattern(interval.status)}"><title>{title}</title></rect>'
-            )
-    bottom = 10 + len(channels) * row
-    for event in events:
-        moment = event.occurred_at
-        if moment is None or not start <= moment <= end:
-            continue
-        provider, reason = event.fields.get("provider"), event.fields.get("reason")
-        title = escape(
-            f"{iso(moment)} {event.type}"
-            + (f" by {provider}" if provider else "")
-            + (f": {reason}" if reason else "")
-        )
-        marker = (
-            f'<path class="event" d="M{x(moment):.1f},{bottom} l-5,10 h10 z" fill="#1b1f24">'
-            f"<title>{title}</title></path>"
-            f'<line x1="{x(moment):.1f}" x2="{x(moment):.1f}" y1="6" y2="{bottom}" '
-            'stroke="#1b1f24" stroke-dasharray="2,2"/>'
-        )
-        sources = event.fields.get("sources") or []
-        parts.append(f'<a href="{escape(sources[0])}">{marker}</a>' if sources else marker)
-    parts.append(f'<text x="{left}" y="{bottom + 26}">{start:%Y-%m-%d}</text>')
-    parts.append(
-        f'<text x="{left + width}" y="{bottom + 26}" text-anchor="end">{end:%Y-%m-%d}</text>'
-    )
-    label = escape(f"Status of {subject} per channel from {iso(start)} to {iso(end)}")
-    return (
-        f'<svg class="timeline" viewBox="0 0 {left + width + 10} {bottom + 32}" width="100%" '
-        f'role="img" aria-label="{label}">' + "".join(parts) + "</svg>"
     )
 
 

@@ -1,0 +1,148 @@
+"""Reports over a period, and what changed in one."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from enum import StrEnum
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adapters.cli.common import (
+    AsJSON,
+    DatabaseURL,
+    KnownAt,
+    cli,
+    fail,
+    out,
+    parse_time,
+    print_json,
+    store,
+    subject_key,
+    warn_if_behind,
+)
+from adapters.cli.render import coloured
+from adapters.reporting import FORMATS, BadReportRequest, render
+from adapters.serialize import change_json
+from domain.clock import iso
+from domain.values import SubjectKind
+from service.reports import Selection
+
+From = Annotated[
+    datetime,
+    typer.Option("--from", parser=parse_time, metavar="T", help="Start of the period."),
+]
+To = Annotated[
+    datetime,
+    typer.Option("--to", parser=parse_time, metavar="T", help="End of the period (excluded)."),
+]
+
+
+class KindName(StrEnum):
+    platform = "platform"
+    account = "account"
+
+
+KINDS: dict[KindName | None, SubjectKind | None] = {
+    None: None,
+    KindName.platform: "platform",
+    KindName.account: "account",
+}
+
+
+def check_period(start: datetime, end: datetime) -> None:
+    if end <= start:
+        fail("--to must be later than --from", 2)
+
+
+@cli.command()
+def report(
+    start: From,
+    end: To,
+    subjects: Annotated[
+        list[str] | None,
+        typer.Option("--subject", help="A platform slug or account key (repeat for more)."),
+    ] = None,
+    kind: Annotated[
+        KindName | None, typer.Option("--kind", help="Only platforms or only accounts.")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only subjects this provider acted on.")
+    ] = None,
+    known_at: KnownAt = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "md",
+    table: Annotated[
+        str | None, typer.Option("--table", help="With csv or parquet: one table, not a zip.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write (default stdout).")
+    ] = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """A report of a period: time in each status, outages and their causes, providers'
+    actions, services lost, accounts' suspensions and bans, and the period's events."""
+    check_period(start, end)
+    keys = tuple(subject_key(s) for s in subjects or [])
+    selection = Selection(keys, KINDS[kind], provider)
+    with store(database_url) as services:
+        if known_at is None:
+            warn_if_behind(services)
+        made = services.queries.report(
+            start, end, selection, known_at, version=version("deplatforming")
+        )
+    try:
+        rendered = render(made, fmt, table)
+    except BadReportRequest as error:
+        fail(str(error), 2)
+    if output is not None:
+        output.write_bytes(rendered.content)
+        out.print(f"wrote {output} ({len(rendered.content):,} bytes)", highlight=False)
+    elif rendered.media_type.startswith(("text/", "application/json")):
+        sys.stdout.write(rendered.content.decode())
+    else:
+        sys.stdout.buffer.write(rendered.content)
+
+
+@cli.command()
+def changes(
+    start: From,
+    end: To,
+    net: Annotated[
+        bool, typer.Option("--net", help="Only channels whose status differs at the two ends.")
+    ] = False,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Every subject and channel whose status changed in (--from, --to], change by change."""
+    check_period(start, end)
+    with store(database_url) as services:
+        warn_if_behind(services)
+        found = services.queries.changes(start, end, net=net)
+    if as_json:
+        print_json(
+            {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
+        )
+        return
+    table = Table(title=f"changes from {iso(start)} to {iso(end)}")
+    for column in ("subject", "channel", "at", "from", "to", "by"):
+        table.add_column(column)
+    for change in found:
+        for t in change.transitions:
+            by = (
+                f"{t.event.type} ({t.event.fields.get('provider', '')})"
+                if t.event
+                else "(suspension ran out)"
+            )
+            table.add_row(
+                change.subject.key,
+                str(t.channel),
+                iso(t.at),
+                coloured(t.before),
+                coloured(t.after),
+                by,
+            )
+    out.print(table)

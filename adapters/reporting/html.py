@@ -1,0 +1,55 @@
+"""A report as one standalone HTML page (no external assets, printable to PDF): each
+subject's timeline over the period, with its services as lanes, then the tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from adapters.reporting.formats import cell
+from adapters.reporting.tables import header, tables
+from adapters.timeline import timeline_svg
+from service.reports import Report
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"])
+)
+
+
+def figures(report: Report) -> list[dict[str, Any]]:
+    start, end = report.header.start, report.header.end
+    found = []
+    for key in report.subjects:
+        intervals = report.intervals.get(key, [])
+        channels = list(dict.fromkeys(str(i.channel) for i in intervals))
+        events = [e.record for e in report.events if e.record.subject == key]
+        services = [s for s in report.services if s.subject == key]
+        svg = timeline_svg(key.key, channels, intervals, events, start, end, services)
+        found.append({"subject": key.key, "svg": svg})
+    return found
+
+
+def page(report: Report) -> str:
+    rendered = []
+    for name, table in tables(report).items():
+        rows = []
+        for row in table.rows:
+            cells = []
+            for (column, kind), value in zip(table.columns, row, strict=True):
+                if column.endswith("sources") and value:
+                    cells.append({"links": value.split()})
+                else:
+                    cells.append({"text": cell(value, column, kind), "time": kind == "time"})
+            rows.append(cells)
+        rendered.append(
+            {
+                "title": name.replace("_", " ").capitalize(),
+                "description": table.description,
+                "columns": [column for column, _ in table.columns],
+                "rows": rows,
+            }
+        )
+    template = templates.get_template("report.html")
+    return template.render(header=header(report), figures=figures(report), tables=rendered)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
 from types import TracebackType
 from typing import cast
 
@@ -16,13 +18,18 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
 
 from adapters.config import store_env
+from adapters.interchange import parse_instant
 from adapters.read_models.backends import StatusView, status_view
 from adapters.read_models.queries import ReadModelQueries
+from domain.values import SubjectKey, SubjectKind
 from projections.runner import Runner
 from service.application import Deplatforming
 from service.folding import FoldQueries
 from service.query_service import READ_WAIT, QueryService
 from service.recording import NewFact, Outcome
+from service.reports import Report, Selection
+
+PACKAGE = "deplatforming"
 
 
 @dataclass
@@ -46,6 +53,24 @@ class Services:
             self.runner.catch_up()
         self.queries.recorded(outcome.position)
         return outcome
+
+    def report(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        subjects: Sequence[str] = (),
+        kind: SubjectKind | None = None,
+        provider: str | None = None,
+        known_at: datetime | str | None = None,
+    ) -> Report:
+        """A report of `[start, end)`, times given as datetimes or as ISO 8601 text (for
+        notebooks); its tables come as pyarrow tables from `adapters.reporting.formats`."""
+        selection = Selection(tuple(SubjectKey.parse(s) for s in subjects), kind, provider)
+        moment = parse_instant(known_at) if known_at is not None else None
+        return self.queries.report(
+            parse_instant(start), parse_instant(end), selection, moment, version=version(PACKAGE)
+        )
 
     def close(self) -> None:
         self.app.close()

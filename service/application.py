@@ -118,13 +118,23 @@ class Deplatforming(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
     def feed(self, after: int, limit: int) -> tuple[list[StoredFact], int]:
-        """The facts recorded after position `after`, in recording order, reading at most
-        `limit` positions; and the position to continue from (positions may have gaps)."""
-        notifications = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        events = [(n.id, self._decode(n)) for n in notifications]
-        facts = [(p, e) for p, e in events if isinstance(e, Subject.Fact)]
+        """At most `limit` facts recorded after position `after`, in recording order (as many
+        as there are, up to `limit`), and the position to continue from: the last one read.
+        The store's own records (a subject's start) are read past, never counted."""
+        facts: list[tuple[int, Subject.Fact]] = []
+        cursor = after
+        while len(facts) < limit:
+            page = self.recorder.select_notifications(
+                cursor, limit - len(facts), inclusive_of_start=False
+            )
+            for notification in page:
+                cursor = notification.id
+                event = self._decode(notification)
+                if isinstance(event, Subject.Fact):
+                    facts.append((notification.id, event))
+            if not page:
+                break
         keys = self.keys_of([e.originator_id for _, e in facts])
-        cursor = notifications[-1].id if notifications else after
         return [StoredFact(e, keys[e.originator_id], p) for p, e in facts], cursor
 
     def keys_of(self, subject_ids: Sequence[UUID]) -> dict[UUID, SubjectKey]:
@@ -133,14 +143,20 @@ class Deplatforming(Application[UUID]):
         events = (self._decode(stored) for stored in first)
         return {e.originator_id: tracked_key(e) for e in events if isinstance(e, Subject.Tracked)}
 
-    def export(self) -> Iterator[StoredFact]:
-        """Every fact in recording order, streamed page by page."""
+    def export(self, after: int = 0) -> Iterator[StoredFact]:
+        """Every fact recorded after position `after`, in recording order, page by page."""
         keys: dict[UUID, SubjectKey] = {}
-        for position, event in self._events():
-            if isinstance(event, Subject.Tracked):
-                keys[event.originator_id] = tracked_key(event)
-            elif isinstance(event, Subject.Fact):
-                yield StoredFact(event, keys[event.originator_id], position)
+        for page in pages(self.recorder, after, PAGE):
+            events = [(n.id, self._decode(n)) for n in page]
+            for _, event in events:
+                if isinstance(event, Subject.Tracked):
+                    keys[event.originator_id] = tracked_key(event)
+            missing = {e.originator_id for _, e in events if e.originator_id not in keys}
+            if missing:  # subjects that began before `after`
+                keys |= self.keys_of(list(missing))
+            for position, event in events:
+                if isinstance(event, Subject.Fact):
+                    yield StoredFact(event, keys[event.originator_id], position)
 
     def _events(self) -> Iterator[tuple[int, Subject.Event]]:
         for page in pages(self.recorder, 0, PAGE):

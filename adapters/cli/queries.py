@@ -109,13 +109,23 @@ def export(
     file: Annotated[
         Path | None, typer.Argument(help="Where to write (default: standard output).")
     ] = None,
+    after: Annotated[
+        int,
+        typer.Option(
+            "--after",
+            min=0,
+            max=2**63 - 1,
+            metavar="POSITION",
+            help="Only facts recorded after this position (the last `position` a consumer saw).",
+        ),
+    ] = 0,
     database_url: DatabaseURL = None,
 ) -> None:
-    """Export the whole store as JSON Lines, in recording order."""
+    """Export the store as JSON Lines, in recording order (from a position, with --after)."""
     with store(database_url) as services:
         target = open(file, "w", encoding="utf-8") if file else sys.stdout  # noqa: SIM115
         try:
-            for stored in services.app.export():
+            for stored in services.app.export(after):
                 record = interchange.export_record(stored)
                 target.write(json.dumps(record, ensure_ascii=False) + "\n")
         finally:

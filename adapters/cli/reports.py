@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from enum import StrEnum
-from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +29,6 @@ from adapters.reporting import FORMATS, BadReportRequest, render
 from adapters.serialize import change_json
 from domain.clock import iso
 from domain.values import SubjectKind
-from service.reports import Selection
 
 From = Annotated[
     datetime,
@@ -86,13 +84,12 @@ def report(
     """A report of a period: time in each status, outages and their causes, providers'
     actions, services lost, accounts' suspensions and bans, and the period's events."""
     check_period(start, end)
-    keys = tuple(subject_key(s) for s in subjects or [])
-    selection = Selection(keys, KINDS[kind], provider)
+    named = [subject_key(s).key for s in subjects or []]
     with store(database_url) as services:
         if known_at is None:
             warn_if_behind(services)
-        made = services.queries.report(
-            start, end, selection, known_at, version=version("deplatforming")
+        made = services.report(
+            start, end, subjects=named, kind=KINDS[kind], provider=provider, known_at=known_at
         )
     try:
         rendered = render(made, fmt, table)

@@ -108,18 +108,23 @@ def events(
     return {"events": [interchange.export_record(f) for f in facts], "next": cursor}
 
 
-@router.get("/changes", summary="Subjects and channels whose status differs between two moments")
+@router.get(
+    "/changes", summary="Every subject and channel whose status changed in (from, to], in order"
+)
 def changes(
     queries: Reads,
     start: Annotated[datetime | None, instant("from", "The earlier moment (required)")],
     end: Annotated[datetime | None, instant("to", "The later moment (now)")],
+    net: Annotated[
+        bool, Query(description="Only channels whose status differs at the two ends.")
+    ] = False,
 ) -> dict[str, Any]:
     if start is None:
         raise Problem(422, "Invalid request", "from: required", field="from")
     end = end or now()
     if end < start:
         raise Problem(422, "Invalid request", "to must not be before from", field="to")
-    found = queries.changes(start, end)
+    found = queries.changes(start, end, net=net)
     return {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
 
 

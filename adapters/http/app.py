@@ -18,6 +18,7 @@ from adapters.http import problems
 from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
 from adapters.http.pages import router as pages
+from adapters.http.reports import router as reports
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
 STOP_WAIT = 2.0  # seconds the server waits for the runner's page in progress when stopping
@@ -84,6 +85,7 @@ def create_app(
     problems.install(app)
     app.include_router(api)
     app.include_router(pages)
+    app.include_router(reports)
 
     @app.middleware("http")
     async def log_requests(

@@ -35,7 +35,7 @@ def schema() -> JSONResponse:
 )
 def reports(
     request: Request,
-    queries: Reads,
+    queries: Reads,  # settled: the report follows this server's last write
     tracker: Tracker,
     start: Start,
     end: End,
@@ -52,7 +52,7 @@ def reports(
 ) -> Response:
     subjects = [s for text in subject or [] for s in text.replace(",", " ").split()]
     if fmt is None:
-        return page(request, queries, start, end, subjects, known_at)
+        return page(request, start, end, subjects)
     if start is None or end is None:
         raise Problem(422, "Invalid request", "from and to: both required", field="from")
     if end <= start:
@@ -74,12 +74,7 @@ def reports(
 
 
 def page(
-    request: Request,
-    queries: Reads,
-    start: datetime | None,
-    end: datetime | None,
-    subjects: list[str],
-    known_at: datetime | None,
+    request: Request, start: datetime | None, end: datetime | None, subjects: list[str]
 ) -> HTMLResponse:
     """The form; with a period, the report itself and a link to each format."""
     context: dict[str, Any] = {

@@ -107,3 +107,21 @@ def test_the_parler_timeline_at_two_moments(demo, browser, as_of, last):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways page
     page.screenshot(path=ARTIFACTS / f"parler-{as_of[:10]}.png", full_page=True)
     page.close()
+
+
+def test_the_reports_page_shows_the_report_and_links_every_format(demo, browser):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{demo}reports")
+    page.fill("input[name=from]", "2021-01-01")
+    page.fill("input[name=to]", "2021-02-01")
+    page.fill("input[name=subject]", "parler")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/reports?from=2021-01-01**")
+    formats = page.locator("a[data-format]").evaluate_all("links => links.map(a => a.textContent)")
+    assert formats == ["json", "csv", "md", "html", "parquet"]
+    report = page.frame_locator("iframe.report")
+    web = report.locator('rect.interval[data-channel="web"]')
+    assert "offline" in [web.nth(n).get_attribute("class").split()[1] for n in range(web.count())]
+    assert "5 d 16 h 1 min" in report.locator("body").inner_text()
+    page.screenshot(path=ARTIFACTS / "report-2021-01.png", full_page=True)
+    page.close()

@@ -162,3 +162,53 @@ def test_projections_follow_report_and_rebuild(database_url):
         database_url, "status", "--all", "--status", "offline", "--as-of", "2021-01-12", "--json"
     )
     assert [s["subject"] for s in json.loads(offline.stdout)] == ["parler"]
+
+
+def test_report_changes_and_export_after_a_position(database_url, tmp_path):
+    assert run(database_url, "import", str(EXAMPLE)).returncode == 0
+    period = ["--from", "2021-01-01", "--to", "2021-02-01"]
+    made = run(database_url, "report", *period, "--format", "json", "--subject", "parler")
+    assert made.returncode == 0, made.stderr
+    document = json.loads(made.stdout)
+    web = [
+        o
+        for o in document["tables"]["outages"]
+        if o["channel"] == "web" and o["start"] == "2021-01-11T07:59:00Z"
+    ]
+    assert [o["time_in_period_seconds"] for o in web] == [489_660]
+    target = tmp_path / "outages.parquet"
+    written = run(
+        database_url,
+        "report",
+        *period,
+        "--format",
+        "parquet",
+        "--table",
+        "outages",
+        "-o",
+        str(target),
+    )
+    assert written.returncode == 0 and target.read_bytes()[:4] == b"PAR1"
+    assert run(database_url, "report", *period, "--format", "xls").returncode == 2
+    assert run(database_url, "report", "--from", "2021-02-01", "--to", "2021-01-01").returncode == 2
+
+    changed = json.loads(
+        run(
+            database_url,
+            "changes",
+            "--from",
+            "2021-01-09T12:00:00Z",
+            "--to",
+            "2021-01-20",
+            "--json",
+        ).stdout
+    )
+    assert [s["subject"] for s in changed["subjects"]] == ["parler"]
+
+    everything = [json.loads(line) for line in run(database_url, "export").stdout.splitlines()]
+    middle = everything[5]["position"]
+    rest = [
+        json.loads(line)
+        for line in run(database_url, "export", "--after", str(middle)).stdout.splitlines()
+    ]
+    assert rest == everything[6:]

@@ -140,3 +140,75 @@ def test_listings_are_paged_and_filtered(loaded):
     health = loaded.get("/healthz").json()
     assert health["status"] == "ok" and health["projection"]["lag"] == 0
     assert loaded.get("/openapi.json").json()["paths"]["/events"]["post"]
+
+
+def test_a_page_of_the_feed_holds_limit_events_when_that_many_exist(loaded):
+    first = loaded.get("/events", params={"limit": 5}).json()
+    assert len(first["events"]) == 5 and first["next"] == first["events"][-1]["position"]
+    rest = loaded.get("/events", params={"after": first["next"], "limit": 100}).json()
+    assert len(rest["events"]) == 7
+
+
+def test_changes_inside_a_period_and_their_net_effect(loaded):
+    window = {"from": "2021-01-09T12:00:00Z", "to": "2021-01-20"}
+    parler = next(
+        s
+        for s in loaded.get("/changes", params=window).json()["subjects"]
+        if s["subject"] == "parler"
+    )
+    web = [
+        (t["at"], t["from"], t["to"], t["provider"])
+        for t in parler["transitions"]
+        if t["channel"] == "web"
+    ]
+    assert web == [
+        ("2021-01-11T07:59:00Z", "online", "offline", "Amazon Web Services"),
+        ("2021-01-17T00:00:00Z", "offline", "partial", "DDoS-Guard"),
+    ]
+    net = loaded.get("/changes", params=window | {"net": "true"}).json()["subjects"]
+    assert [s["subject"] for s in net] == ["parler"]  # the accounts did not change in it
+
+
+def test_reports_in_every_format_with_their_media_types_and_names(loaded):
+    period = {"from": "2021-01-01", "to": "2021-02-01"}
+    expected = {
+        "json": "application/json",
+        "csv": "application/zip",
+        "md": "text/markdown",
+        "html": "text/html",
+        "parquet": "application/zip",
+    }
+    for fmt, media_type in expected.items():
+        response = loaded.get("/reports", params=period | {"format": fmt})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith(media_type)
+        assert (
+            "deplatforming-report-2021-01-01-2021-02-01" in response.headers["content-disposition"]
+        )
+    one = loaded.get(
+        "/reports", params=period | {"format": "csv", "table": "outages", "subject": "parler"}
+    )
+    assert one.headers["content-type"].startswith("text/csv")
+    assert {row.split(",")[0] for row in one.text.splitlines()[1:]} == {"parler"}
+    document = loaded.get("/reports", params=period | {"format": "json"}).json()
+    assert document["header"]["covers"] == [
+        "parler",
+        "facebook:DonaldTrump",
+        "instagram:realdonaldtrump",
+        "twitter:realDonaldTrump",
+    ]
+    schema = loaded.get("/reports/schema.json")
+    assert schema.headers["content-type"].startswith("application/schema+json")
+    assert set(schema.json()["properties"]["tables"]["required"]) == set(document["tables"])
+    assert is_problem(loaded.get("/reports", params=period | {"format": "xls"}), 422)
+    assert is_problem(
+        loaded.get("/reports", params={"from": "2021-02-01", "to": "2021-01-01", "format": "json"}),
+        422,
+    )
+    assert is_problem(
+        loaded.get("/reports", params=period | {"format": "json", "subject": "nowhere"}), 404
+    )
+    page = loaded.get("/reports", params=period)
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'data-format="parquet"' in page.text and "<iframe" in page.text
+    assert "<form" in loaded.get("/reports").text

@@ -279,3 +279,12 @@ def test_every_format_parses_back_to_the_json(example):
         line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line
     ]
     assert len(body_rows) == sum(len(rows) for rows in tables.values()) + header_rows
+
+
+def test_a_report_of_one_kind_or_of_the_subjects_a_provider_acted_on(example):
+    accounts = example.report(*JANUARY, kind="account")
+    assert {key.kind for key in accounts.subjects} == {"account"} and len(accounts.subjects) == 3
+    amazon = example.report(*JANUARY, provider="amazon web services")  # matched as providers are
+    assert [key.key for key in amazon.subjects] == ["parler"]
+    assert {a.provider for a in amazon.providers} == {"Amazon Web Services"}
+    assert example.report("2022-01-01", "2022-02-01", provider="Amazon Web Services").subjects == []

@@ -27,6 +27,33 @@ class Table:
         return [dict(zip(names, row, strict=True)) for row in self.rows]
 
 
+FACT_COLUMNS: list[tuple[str, Kind]] = [
+    ("occurred_at", "time"),
+    ("subject", "text"),
+    ("kind", "text"),
+    ("type", "text"),
+    ("reason", "text"),
+    ("sources", "text"),
+    ("event_id", "text"),
+]
+
+
+def sources(record: FactRecord) -> str | None:
+    return " ".join(record.fields.get("sources", [])) or None
+
+
+def fact_values(record: FactRecord) -> tuple[Any, ...]:
+    return (
+        record.occurred_at,
+        record.subject.key,
+        record.subject.kind,
+        record.type,
+        record.fields.get("reason"),
+        sources(record),
+        record.event_id,
+    )
+
+
 def event_columns(prefix: str) -> list[tuple[str, Kind]]:
     return [
         (f"{prefix}_event_id", "text"),
@@ -45,7 +72,7 @@ def event_values(record: FactRecord | None) -> tuple[Any, ...]:
         record.type,
         record.fields.get("provider"),
         record.fields.get("reason"),
-        " ".join(record.fields.get("sources", [])) or None,
+        sources(record),
     )
 
 
@@ -148,29 +175,10 @@ def providers(report: Report) -> Table:
         "it opened on the subject's overall status within the period.",
         [
             ("provider", "text"),
-            ("type", "text"),
-            ("subject", "text"),
-            ("kind", "text"),
-            ("occurred_at", "time"),
             ("outage_opened", "duration"),
-            ("event_id", "text"),
-            ("reason", "text"),
-            ("sources", "text"),
+            *FACT_COLUMNS,
         ],
-        [
-            (
-                a.provider,
-                a.record.type,
-                a.record.subject.key,
-                a.record.subject.kind,
-                a.record.occurred_at,
-                a.outage,
-                a.record.event_id,
-                a.record.fields.get("reason"),
-                " ".join(a.record.fields.get("sources", [])) or None,
-            )
-            for a in report.providers
-        ],
+        [(a.provider, a.outage, *fact_values(a.record)) for a in report.providers],
     )
 
 
@@ -239,27 +247,15 @@ def events(report: Report) -> Table:
         "events",
         "The facts that occurred in the period, in valid-time order, with their sources.",
         [
-            ("occurred_at", "time"),
-            ("subject", "text"),
-            ("kind", "text"),
-            ("type", "text"),
+            *FACT_COLUMNS,
             ("provider", "text"),
-            ("reason", "text"),
-            ("sources", "text"),
-            ("event_id", "text"),
             ("recorded_at", "time"),
             ("position", "number"),
         ],
         [
             (
-                e.record.occurred_at,
-                e.record.subject.key,
-                e.record.subject.kind,
-                e.record.type,
+                *fact_values(e.record),
                 e.record.fields.get("provider"),
-                e.record.fields.get("reason"),
-                " ".join(e.record.fields.get("sources", [])) or None,
-                e.record.event_id,
                 e.record.recorded_at,
                 e.record.position,
             )

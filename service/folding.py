@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain import SUBJECT_CLASSES, Subject
-from domain.values import Status, SubjectKey
+from domain.values import Status, SubjectKey, SubjectKind
 from projections.documents import HistoryEntry, document
 from projections.status import Interval, intervals, snapshots
 from service.application import Deplatforming
@@ -51,6 +51,20 @@ class FoldQueries:
             (s for s in found if s is not None and status in (None, s.status)),
             key=lambda s: sort_key(s.subject),
         )
+
+    def page(
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None,
+        kind: SubjectKind | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[SubjectStatus], int]:
+        found = [
+            s for s in self.statuses(as_of, known_at, status) if kind in (None, s.subject.kind)
+        ]
+        return found[offset : offset + limit], len(found)
 
     def history(
         self,

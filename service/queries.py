@@ -14,7 +14,7 @@ from typing import Protocol
 
 from domain.clock import iso
 from domain.errors import UnknownSubject
-from domain.values import Status, SubjectKey
+from domain.values import Status, SubjectKey, SubjectKind
 from projections.documents import HistoryEntry, PlatformDocument, StatusDocument
 from projections.status import Interval
 
@@ -53,6 +53,19 @@ class Queries(Protocol):
     ) -> list[SubjectStatus]:
         """Every subject that exists at `as_of` (with that overall status, if given),
         platforms first, then by identity."""
+        ...
+
+    def page(
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None,
+        kind: SubjectKind | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[SubjectStatus], int]:
+        """A page of `statuses` (of one kind, if given), in the same order, and how many
+        there are in all."""
         ...
 
     def history(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from domain.clock import now
 from domain.errors import UnknownSubject
-from domain.values import Status, SubjectKey
+from domain.values import Status, SubjectKey, SubjectKind
 from projections.documents import CHANNEL_ORDER, FactRecord, HistoryEntry
 from projections.runner import Progress, Runner
 from projections.status import Interval
@@ -116,6 +116,23 @@ class QueryService:
         stamp = known_at or now()
         found = self._source(known_at).statuses(as_of or stamp, known_at, status)
         return [replace(s, known_at=stamp) for s in found]
+
+    def page(
+        self,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        status: Status | None = None,
+        kind: SubjectKind | None = None,
+        *,
+        limit: int,
+        offset: int = 0,
+    ) -> tuple[list[SubjectStatus], int]:
+        """A page of `statuses` (of one kind, if given), and how many there are in all."""
+        stamp = known_at or now()
+        found, total = self._source(known_at).page(
+            as_of or stamp, known_at, status, kind, limit, offset
+        )
+        return [replace(s, known_at=stamp) for s in found], total
 
     def history(
         self,

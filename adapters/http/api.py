@@ -27,7 +27,7 @@ from adapters.http.deps import (
 from adapters.http.problems import Problem
 from adapters.serialize import change_json, history_json, interval_json, progress_json, status_json
 from domain.clock import iso, now
-from domain.values import Status
+from domain.values import Status, SubjectKind
 from service.query_service import QueryService
 from service.recording import NewFact, Outcome
 
@@ -46,23 +46,23 @@ def all_statuses(
 
 def listing(
     queries: QueryService,
-    kind: str,
+    kind: SubjectKind,
     as_of: datetime | None,
     known_at: datetime | None,
     status: Status | None,
     limit: int,
     offset: int,
 ) -> dict[str, Any]:
-    found = [s for s in queries.statuses(as_of, known_at, status) if s.subject.kind == kind]
+    found, total = queries.page(as_of, known_at, status, kind, limit=limit, offset=offset)
     return {
-        "items": [status_json(s) for s in found[offset : offset + limit]],
-        "total": len(found),
+        "items": [status_json(s) for s in found],
+        "total": total,
         "limit": limit,
         "offset": offset,
     }
 
 
-def add_listing(kind: str) -> None:
+def add_listing(kind: SubjectKind) -> None:
     @router.get(f"/{kind}s", name=f"{kind}s", summary=f"{kind.title()}s with their status, paged")
     def kind_listing(
         queries: Reads,
@@ -75,8 +75,8 @@ def add_listing(kind: str) -> None:
         return listing(queries, kind, as_of, known_at, status, limit, offset)
 
 
-for subject_kind in ("platform", "account"):
-    add_listing(subject_kind)
+add_listing("platform")
+add_listing("account")
 
 
 @router.get("/subjects/{subject}/status", summary="A subject's status (as the CLI's --json)")

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 
 from adapters.composition import open_services
 from adapters.http import problems
@@ -83,6 +84,7 @@ def create_app(
     app.state.api_token = api_token
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # listings and pages compress well
     app.include_router(api)
     app.include_router(pages)
     app.include_router(reports)

@@ -53,13 +53,17 @@ def board(request: Request, queries: Reads) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     moment = as_of or now()
     rows = []
-    everyone = queries.statuses(as_of, known_at)
-    pages = max((len(everyone) + PER_PAGE - 1) // PER_PAGE, 1)
     try:
-        page = min(max(int(request.query_params.get("page", "1")), 1), pages)
+        wanted = min(max(int(request.query_params.get("page", "1")), 1), 2**31)
     except ValueError:
         raise Problem(422, "Invalid page", "page: expected a number", field="page") from None
-    statuses = everyone[(page - 1) * PER_PAGE : page * PER_PAGE]
+    offset = (wanted - 1) * PER_PAGE
+    statuses, total = queries.page(as_of, known_at, limit=PER_PAGE, offset=offset)
+    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    page = min(wanted, pages)
+    if page != wanted:  # past the last page: show the last
+        offset = (page - 1) * PER_PAGE
+        statuses, total = queries.page(as_of, known_at, limit=PER_PAGE, offset=offset)
     every = queries.intervals_many([s.subject for s in statuses], known_at)
     for status in statuses:
         document = status.document
@@ -91,7 +95,7 @@ def board(request: Request, queries: Reads) -> HTMLResponse:
     paging = {
         "page": page,
         "pages": pages,
-        "total": len(everyone),
+        "total": total,
         "previous": link(page - 1) if page > 1 else None,
         "next": link(page + 1) if page < pages else None,
     }

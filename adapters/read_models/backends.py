@@ -15,6 +15,7 @@ from adapters.read_models.writer import Writer
 
 class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
     placeholder = "?"
+    binary_collation = "BINARY"
     tracking_table = "tracking"  # the library's, fixed on SQLite
 
     def __init__(self, datastore: SQLiteDatastore) -> None:

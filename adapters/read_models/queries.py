@@ -16,10 +16,10 @@ from adapters.read_models.schema import Generations
 from adapters.serialize import document_from_json, record_from_json
 from domain import SUBJECT_CLASSES
 from domain.clock import from_micros, micros
-from domain.values import Status, SubjectKey, status_value
+from domain.values import Status, SubjectKey, SubjectKind, status_value
 from projections.documents import HistoryEntry, RetractionRef, document
 from projections.status import Interval
-from service.queries import SubjectStatus, no_record, not_yet, sort_key
+from service.queries import SubjectStatus, no_record, not_yet
 
 Row = dict[str, Any]
 
@@ -93,19 +93,53 @@ class ReadModelQueries:
         self, as_of: datetime, known_at: datetime | None, status: Status | None = None
     ) -> list[SubjectStatus]:
         """Every subject's period at as_of (a range query)."""
+        found, _ = self._periods(as_of, known_at, status, None, None, 0)
+        return found
+
+    def page(
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None,
+        kind: SubjectKind | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[SubjectStatus], int]:
+        """A page of them, cut by the database (with the total, in the same query)."""
+        return self._periods(as_of, known_at, status, kind, limit, offset)
+
+    def _periods(
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None,
+        kind: SubjectKind | None,
+        limit: int | None,
+        offset: int,
+    ) -> tuple[list[SubjectStatus], int]:
         current_only(known_at)
         params: list[Any] = [micros(as_of), micros(as_of)]
+        where = ""
         if status is not None:
+            where += " AND p.overall = %s"
             params.append(status.value)
+        if kind is not None:
+            where += " AND s.kind = %s"
+            params.append(kind)
+        if limit is not None:
+            params += [limit, offset]
+        order = f"s.kind DESC, s.identity COLLATE {self.view.binary_collation}"
 
         def query(t: dict[str, str]) -> str:
             return (
-                f"SELECT p.document, s.kind, s.key FROM {t['periods']} p JOIN {t['subjects']} s "
+                f"SELECT p.document, s.kind, s.key, COUNT(*) OVER () AS total "
+                f"FROM {t['periods']} p JOIN {t['subjects']} s "
                 "ON s.subject_id = p.subject_id WHERE p.valid_from <= %s "
-                "AND (p.valid_to IS NULL OR p.valid_to > %s)"
-                + (" AND p.overall = %s" if status is not None else "")
+                f"AND (p.valid_to IS NULL OR p.valid_to > %s){where} ORDER BY {order}"
+                + (" LIMIT %s OFFSET %s" if limit is not None else "")
             )
 
+        rows = self._all(query, params)
         found = [
             SubjectStatus(
                 SubjectKey(row["kind"], row["key"]),
@@ -113,9 +147,15 @@ class ReadModelQueries:
                 None,
                 document_from_json(row["kind"], json.loads(row["document"])),
             )
-            for row in self._all(query, params)
+            for row in rows
         ]
-        return sorted(found, key=lambda s: sort_key(s.subject))
+        if rows:
+            total = int(rows[0]["total"])
+        elif offset and limit is not None:  # past the end: count what there is
+            total = self._periods(as_of, known_at, status, kind, 1, 0)[1]
+        else:
+            total = 0
+        return found, total
 
     def history(
         self,

@@ -57,6 +57,7 @@ class Tables:
     placeholder and quoting)."""
 
     placeholder = "%s"
+    binary_collation = '"C"'  # code-point order, as Python sorts strings
     generation: int
     tracking_table: str  # the library's tracking table, where this generation's position is
     datastore: Any  # the library's SQLite or PostgreSQL datastore, shared with the app

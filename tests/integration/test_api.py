@@ -212,3 +212,20 @@ def test_reports_in_every_format_with_their_media_types_and_names(loaded):
     assert page.headers["content-type"].startswith("text/html")
     assert 'data-format="parquet"' in page.text and "<iframe" in page.text
     assert "<form" in loaded.get("/reports").text
+
+
+def test_large_answers_are_compressed_and_listings_paged_by_the_database(loaded):
+    everyone = loaded.get(
+        "/status", params={"as_of": "2021-01-12"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert everyone.headers["content-encoding"] == "gzip" and len(everyone.json()) == 4
+    pages = [
+        loaded.get("/accounts", params={"as_of": "2021-01-12", "limit": 1, "offset": n}).json()
+        for n in range(4)
+    ]
+    assert [p["total"] for p in pages] == [3, 3, 3, 3]
+    assert [i["subject"] for p in pages for i in p["items"]] == [
+        "facebook:DonaldTrump",
+        "instagram:realdonaldtrump",
+        "twitter:realDonaldTrump",
+    ]

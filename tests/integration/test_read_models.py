@@ -49,6 +49,12 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list) -> list:
         found.append(queries.statuses(moment, None))
         found += [queries.statuses(moment, None, status) for status in STATUSES]
         found += [answer(partial(queries.status, key, moment, None)) for key in keys]
+        found += [queries.page(moment, None, status, None, 1, 0) for status in STATUSES]
+        found += [
+            queries.page(moment, None, None, kind, 1, offset)
+            for kind in (None, "platform", "account")
+            for offset in (0, 1, 5)
+        ]
     for key in keys:
         found.append(answer(partial(queries.history, key, None)))
         found.append(answer(partial(queries.history, key, None, 2, 1)))

@@ -129,7 +129,8 @@ def rebuild(services: Services, progress: Callable[[int], None] | None = None) -
     view.start_generation(view.meta()["generation"] + 1)
     runner = Runner(services.app, view, serves_readers=False)
     started = time.perf_counter()
-    events = runner.catch_up(progress)
+    events = runner.rebuild(services.app.head(), progress)  # each subject folded once
+    events += runner.catch_up(progress)  # what was recorded meanwhile
     seconds = time.perf_counter() - started
     replaced = view.activate()
     runner.catch_up()  # anything recorded while switching

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
@@ -64,25 +64,45 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
                     found[row[0]] = IndexedEvent(row[0], UUID(row[1]), row[2])
         return found
 
-    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        return self._select_events(originator_ids, "")
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:
+        return self._select_events(originator_ids, "", [])
 
-    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        return self._select_events(originator_ids, "AND originator_version = 1 ")
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[Notification]:
+        return self._select_events(originator_ids, "AND originator_version = 1 ", [])
 
-    def _select_events(self, originator_ids: Sequence[UUID], condition: str) -> list[StoredEvent]:
-        events: list[StoredEvent] = []
+    def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
+        return self._select_events(originator_ids, "AND rowid <= ? ", [upto])
+
+    def select_subject_ids(self, upto: int) -> list[UUID]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE rowid <= ?",
+                [upto],
+            )
+            return [UUID(row[0]) for row in c.fetchall()]
+
+    def _select_events(
+        self, originator_ids: Sequence[UUID], condition: str, params: list[Any]
+    ) -> list[Notification]:
+        events: list[Notification] = []
         with self.datastore.transaction(commit=False) as c:
             for chunk in chunks([i.hex for i in dict.fromkeys(originator_ids)]):
                 c.execute(
-                    "SELECT originator_id, originator_version, topic, state "
+                    "SELECT rowid, originator_id, originator_version, topic, state "
                     f"FROM {self.events_table_name} "
                     f"WHERE originator_id IN ({','.join('?' * len(chunk))}) {condition}"
                     "ORDER BY originator_id, originator_version",
-                    list(chunk),
+                    [*chunk, *params],
                 )
                 events += [
-                    StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in c.fetchall()
+                    Notification(
+                        id=row[0],
+                        originator_id=UUID(row[1]),
+                        originator_version=row[2],
+                        topic=row[3],
+                        state=row[4],
+                    )
+                    for row in c.fetchall()
                 ]
         return events
 
@@ -121,13 +141,19 @@ class PostgresEventStore(PostgresApplicationRecorder):
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
         )
         select_events = (
-            "SELECT originator_id, originator_version, topic, state FROM {0} "
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(%s) {1}ORDER BY originator_id, originator_version"
         )
         self.select_events_of_statement = SQL(select_events).format(events_table, SQL(""))
         self.select_first_events_statement = SQL(select_events).format(
             events_table, SQL("AND originator_version = 1 ")
         )
+        self.select_history_statement = SQL(select_events).format(
+            events_table, SQL("AND notification_id <= %s ")
+        )
+        self.select_subject_ids_statement = SQL(
+            "SELECT DISTINCT originator_id FROM {0} WHERE notification_id <= %s"
+        ).format(events_table)
         self.select_positions_statement = SQL(
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -177,23 +203,34 @@ class PostgresEventStore(PostgresApplicationRecorder):
                     )
         return found
 
-    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        return self._select_events(originator_ids, self.select_events_of_statement)
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:
+        return self._select_events(originator_ids, self.select_events_of_statement, [])
 
-    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        return self._select_events(originator_ids, self.select_first_events_statement)
+    def select_first_events(self, originator_ids: Sequence[UUID]) -> list[Notification]:
+        return self._select_events(originator_ids, self.select_first_events_statement, [])
 
-    def _select_events(self, originator_ids: Sequence[UUID], statement: Any) -> list[StoredEvent]:
-        events: list[StoredEvent] = []
+    def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
+        return self._select_events(originator_ids, self.select_history_statement, [upto])
+
+    def select_subject_ids(self, upto: int) -> list[UUID]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_subject_ids_statement, [upto])
+            return [row["originator_id"] for row in curs.fetchall()]
+
+    def _select_events(
+        self, originator_ids: Sequence[UUID], statement: Any, params: list[Any]
+    ) -> list[Notification]:
+        events: list[Notification] = []
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             for chunk in chunks(list(dict.fromkeys(originator_ids)), PG_CHUNK):
-                curs.execute(statement, [list(chunk)])
+                curs.execute(statement, [list(chunk), *params])
                 events += [
-                    StoredEvent(
-                        row["originator_id"],
-                        row["originator_version"],
-                        row["topic"],
-                        bytes(row["state"]),
+                    Notification(
+                        id=row["notification_id"],
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
                     )
                     for row in curs.fetchall()
                 ]

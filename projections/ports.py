@@ -31,6 +31,16 @@ class EventSource(Protocol):
         """Many subjects at once, optionally as they stood at given versions."""
         ...
 
+    def subject_ids(self, upto: int) -> list[UUID]:
+        """Every subject with a fact recorded up to position `upto`."""
+        ...
+
+    def histories(
+        self, subject_ids: Sequence[UUID], upto: int
+    ) -> dict[UUID, list[tuple[int, Subject.Event]]]:
+        """Subjects' events recorded up to position `upto`, with their positions."""
+        ...
+
 
 @dataclass(frozen=True)
 class SubjectRows:
@@ -87,7 +97,7 @@ class StatusView(Protocol):
         subjects: Sequence[SubjectRows],
         timeline: Sequence[TimelineRow],
         retractions: Sequence[RetractionMark],
-        tracking: Tracking,
+        tracking: Tracking | None,
     ) -> None:
-        """Writes the rows and the tracking record in one transaction."""
+        """Writes the rows and the tracking record (if any) in one transaction."""
         ...

@@ -36,6 +36,7 @@ from projections.status import intervals, snapshots
 log = structlog.get_logger(__name__)
 
 PAGE = 500
+REBUILD_BATCH = 200  # subjects read, folded and written together by a rebuild
 
 
 class StatusProjection:
@@ -49,11 +50,47 @@ class StatusProjection:
         self.events = events
 
     def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
-        versions: dict[UUID, int] = {}
-        actions: list[tuple[Subject.Action, int]] = []
+        """Applies a page of the log: each subject it touches is recomputed as it stood at
+        the page's last position."""
+        versions = {event.originator_id: event.originator_version for _, event in page}
+        subjects = self.events.load_many(list(versions), versions)
+        self.write(subjects, page, tracking)
+
+    def rebuild(self, upto: int, progress: Callable[[int], None] | None = None) -> int:
+        """Fills an empty generation up to position `upto`, a batch of subjects at a time:
+        each subject read and folded once, whatever the order its facts were recorded in.
+        Returns how many events it applied; the tracking record says `upto` at the end."""
+        ids = self.events.subject_ids(upto)
+        applied = 0
+        for start in range(0, len(ids), REBUILD_BATCH):
+            histories = self.events.histories(ids[start : start + REBUILD_BATCH], upto)
+            subjects: dict[UUID, Subject] = {}
+            page: list[tuple[int, Any]] = []
+            for subject_id, events in histories.items():
+                subject = None
+                for position, event in events:
+                    subject = event.mutate(subject)
+                    page.append((position, event))
+                assert isinstance(subject, Subject)
+                subjects[subject_id] = subject
+            self.write(subjects, page, None)
+            applied += len(page)
+            if progress is not None:
+                progress(len(page))
+        if upto:
+            self.view.apply([], [], [], Tracking(self.view.tracking_key, upto))
+        return applied
+
+    def write(
+        self,
+        subjects: dict[UUID, Subject],
+        page: Sequence[tuple[int, Any]],
+        tracking: Tracking | None,
+    ) -> None:
+        """The rows of these subjects, the page's facts on their timelines, its retractions."""
+        timeline: list[TimelineRow] = []
         retractions: list[RetractionMark] = []
         for position, event in page:
-            versions[event.originator_id] = event.originator_version
             if isinstance(event, Subject.EventRetracted):
                 retractions.append(
                     RetractionMark(
@@ -65,18 +102,16 @@ class StatusProjection:
                     )
                 )
             elif isinstance(event, Subject.Action):
-                actions.append((event, position))
-        subjects = self.events.load_many(list(versions), versions)
-        timeline = [
-            TimelineRow(
-                action.originator_id.hex,
-                micros(action.occurred_at),
-                action.originator_version,
-                FactRecord.of(action, subjects[action.originator_id].subject, position),
-            )
-            for action, position in actions
-        ]
-        rows = [subject_rows(subjects[subject_id]) for subject_id in versions]
+                key = subjects[event.originator_id].subject
+                timeline.append(
+                    TimelineRow(
+                        event.originator_id.hex,
+                        micros(event.occurred_at),
+                        event.originator_version,
+                        FactRecord.of(event, key, position),
+                    )
+                )
+        rows = [subject_rows(subject) for subject in subjects.values()]
         self.view.apply(rows, timeline, retractions, tracking)
 
 
@@ -183,6 +218,13 @@ class Runner:
                     break
             if not conflict:
                 return applied
+        return applied
+
+    def rebuild(self, upto: int, progress: Callable[[int], None] | None = None) -> int:
+        """Fills this (empty) generation up to position `upto`, each subject folded once;
+        `catch_up` then goes on from there."""
+        applied = self.projection.rebuild(upto, progress)
+        self._advanced(upto)
         return applied
 
     def _advanced(self, position: int) -> None:

@@ -102,6 +102,21 @@ class Deplatforming(Application[UUID]):
     def _decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))
 
+    def subject_ids(self, upto: int) -> list[UUID]:
+        """Every subject with a fact recorded up to position `upto`."""
+        return self.index.select_subject_ids(upto)
+
+    def histories(
+        self, subject_ids: Sequence[UUID], upto: int
+    ) -> dict[UUID, list[tuple[int, Subject.Event]]]:
+        """Subjects' events recorded up to position `upto`, with their positions, in one
+        round trip per few thousand subjects."""
+        found: dict[UUID, list[tuple[int, Subject.Event]]] = {}
+        for notification in self.index.select_history(subject_ids, upto):
+            event = self._decode(notification)
+            found.setdefault(event.originator_id, []).append((notification.id, event))
+        return found
+
     def subjects(self) -> Iterator[Subject]:
         """Every subject, rebuilt by one pass over the store in recording order."""
         subjects: dict[UUID, Subject] = {}

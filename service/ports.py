@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 
 class IndexedEvent(NamedTuple):
@@ -30,4 +30,13 @@ class EventIndex(Protocol):
 
     def select_first_events(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """The first stored event (version 1) of many aggregates, in one round trip."""
+        ...
+
+    def select_subject_ids(self, upto: int) -> list[UUID]:
+        """Every aggregate with an event recorded up to position `upto`."""
+        ...
+
+    def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
+        """The events of many aggregates recorded up to position `upto`, with their positions,
+        by aggregate then version."""
         ...

@@ -29,14 +29,15 @@ class Writer(Generations):
         subjects: Sequence[SubjectRows],
         timeline: Sequence[TimelineRow],
         retractions: Sequence[RetractionMark],
-        tracking: Tracking,
+        tracking: Tracking | None,
     ) -> None:
         """Replaces the rows of each subject of the page, adds its facts to the timeline and
         marks retractions, with the tracking record first: a page applied twice fails there."""
         t = self.tables()
         ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
         with self.cursor(commit=True) as c:
-            self.track(c, tracking)  # first: a page applied twice fails here
+            if tracking is not None:
+                self.track(c, tracking)  # first: a page applied twice fails here
             for name in ("periods", "intervals", "subjects"):
                 self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
             self.executemany(

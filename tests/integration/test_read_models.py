@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from adapters.composition import Services, open_services, rebuild
 from adapters.interchange import parse_instant
@@ -134,6 +134,31 @@ def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_ur
     assert dump(restarted) == after_restart
     for opened in (writer, tracker, restarted):
         opened.close()
+
+
+def test_a_rebuild_folding_each_subject_once_gives_what_the_runner_built(new_store):
+    """Facts late and out of order, retractions, timed suspensions: a rebuild (subject by
+    subject) and the runner (page by page, as facts arrived) fill the same rows."""
+
+    @settings(store_settings(new_store), max_examples=max(new_store.examples // 3, 5))
+    @given(store_histories())
+    def check(history):
+        tracker = new_store()
+        try:
+            record_history(tracker, *history)
+            before = dump(tracker)
+            rebuild(tracker)
+            assert dump(tracker) == before
+        finally:
+            tracker.close()
+
+    check()
+
+
+def test_rebuilding_an_empty_store(tracker):
+    assert rebuild(tracker).events == 0
+    tracker.record(example_facts())
+    assert tracker.queries.status(PARLER).status == "partial"
 
 
 def test_rebuilding_a_populated_store_changes_nothing_readers_see(tracker):

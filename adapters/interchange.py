@@ -63,7 +63,12 @@ def parse_instant(value: Any) -> datetime:
             f"{value!s} has no timezone; add Z or an offset such as +00:00 (naive times are "
             "ambiguous)"
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00, 9999-12-31T23:59-14:00
+        raise ValueError(
+            f"{value!s} is outside the calendar once in UTC (years 1 to 9999)"
+        ) from None
 
 
 def check_url(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -11,8 +12,10 @@ from uuid import UUID, uuid5
 # Fixed namespace for the project's UUID5s (aggregate ids and derived event ids).
 NAMESPACE = UUID("6f1c6a52-3d0e-5b8a-9a41-2f5d1e7c9b30")
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-HANDLE = re.compile(r"^[^\s:][^\s]{0,199}$")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # matched whole (fullmatch), never with `$`
+HANDLE = re.compile(r"[^\s:/][^\s/]{0,199}")
+# Scripts that one handle may mix: Japanese writes with all three.
+SCRIPT_FAMILIES = {"HIRAGANA": "JAPANESE", "KATAKANA": "JAPANESE", "CJK": "JAPANESE"}
 UNSPECIFIED_PROVIDER = "unspecified provider"
 
 
@@ -120,7 +123,7 @@ class SubjectKey:
 
     @classmethod
     def platform(cls, slug: str) -> SubjectKey:
-        if not SLUG.match(slug):
+        if not SLUG.fullmatch(slug):
             raise InvalidSubject(
                 f"invalid platform slug {slug!r}: lower-case letters, digits and '-', "
                 "starting with a letter or digit, at most 63 characters"
@@ -129,11 +132,27 @@ class SubjectKey:
 
     @classmethod
     def account(cls, key: str) -> SubjectKey:
+        """An account key, in Unicode NFC; refused when its handle could pass for another:
+        invisible or bidirectional-control characters, or letters of several scripts."""
+        key = unicodedata.normalize("NFC", key)
         platform, sep, handle = key.partition(":")
-        if not sep or not SLUG.match(platform.lower()) or not HANDLE.match(handle):
+        if not sep or not SLUG.fullmatch(platform.lower()) or not HANDLE.fullmatch(handle):
             raise InvalidSubject(
-                f"invalid account key {key!r}: expected '<platform-slug>:<handle>', "
-                "for example 'twitter:realDonaldTrump'"
+                f"invalid account key {key!r}: expected '<platform-slug>:<handle>' (no spaces "
+                "or '/'), for example 'twitter:realDonaldTrump'"
+            )
+        hidden = [c for c in handle if unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn")]
+        if hidden:
+            names = ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(hidden))
+            raise InvalidSubject(
+                f"invalid account key {key!r}: the handle holds invisible or control "
+                f"characters ({names})"
+            )
+        scripts = {script(c) for c in handle if c.isalpha()}
+        if len(scripts) > 1:
+            raise InvalidSubject(
+                f"invalid account key {key!r}: the handle mixes scripts "
+                f"({', '.join(sorted(scripts))}), as look-alike spellings do"
             )
         return cls("account", key)
 
@@ -158,6 +177,12 @@ class SubjectKey:
     @property
     def id(self) -> UUID:
         return uuid5(NAMESPACE, f"{self.kind}:{self.identity}")
+
+
+def script(letter: str) -> str:
+    """The script a letter is written in, from its Unicode name (LATIN, CYRILLIC, ...)."""
+    name = unicodedata.name(letter, "UNKNOWN").split(" ")[0]
+    return SCRIPT_FAMILIES.get(name, name)
 
 
 def provider_identity(provider: str) -> str:

@@ -109,6 +109,8 @@ def store(database_url: str | None, *, embedded: bool = True) -> Iterator[Servic
         fail(str(error))
     except ConcurrentWrites as error:
         fail(str(error))
+    except OverflowError:
+        fail("a time reached the edge of the calendar (years 1 to 9999): choose another")
     except PersistenceError as error:
         fail(f"store error: {error}")
     finally:

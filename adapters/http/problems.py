@@ -59,6 +59,11 @@ def install(app: FastAPI) -> None:
     async def on_invalid_subject(request: Request, error: InvalidSubject) -> JSONResponse:
         return problem_response(request, Problem(422, "Invalid subject key", str(error)))
 
+    @app.exception_handler(OverflowError)
+    async def on_overflow(request: Request, error: OverflowError) -> JSONResponse:
+        detail = "a time reached the edge of the calendar (years 1 to 9999): choose another"
+        return problem_response(request, Problem(422, "Time out of range", detail))
+
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [

@@ -229,3 +229,12 @@ def test_large_answers_are_compressed_and_listings_paged_by_the_database(loaded)
         "instagram:realdonaldtrump",
         "twitter:realDonaldTrump",
     ]
+
+
+def test_times_at_the_edges_of_the_calendar_are_refused_not_crashed_on(loaded):
+    for path, params in (
+        ("/status", {"as_of": "0001-01-01T00:00:00+14:00"}),
+        ("/subjects/parler/status", {"as_of": "9999-12-31T23:59:59-14:00"}),
+    ):
+        assert is_problem(loaded.get(path, params=params), 422)
+    assert loaded.get("/", params={"as_of": "0001-01-02T00:00:00Z"}).status_code == 200

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters import interchange
 from adapters.composition import Services
@@ -254,16 +254,36 @@ def post_events(tracker: Tracker, payload: Annotated[Any, Depends(body)]) -> JSO
 
 
 class Retraction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+RETRACTION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": Retraction.model_json_schema()}},
+    }
+}
 
 
 @router.post(
     "/events/{event_id}/retract",
-    dependencies=[Writer],
+    dependencies=[Writer],  # before the body is read: see `body`
     status_code=201,
     summary="Retract an event: it no longer counts from now on",
+    openapi_extra=RETRACTION_BODY,
 )
-def retract(event_id: str, retraction: Retraction, tracker: Tracker) -> JSONResponse:
+def retract(
+    event_id: str, tracker: Tracker, payload: Annotated[Any, Depends(body)]
+) -> JSONResponse:
+    try:
+        retraction = Retraction.model_validate(payload)
+    except ValidationError as error:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+        )
+        raise Problem(422, "Invalid request", detail) from None
     return record(
         tracker, [{"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}]
     )

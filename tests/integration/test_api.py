@@ -238,3 +238,14 @@ def test_times_at_the_edges_of_the_calendar_are_refused_not_crashed_on(loaded):
     ):
         assert is_problem(loaded.get(path, params=params), 422)
     assert loaded.get("/", params={"as_of": "0001-01-02T00:00:00Z"}).status_code == 200
+
+
+def test_a_retraction_checks_the_token_before_reading_its_size_limited_body(loaded):
+    huge = b'{"reason": "' + b"x" * 100_000 + b'"}'
+    headers = {"content-type": "application/json"}
+    assert is_problem(loaded.post("/events/e/retract", content=huge, headers=headers), 401)
+    assert is_problem(loaded.post("/events/e/retract", content=b"{nope", headers=headers), 401)
+    too_big = loaded.post("/events/e/retract", content=huge, headers=headers | AUTH)
+    assert is_problem(too_big, 413)
+    unknown_field = loaded.post("/events/e/retract", json={"reason": "r", "x": 1}, headers=AUTH)
+    assert "x" in is_problem(unknown_field, 422)["detail"]

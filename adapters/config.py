@@ -27,6 +27,15 @@ class BadDatabaseURL(ValueError):
     pass
 
 
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def store_env(url: str) -> dict[str, str]:
     """`sqlite:///path.db`, `sqlite:///:memory:` or `postgresql://user:pass@host:port/db`.
 
@@ -36,7 +45,9 @@ def store_env(url: str) -> dict[str, str]:
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if parts.netloc or not path:
-            raise BadDatabaseURL(f"{url!r}: expected sqlite:///relative/path.db or sqlite:////abs")
+            raise BadDatabaseURL(
+                f"{redacted(url)!r}: expected sqlite:///relative/path.db or sqlite:////abs"
+            )
         if path == ":memory:":
             path = f"file:deplatform-{uuid4().hex}?mode=memory&cache=shared"
         else:
@@ -50,7 +61,9 @@ def store_env(url: str) -> dict[str, str]:
     if parts.scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname or not parts.hostname:
-            raise BadDatabaseURL(f"{url!r}: expected postgresql://user:password@host:port/dbname")
+            raise BadDatabaseURL(
+                f"{redacted(url)!r}: expected postgresql://user:password@host:port/dbname"
+            )
         schema = parse_qs(parts.query).get("schema", ["public"])[0]
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -71,7 +84,7 @@ def store_env(url: str) -> dict[str, str]:
         prepare_database(env)
         return env
     raise BadDatabaseURL(
-        f"{url!r}: unsupported database URL; use sqlite:///path.db or "
+        f"{redacted(url)!r}: unsupported database URL; use sqlite:///path.db or "
         "postgresql://user:password@host:port/dbname"
     )
 

@@ -310,11 +310,19 @@ def parse_line(text: str, label: int | None = None) -> NewFact:
 def decode(text: str | bytes) -> Any:
     """JSON with unique keys, and a clear refusal of malformed or absurdly nested input."""
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         raise InvalidInput(f"malformed JSON: {error.msg} at column {error.colno}") from None
     except RecursionError:
         raise InvalidInput("malformed JSON: nested too deeply") from None
+    except ValueError as error:  # a number literal of thousands of digits
+        if isinstance(error, InvalidInput):
+            raise
+        raise InvalidInput(f"malformed JSON: {error}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidInput(f"malformed JSON: {name} is not a JSON number")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -76,4 +76,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
-        return problem_response(request, Problem(error.status_code, title, str(error.detail)))
+        headers = dict(error.headers or {})
+        problem = Problem(error.status_code, title, str(error.detail), headers=headers)
+        return problem_response(request, problem)  # with its headers: `Allow` on a 405

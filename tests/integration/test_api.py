@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -249,3 +251,19 @@ def test_a_retraction_checks_the_token_before_reading_its_size_limited_body(load
     assert is_problem(too_big, 413)
     unknown_field = loaded.post("/events/e/retract", json={"reason": "r", "x": 1}, headers=AUTH)
     assert "x" in is_problem(unknown_field, 422)["detail"]
+
+
+def test_hostile_bodies_and_the_headers_every_answer_carries(loaded):
+    nan = dict(EXAMPLE_EVENTS[9], position=float("nan"))
+    body = json.dumps(nan).encode()  # json writes NaN, which JSON does not have
+    refused = loaded.post(
+        "/events", content=body, headers=AUTH | {"content-type": "application/json"}
+    )
+    assert "NaN" in is_problem(refused, 422)["detail"]
+    digits = b'{"type": "DomainSuspended", "position": ' + b"9" * 5000 + b"}"
+    assert is_problem(loaded.post("/events", content=digits, headers=AUTH), 422)
+    wrong_method = loaded.put("/status")
+    assert is_problem(wrong_method, 405) and "GET" in wrong_method.headers["allow"]
+    page = loaded.get("/")
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in page.headers["content-security-policy"]

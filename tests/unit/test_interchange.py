@@ -177,3 +177,11 @@ def test_absurd_nesting_and_nul_characters_are_refused_clearly():
     assert "nested too deeply" in refusal("[" * 50_000)
     assert "NUL" in refusal(CUT | {"provider": "Amazon\u0000"})
     assert "NUL" in refusal(CUT | {"event_id": "a\u0000b"})
+
+
+def test_urls_in_refusals_hide_their_password():
+    from adapters.config import BadDatabaseURL, store_env
+
+    with pytest.raises(BadDatabaseURL) as refusal:
+        store_env("mysql://user:hunter2@db/x")
+    assert "hunter2" not in str(refusal.value) and "***" in str(refusal.value)

@@ -82,6 +82,10 @@ def create_app(
             schema = defaults()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(EVENT_SCHEMA.get("$defs", {}))
+            components["Problem"] = problems.PROBLEM_SCHEMA
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.setdefault("responses", {}).update(problems.PROBLEM_RESPONSES)
             app.openapi_schema = schema
         return app.openapi_schema
 

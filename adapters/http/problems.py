@@ -13,6 +13,29 @@ from domain.errors import UnknownSubject
 from domain.values import InvalidSubject
 
 PROBLEM = "application/problem+json"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; writes add recorded, duplicates, rejected.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+PROBLEM_RESPONSES = {
+    "4XX": {
+        "description": "A problem with the request: 401/403 credentials, 404 unknown, 409 "
+        "conflict with the record, 413 too large, 422 invalid",
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+    "5XX": {
+        "description": "The store could not answer",
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
+}
 
 
 class Problem(Exception):

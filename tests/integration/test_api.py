@@ -267,3 +267,11 @@ def test_hostile_bodies_and_the_headers_every_answer_carries(loaded):
     page = loaded.get("/")
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_the_openapi_schema_documents_problem_answers(client):
+    schema = client.get("/openapi.json").json()
+    assert "Problem" in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "4XX" in operation["responses"], (method, path)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 from uuid import uuid5
 
@@ -35,6 +35,7 @@ from service.application import StoredFact
 from service.recording import NewFact
 
 MAX_LINE_BYTES = 64 * 1024
+CHUNK = 64 * 1024  # bytes read at a time past an over-long line
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 IGNORED_KEYS = ("event_id", "recorded_at", "position")  # set by the store, not the writer
 
@@ -341,9 +342,13 @@ class ParsedLine:
     error: str | None
 
 
-def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine]:
-    """Numbered lines of a JSON Lines text; blank lines and `#` comments are skipped."""
+def parse_lines(lines: Iterable[str | InvalidInput]) -> Iterator[ParsedLine]:
+    """Numbered lines of a JSON Lines text (or the reason a line could not be read); blank
+    lines and `#` comments are skipped."""
     for number, text in enumerate(lines, start=1):
+        if isinstance(text, InvalidInput):
+            yield ParsedLine(number, None, str(text))
+            continue
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -351,6 +356,21 @@ def parse_lines(lines: Iterable[str]) -> Iterator[ParsedLine]:
             yield ParsedLine(number, parse_line(stripped, number), None)
         except InvalidInput as error:
             yield ParsedLine(number, None, str(error))
+
+
+def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[str | InvalidInput]:
+    """The lines of a byte stream, each decoded on its own: a line that is not UTF-8, or is
+    longer than `limit` bytes (read past without being kept), is its refusal instead."""
+    while raw := stream.readline(limit + 1):
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while (rest := stream.readline(CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield InvalidInput(f"line is longer than {limit} bytes")
+            continue
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield InvalidInput(f"not UTF-8 text at byte {error.start + 1}: {error.reason}")
 
 
 # Output -----------------------------------------------------------------------------

@@ -28,14 +28,11 @@ def import_(
 ) -> None:
     """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
     try:
-        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror}", 2)
     with stream:
-        try:
-            parsed = list(interchange.parse_lines(stream))
-        except UnicodeDecodeError as error:
-            fail(f"{file} is not UTF-8 text: {error.reason}", 1)
+        parsed = list(interchange.parse_lines(interchange.read_lines(stream)))
     parse_errors = [(p.line, p.error) for p in parsed if p.error is not None]
     facts = [p.fact for p in parsed if p.fact is not None]
     with store(database_url, embedded=not no_projections) as services:

@@ -185,3 +185,21 @@ def test_urls_in_refusals_hide_their_password():
     with pytest.raises(BadDatabaseURL) as refusal:
         store_env("mysql://user:hunter2@db/x")
     assert "hunter2" not in str(refusal.value) and "***" in str(refusal.value)
+
+
+def test_lines_that_cannot_be_read_are_refused_one_by_one_with_their_numbers():
+    import io
+
+    from adapters.interchange import MAX_LINE_BYTES, parse_lines, read_lines
+
+    good = (
+        b'{"type": "AccountBanned", "account": "x:a", "occurred_at": "2021-01-01", "provider": "X"}'
+    )
+    stream = io.BytesIO(
+        b"\n".join([good, b'{"note": "caf\xe9"}', b"[" + b" " * (3 * MAX_LINE_BYTES) + b"]", good])
+    )
+    parsed = list(parse_lines(read_lines(stream)))
+    assert [p.line for p in parsed] == [1, 2, 3, 4]
+    assert [p.fact is not None for p in parsed] == [True, False, False, True]
+    assert "not UTF-8 text at byte 14" in parsed[1].error
+    assert f"longer than {MAX_LINE_BYTES} bytes" in parsed[2].error

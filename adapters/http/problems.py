@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -11,8 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject
+from service.application import ConcurrentWrites
 
 PROBLEM = "application/problem+json"
+RETRY_AFTER = "5"  # seconds, on a 503
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details; writes add recorded, duplicates, rejected.",
@@ -81,6 +84,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidSubject)
     async def on_invalid_subject(request: Request, error: InvalidSubject) -> JSONResponse:
         return problem_response(request, Problem(422, "Invalid subject key", str(error)))
+
+    @app.exception_handler(PersistenceError)
+    async def on_store(request: Request, error: PersistenceError) -> JSONResponse:
+        detail = "the store did not answer or refused the operation; try again shortly"
+        problem = Problem(503, "Store unavailable", detail, headers={"Retry-After": RETRY_AFTER})
+        return problem_response(request, problem)
+
+    @app.exception_handler(ConcurrentWrites)
+    async def on_contention(request: Request, error: ConcurrentWrites) -> JSONResponse:
+        detail = f"other writers kept changing the same subjects: {error}; nothing was recorded"
+        problem = Problem(503, "Write contention", detail, headers={"Retry-After": RETRY_AFTER})
+        return problem_response(request, problem)
 
     @app.exception_handler(OverflowError)
     async def on_overflow(request: Request, error: OverflowError) -> JSONResponse:

@@ -275,3 +275,25 @@ def test_the_openapi_schema_documents_problem_answers(client):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert "4XX" in operation["responses"], (method, path)
+
+
+def test_a_store_that_fails_or_writers_that_collide_get_a_503_to_retry(loaded, monkeypatch):
+    from eventsourcing.persistence import OperationalError
+
+    from service.application import ConcurrentWrites, Deplatforming
+    from service.query_service import QueryService
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(QueryService, "status", down)
+    answer = loaded.get("/subjects/parler/status")
+    assert is_problem(answer, 503)["title"] == "Store unavailable"
+    assert answer.headers["retry-after"] == "5" and "connection refused" not in answer.text
+
+    def contended(*args, **kwargs):
+        raise ConcurrentWrites("gave up after 5 conflicting attempts")
+
+    monkeypatch.setattr(Deplatforming, "record", contended)
+    write = loaded.post("/events", json=EXAMPLE_EVENTS[0], headers=AUTH)
+    assert is_problem(write, 503)["title"] == "Write contention"

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from adapters import interchange
 from adapters.composition import Services, open_services
-from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, store_env
+from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, redacted, store_env
 from adapters.logging import configure
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject, SubjectKey
@@ -106,7 +106,7 @@ def store(database_url: str | None, *, embedded: bool = True) -> Iterator[Servic
     try:
         yield services
     except UnknownSubject as error:
-        fail(str(error))
+        fail(f"{error} (in the store {redacted(database_url or settings.database_url)})")
     except ConcurrentWrites as error:
         fail(str(error))
     except OverflowError:

@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from adapters import interchange
-from adapters.cli.common import DatabaseURL, check_url, cli, fail, out, store
+from adapters.cli.common import DatabaseURL, check_url, cli, err, fail, out, store
 from adapters.cli.render import coloured
-from adapters.config import Settings
+from adapters.config import Settings, redacted
 from adapters.logging import configure
 from domain import Subject
 from domain.clock import iso
@@ -89,7 +89,9 @@ def serve(
     """Serve the JSON API (documented at /docs) and the status pages."""
     settings = Settings()
     configure(settings.log_level if settings.log_level != "WARNING" else "INFO", json=True)
-    run_server(database_url or settings.database_url, host, port, not no_projections)
+    url = database_url or settings.database_url
+    err.print(f"serving http://{host}:{port}/ (store {redacted(url)}); Ctrl-C stops")
+    run_server(url, host, port, not no_projections)
 
 
 def run_server(database_url: str, host: str, port: int, follow: bool) -> None:

@@ -48,7 +48,7 @@ def moments(request: Request) -> tuple[datetime | None, datetime | None, dict[st
     return as_of, known_at, {"form": form, "query": query, **shown}
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def board(request: Request, queries: Reads) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     moment = as_of or now()
@@ -118,7 +118,7 @@ def day_bars(subject: str, channel: str, days: list[Day]) -> str:
     )
 
 
-@router.get("/subjects/{subject}", response_class=HTMLResponse)
+@router.api_route("/subjects/{subject}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     key = subject_key(subject)
@@ -150,7 +150,7 @@ def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse
     )
 
 
-@router.get("/feed.atom")
+@router.api_route("/feed.atom", methods=["GET", "HEAD"])
 def atom(request: Request, tracker: Tracker) -> Response:
     head = tracker.app.head()
     facts, _ = tracker.app.feed(max(head - 200, 0), 200)

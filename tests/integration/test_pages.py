@@ -110,3 +110,9 @@ def test_the_board_is_paged(client):
     second = client.get(following)
     assert len({s for s, _ in rows(second.text)}) == 10 and "page 2 of 2" in second.text
     assert {s for s, _ in rows(first.text)}.isdisjoint({s for s, _ in rows(second.text)})
+
+
+def test_pages_and_the_feed_answer_head_requests(loaded):
+    for path in ("/", "/subjects/parler", "/feed.atom"):
+        answer = loaded.head(path)
+        assert answer.status_code == 200 and answer.content == b"", path

@@ -160,27 +160,26 @@ class QueryService:
     def changes(self, start: datetime, end: datetime, *, net: bool = False) -> list[Change]:
         """Every subject and channel whose status changed in `(start, end]`, with each change
         in order; with `net`, only the channels whose status differs at the two ends."""
-        keys = sorted(
-            {s.subject for s in self.statuses(start)} | {s.subject for s in self.statuses(end)},
-            key=lambda k: (k.kind, k.identity),
-        )
+        # Subjects never cease to exist: those of `end` include those of `start`.
+        keys = sorted((s.subject for s in self.statuses(end)), key=lambda k: (k.kind, k.identity))
         every = self.intervals_many(keys)
         changed = []
         for key in keys:
             runs = every[key]
-            facts: dict[str, FactRecord] | None = None
+            inside = [n for n, run in enumerate(runs) if start < run.valid_from <= end]
+            if not inside:  # nothing changed in the period, net or not
+                continue
+            history = self.history(key)  # once per subject that may have changed
+            facts = {e.record.event_id: e.record for e in history}
             transitions = []
-            for n, run in enumerate(runs):
-                if start < run.valid_from <= end:
-                    earlier = runs[n - 1] if n and runs[n - 1].channel == run.channel else None
-                    if facts is None:
-                        history = self.history(key)
-                        facts = {e.record.event_id: e.record for e in history}
-                    event = facts.get(run.event_id) if run.event_id else None
-                    before = earlier.status if earlier is not None else None
-                    transitions.append(
-                        Transition(run.channel, run.valid_from, before, run.status, event)
-                    )
+            for n in inside:
+                run = runs[n]
+                earlier = runs[n - 1] if n and runs[n - 1].channel == run.channel else None
+                event = facts.get(run.event_id) if run.event_id else None
+                before = earlier.status if earlier is not None else None
+                transitions.append(
+                    Transition(run.channel, run.valid_from, before, run.status, event)
+                )
             ends = {
                 channel: (status_at(channel_runs, start), status_at(channel_runs, end))
                 for channel in CHANNEL_ORDER
@@ -193,7 +192,7 @@ class QueryService:
             if channels:
                 events = [
                     entry
-                    for entry in self.history(key)
+                    for entry in history
                     if entry.record.occurred_at is not None
                     and start < entry.record.occurred_at <= end
                 ]
@@ -212,6 +211,8 @@ class QueryService:
         version: str,
     ) -> Report:
         """The report of a period, as the store knew it at `known_at` (now by default)."""
+        if end <= start:
+            raise ValueError("a report's period must end after it starts")
         made = now()
         selection = selection or Selection()
         keys = list(selection.subjects) or [

@@ -288,3 +288,8 @@ def test_a_report_of_one_kind_or_of_the_subjects_a_provider_acted_on(example):
     assert [key.key for key in amazon.subjects] == ["parler"]
     assert {a.provider for a in amazon.providers} == {"Amazon Web Services"}
     assert example.report("2022-01-01", "2022-02-01", provider="Amazon Web Services").subjects == []
+
+
+def test_a_period_must_end_after_it_starts(example):
+    with pytest.raises(ValueError, match="must end after it starts"):
+        example.report("2021-02-01", "2021-02-01")

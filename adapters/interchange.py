@@ -242,11 +242,14 @@ def derived_event_id(raw: dict[str, Any]) -> str:
     return str(uuid5(NAMESPACE, canonical({k: v for k, v in raw.items() if k not in IGNORED_KEYS})))
 
 
-def to_new_fact(raw: Any, label: int | None = None) -> NewFact:
-    """Validates one decoded JSON value as an event of the interchange format."""
+def to_new_fact(raw: Any, label: int | None = None, text: str | None = None) -> NewFact:
+    """Validates one decoded JSON value (from `text`, if given) as an event of the
+    interchange format."""
     if not isinstance(raw, dict):
         raise InvalidInput(f"expected a JSON object, got {type(raw).__name__}")
-    if "\\u0000" in canonical(raw):  # no store can keep a NUL in text, nor should it
+    # No store can keep a NUL in text, nor should it. JSON text can only spell one as an
+    # escape, so text without "\u0000" is clear without encoding the value again.
+    if (text is None or "\\u0000" in text) and "\\u0000" in canonical(raw):
         raise InvalidInput("text must not contain NUL (\\u0000) characters")
     try:
         model = EVENT_INPUT.validate_python(raw)
@@ -305,7 +308,7 @@ def describe(error: ValidationError) -> str:
 def parse_line(text: str, label: int | None = None) -> NewFact:
     if len(text.encode()) > MAX_LINE_BYTES:
         raise InvalidInput(f"line is longer than {MAX_LINE_BYTES} bytes")
-    return to_new_fact(decode(text), label)
+    return to_new_fact(decode(text), label, text)
 
 
 def decode(text: str | bytes) -> Any:
@@ -327,11 +330,11 @@ def _no_constant(name: str) -> Any:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise InvalidInput(f"{key}: field given twice")
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise InvalidInput(f"{twice}: field given twice")
     return obj
 
 

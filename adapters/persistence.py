@@ -73,11 +73,12 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
     def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
         return self._select_events(originator_ids, "AND rowid <= ? ", [upto])
 
-    def select_subject_ids(self, upto: int) -> list[UUID]:
+    def select_subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE rowid <= ?",
-                [upto],
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                "WHERE rowid > ? AND rowid <= ?",
+                [after, upto],
             )
             return [UUID(row[0]) for row in c.fetchall()]
 
@@ -152,7 +153,8 @@ class PostgresEventStore(PostgresApplicationRecorder):
             events_table, SQL("AND notification_id <= %s ")
         )
         self.select_subject_ids_statement = SQL(
-            "SELECT DISTINCT originator_id FROM {0} WHERE notification_id <= %s"
+            "SELECT DISTINCT originator_id FROM {0} "
+            "WHERE notification_id > %s AND notification_id <= %s"
         ).format(events_table)
         self.select_positions_statement = SQL(
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
@@ -212,9 +214,9 @@ class PostgresEventStore(PostgresApplicationRecorder):
     def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
         return self._select_events(originator_ids, self.select_history_statement, [upto])
 
-    def select_subject_ids(self, upto: int) -> list[UUID]:
+    def select_subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.select_subject_ids_statement, [upto])
+            curs.execute(self.select_subject_ids_statement, [after, upto])
             return [row["originator_id"] for row in curs.fetchall()]
 
     def _select_events(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
@@ -27,7 +26,7 @@ class Account(Subject):
     class AccountReinstated(Subject.ProviderAction):
         pass
 
-    def initial_state(self, timeline: list[Subject.Action]) -> AccountState:
+    def initial_state(self) -> AccountState:
         return AccountState(account=self.key)
 
     @classmethod
@@ -59,7 +58,14 @@ class AccountState:
     until_lapsed: datetime | None = None
 
     def copy(self) -> Self:
-        return copy.copy(self)
+        return type(self)(
+            account=self.account,
+            status=self.status,
+            until=self.until,
+            cause=self.cause,
+            lapsed=self.lapsed,
+            until_lapsed=self.until_lapsed,
+        )
 
     @property
     def since(self) -> datetime | None:

@@ -7,7 +7,7 @@ it, so that a refusal can name the event it conflicts with.
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
@@ -76,8 +76,22 @@ class Platform(Subject):
             )
         return cls.track(subject)
 
-    def initial_state(self, timeline: list[Subject.Action]) -> PlatformState:
-        return PlatformState(platform=self.key, registered_by=self.registration)
+    def initial_state(self) -> PlatformState:
+        return PlatformState(self.key, self.registration, self.last_termination)
+
+    def last_termination(
+        self, provider: str, before: tuple[datetime, int]
+    ) -> Platform.HostingTerminated | None:
+        """The last end of `provider`'s hosting before a moment of the timeline being checked
+        (for a refusal's message: folds do not carry it, so that they meet again sooner)."""
+        ended = [
+            action
+            for action in self.candidate()
+            if isinstance(action, Platform.HostingTerminated)
+            and action.order < before
+            and provider_identity(action.provider) == provider
+        ]
+        return max(ended, key=lambda a: a.order, default=None)
 
     def check_fields(self, action: Subject.Action) -> None:
         if isinstance(action, Platform.PlatformRegistered):
@@ -103,6 +117,9 @@ class Platform(Subject):
         )
 
 
+Terminations = Callable[[str, tuple[datetime, int]], "Platform.HostingTerminated | None"]
+
+
 @dataclass
 class Host:
     provider: str
@@ -115,26 +132,37 @@ class PlatformState:
     """The fold of a platform's timeline; `channels` and `overall` derive availability."""
 
     platform: str
-    registered_by: Platform.PlatformRegistered | None = None  # in the whole timeline
+    # For refusals' messages only, so not compared: folds that differ only there are equal.
+    registered_by: Platform.PlatformRegistered | None = field(default=None, compare=False)
+    terminations: Terminations | None = field(default=None, compare=False, repr=False)
     registration: Platform.PlatformRegistered | None = None  # folded so far
     hosting: dict[str, Host] = field(default_factory=dict)
-    removed_hosts: dict[str, Subject.Action] = field(default_factory=dict)
     domain_suspended: Subject.Action | None = None
     domain_restored: Subject.Action | None = None
     delisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
     relisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
     shut_down: Subject.Action | None = None
     relaunched: Subject.Action | None = None
-    services: dict[tuple[str, str], Subject.ProviderAction] = field(default_factory=dict)
+    # Services are informational: no rule reads them, so a late one never forces a refold.
+    services: dict[tuple[str, str], Subject.ProviderAction] = field(
+        default_factory=dict, compare=False
+    )
 
     def copy(self) -> Self:
-        clone = copy.copy(self)
-        clone.hosting = dict(self.hosting)
-        clone.removed_hosts = dict(self.removed_hosts)
-        clone.delisted = dict(self.delisted)
-        clone.relisted = dict(self.relisted)
-        clone.services = dict(self.services)
-        return clone
+        return type(self)(
+            platform=self.platform,
+            registered_by=self.registered_by,
+            terminations=self.terminations,
+            registration=self.registration,
+            hosting=dict(self.hosting),
+            domain_suspended=self.domain_suspended,
+            domain_restored=self.domain_restored,
+            delisted=dict(self.delisted),
+            relisted=dict(self.relisted),
+            shut_down=self.shut_down,
+            relaunched=self.relaunched,
+            services=dict(self.services),
+        )
 
     def advance(self, moment: datetime) -> None:
         """Platforms have no timed states: nothing changes without an event."""
@@ -233,13 +261,16 @@ class PlatformState:
             del self.hosting[provider_identity(UNSPECIFIED_PROVIDER)]
         else:
             self._not_a_host(action)
-        self.removed_hosts[provider] = action
 
     def _not_a_host(self, action: Subject.ProviderAction) -> None:
         hosts = ", ".join(
             f"{host.provider} (since event {host.since.event_id})" for host in self.hosting.values()
         )
-        removed = self.removed_hosts.get(provider_identity(action.provider))
+        removed = (
+            self.terminations(provider_identity(action.provider), action.order)
+            if self.terminations is not None
+            else None
+        )
         if removed is not None:
             raise RuleViolation(
                 f"{action.provider!r} no longer hosts {self.platform} at "

@@ -3,22 +3,24 @@
 An aggregate holds the subject's timeline: every fact recorded about it, in
 recording order (the aggregate's version), and the retractions of those facts.
 Facts arrive late and out of order, so a new fact is validated against the whole
-valid-time timeline with the fact inserted at its place (`record`), and status
-is the fold of the timeline as known at any moment (`view`).
+valid-time timeline with the fact inserted at its place (`record`; the fold is
+redone only where the fact changes it, see `domain.timeline`), and status is the
+fold of the timeline as known at any moment (`view`).
 """
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args, get_type_hints
 
 from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
+from domain.timeline import Change, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -87,14 +89,18 @@ class Subject(Aggregate):
         self.key = key
         self.facts: dict[str, Subject.Fact] = {}
         self.retractions: dict[str, Subject.EventRetracted] = {}
-        self.timeline: list[Subject.Action] = []  # current knowledge, valid-time order
-        self._end_state: State | None = None
+        self.timeline: Timeline[Subject.Action] = Timeline(
+            self.initial_state
+        )  # current knowledge, valid-time order
+        self._checked: Change | None = None  # the change `record` checked, while it applies
+        self._candidate: tuple[Subject.Action | None, Subject.Action | None] = (None, None)
 
     @classmethod
     def track(cls, subject: SubjectKey) -> Self:
         return cls._create(cls.Tracked, id=subject.id, key=subject.key)
 
     @classmethod
+    @cache
     def fact_types(cls) -> dict[str, type[Subject.Fact]]:
         """The event types of this kind of subject, by name: the fact classes it declares,
         and the retraction every subject takes. The one registry of event types."""
@@ -130,45 +136,41 @@ class Subject(Aggregate):
             **fields,
         )
         if isinstance(candidate, Subject.EventRetracted):
-            end_state = self._check_retraction(candidate)
+            self._checked = self._check_retraction(candidate)
         else:
             assert isinstance(candidate, Subject.Action)
-            end_state = self._check_action(candidate, now)
-        self._end_state = None  # the check folded the new timeline already: install its end
-        self.trigger_event(fact_class, timestamp=now, **fields)
-        self._end_state = end_state
-        return self.facts[candidate.event_id]
+            self._checked = self._check_action(candidate, now)
+        try:  # the check folded the new timeline already: applying keeps what it found
+            candidate.mutate(self)  # as `trigger_event` would, without building it again
+        finally:
+            self._checked = None
+        self.pending_events.append(candidate)
+        return candidate
 
     def add(self, fact: Fact) -> None:
+        checked = self._checked
+        if checked is not None and checked.event_id != fact.event_id:
+            checked = None
         self.facts[fact.event_id] = fact
         if isinstance(fact, Subject.EventRetracted):
             self.retractions[fact.retracts] = fact
-            self.timeline = [a for a in self.timeline if a.event_id != fact.retracts]
-            self._end_state = None
+            target = self.facts.get(fact.retracts)
+            if isinstance(target, Subject.Action):
+                self.timeline.remove(target, checked)
         else:
             assert isinstance(fact, Subject.Action)
-            if self.timeline and fact.order < self.timeline[-1].order:
-                self._end_state = None
-            elif self._end_state is not None:
-                try:
-                    self._end_state.apply(fact)
-                except RuleViolation:  # replaying never fails; the fold is redone when needed
-                    self._end_state = None
-            insort(self.timeline, fact, key=lambda a: a.order)
+            self.timeline.insert(fact, checked)
 
-    def _check_action(self, action: Action, now: datetime) -> State:
-        """The end state of the timeline with `action` in it, or a `RuleViolation`."""
+    def _check_action(self, action: Action, now: datetime) -> Change:
+        """The change `action` makes to the timeline, or a `RuleViolation`."""
         if action.occurred_at > now + FUTURE_TOLERANCE:
             raise RuleViolation(
                 f"occurred_at {iso(action.occurred_at)} is in the future "
                 f"(now is {iso(now)}; at most 5 minutes ahead are allowed)"
             )
         self.check_fields(action)
-        if not self.timeline or action.order >= self.timeline[-1].order:
-            state = self.end_state().copy()
-            state.apply(action)
-            return state
-        return self._replay(insort_copy(self.timeline, action), new=action)
+        with self._considering(added=action):
+            return self.timeline.adding(action, action.event_id)
 
     def check_named_in_retraction(self, named: SubjectKey | None, target: str) -> None:
         """A retraction names no subject, or its target's."""
@@ -178,8 +180,8 @@ class Subject(Aggregate):
                 conflicts_with=target,
             )
 
-    def _check_retraction(self, retraction: EventRetracted) -> State:
-        """The end state of the timeline without the target, or a `RuleViolation`."""
+    def _check_retraction(self, retraction: EventRetracted) -> Change:
+        """The change taking the target out makes to the timeline, or a `RuleViolation`."""
         target = self.facts.get(retraction.retracts)
         if target is None:
             raise RuleViolation(f"event {retraction.retracts!r} is not recorded for {self.key}")
@@ -197,36 +199,36 @@ class Subject(Aggregate):
                 conflicts_with=target.event_id,
             )
         self.check_retractable(target)
-        remaining = [a for a in self.timeline if a.event_id != target.event_id]
-        return self._replay(remaining, new=None)
+        assert isinstance(target, Subject.Action)
+        with self._considering(removed=target):
+            return self.timeline.removing(target, retraction.event_id)
 
-    def _replay(self, timeline: list[Action], new: Action | None) -> State:
-        state = self.initial_state(timeline)
-        for action in timeline:
-            try:
-                state.apply(action)
-            except RuleViolation as violation:
-                if action is new:
-                    raise
-                effect = "recording this event" if new is not None else "this retraction"
-                raise RuleViolation(
-                    f"{effect} would make event {action.describe()} invalid: {violation}",
-                    conflicts_with=action.event_id,
-                ) from None
-        return state
+    @contextmanager
+    def _considering(
+        self, added: Action | None = None, removed: Action | None = None
+    ) -> Iterator[None]:
+        """While a change is checked, `candidate` is the timeline as it would be with it."""
+        self._candidate = (added, removed)
+        try:
+            yield
+        finally:
+            self._candidate = (None, None)
 
-    def end_state(self) -> State:
-        """The fold of the whole current timeline, kept for cheap in-order appends."""
-        if self._end_state is None:
-            self._end_state = self._replay(self.timeline, new=None)
-        return self._end_state
+    def candidate(self) -> Iterator[Action]:
+        """The timeline being checked: the current one, with the change under check."""
+        added, removed = self._candidate
+        for action in self.timeline:
+            if action is not removed:
+                yield action
+        if added is not None:
+            yield added
 
     # Knowledge ----------------------------------------------------------------
 
     def view(self, known_at: datetime | None = None) -> list[Action]:
         """The timeline in valid-time order as the store knew it at `known_at`."""
         if known_at is None:
-            return self.timeline
+            return list(self.timeline)
         return sorted(
             (
                 fact
@@ -240,6 +242,9 @@ class Subject(Aggregate):
 
     def exists_from(self, known_at: datetime | None = None) -> datetime | None:
         """When the subject begins to exist (its first fact), as known at `known_at`."""
+        if known_at is None:
+            first = self.timeline.first()
+            return first.occurred_at if first is not None else None
         timeline = self.view(known_at)
         return timeline[0].occurred_at if timeline else None
 
@@ -258,16 +263,15 @@ class Subject(Aggregate):
         return retraction
 
     def state_at(self, as_of: datetime, known_at: datetime | None = None) -> State:
-        timeline = self.view(known_at)
-        state = self.initial_state(timeline)
-        for action in until(timeline, as_of):
+        state = self.initial_state()
+        for action in until(self.view(known_at), as_of):
             state.apply(action)
         state.advance(as_of)
         return state
 
     # Subject-specific rules ---------------------------------------------------
 
-    def initial_state(self, timeline: list[Action]) -> State:
+    def initial_state(self) -> State:
         raise NotImplementedError
 
     @classmethod
@@ -280,20 +284,6 @@ class Subject(Aggregate):
 
     def check_retractable(self, target: Fact) -> None:
         """Refuses retractions that no timeline could absorb."""
-
-
-class State(Protocol):
-    """A fold of a timeline: `apply` raises `RuleViolation` for a fact it cannot take."""
-
-    def apply(self, action: Subject.Action) -> None: ...
-
-    def advance(self, moment: datetime) -> None: ...
-
-    def next_change(self) -> datetime | None:
-        """When the state will change by itself, without a further event (if ever)."""
-        ...
-
-    def copy(self) -> Self: ...
 
 
 @cache
@@ -311,9 +301,3 @@ def until(timeline: Iterable[Subject.Action], as_of: datetime) -> Iterator[Subje
         if action.occurred_at > as_of:
             return
         yield action
-
-
-def insort_copy(timeline: list[Subject.Action], action: Subject.Action) -> list[Subject.Action]:
-    copy = list(timeline)
-    insort(copy, action, key=lambda a: a.order)
-    return copy

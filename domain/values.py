@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid5
 
@@ -134,27 +135,7 @@ class SubjectKey:
     def account(cls, key: str) -> SubjectKey:
         """An account key, in Unicode NFC; refused when its handle could pass for another:
         invisible or bidirectional-control characters, or letters of several scripts."""
-        key = unicodedata.normalize("NFC", key)
-        platform, sep, handle = key.partition(":")
-        if not sep or not SLUG.fullmatch(platform.lower()) or not HANDLE.fullmatch(handle):
-            raise InvalidSubject(
-                f"invalid account key {key!r}: expected '<platform-slug>:<handle>' (no spaces "
-                "or '/'), for example 'twitter:realDonaldTrump'"
-            )
-        hidden = [c for c in handle if unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn")]
-        if hidden:
-            names = ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(hidden))
-            raise InvalidSubject(
-                f"invalid account key {key!r}: the handle holds invisible or control "
-                f"characters ({names})"
-            )
-        scripts = {script(c) for c in handle if c.isalpha()}
-        if len(scripts) > 1:
-            raise InvalidSubject(
-                f"invalid account key {key!r}: the handle mixes scripts "
-                f"({', '.join(sorted(scripts))}), as look-alike spellings do"
-            )
-        return cls("account", key)
+        return cls("account", checked_account_key(key))
 
     @classmethod
     def parse_kind(cls, kind: str, key: str) -> SubjectKey:
@@ -176,7 +157,38 @@ class SubjectKey:
 
     @property
     def id(self) -> UUID:
-        return uuid5(NAMESPACE, f"{self.kind}:{self.identity}")
+        return subject_id(self.kind, self.identity)
+
+
+@lru_cache(maxsize=65536)  # keys repeat: a subject's facts all name it
+def checked_account_key(key: str) -> str:
+    """The account key in NFC, or `InvalidSubject` saying why it cannot be one."""
+    key = unicodedata.normalize("NFC", key)
+    platform, sep, handle = key.partition(":")
+    if not sep or not SLUG.fullmatch(platform.lower()) or not HANDLE.fullmatch(handle):
+        raise InvalidSubject(
+            f"invalid account key {key!r}: expected '<platform-slug>:<handle>' (no spaces "
+            "or '/'), for example 'twitter:realDonaldTrump'"
+        )
+    hidden = [c for c in handle if unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn")]
+    if hidden:
+        names = ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(hidden))
+        raise InvalidSubject(
+            f"invalid account key {key!r}: the handle holds invisible or control "
+            f"characters ({names})"
+        )
+    scripts = {script(c) for c in handle if c.isalpha()}
+    if len(scripts) > 1:
+        raise InvalidSubject(
+            f"invalid account key {key!r}: the handle mixes scripts "
+            f"({', '.join(sorted(scripts))}), as look-alike spellings do"
+        )
+    return key
+
+
+@lru_cache(maxsize=65536)
+def subject_id(kind: str, identity: str) -> UUID:
+    return uuid5(NAMESPACE, f"{kind}:{identity}")
 
 
 def script(letter: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from domain import Subject
 from domain.account import AccountState
 from domain.platform import PlatformState
-from domain.subjects import State
+from domain.timeline import State
 from domain.values import (
     AccountStatus,
     AppStore,

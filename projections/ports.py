@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,8 +31,8 @@ class EventSource(Protocol):
         """Many subjects at once, optionally as they stood at given versions."""
         ...
 
-    def subject_ids(self, upto: int) -> list[UUID]:
-        """Every subject with a fact recorded up to position `upto`."""
+    def subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
+        """Every subject with a fact recorded after position `after`, up to `upto`."""
         ...
 
     def histories(
@@ -72,6 +72,16 @@ class RetractionMark:
     reason: str
 
 
+@dataclass(frozen=True)
+class Projected:
+    """The rows a batch of subjects gives: each subject's own rows (replaced as a whole), the
+    batch's new facts on their timelines, and the retractions it marks."""
+
+    subjects: Sequence[SubjectRows]
+    timeline: Sequence[TimelineRow]
+    retractions: Sequence[RetractionMark]
+
+
 class StatusView(Protocol):
     """A generation of the status read models, with its tracking position."""
 
@@ -92,12 +102,7 @@ class StatusView(Protocol):
 
     def record_error(self, message: str) -> None: ...
 
-    def apply(
-        self,
-        subjects: Sequence[SubjectRows],
-        timeline: Sequence[TimelineRow],
-        retractions: Sequence[RetractionMark],
-        tracking: Tracking | None,
-    ) -> None:
-        """Writes the rows and the tracking record (if any) in one transaction."""
+    def apply(self, changes: Iterable[Projected], tracking: Tracking | None) -> None:
+        """Writes the tracking record (if any), then the rows as `changes` yields them, all in
+        one transaction."""
         ...

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,13 +30,22 @@ from domain import Subject
 from domain.clock import from_micros, micros
 from projections.documents import FactRecord
 from projections.log import pages
-from projections.ports import EventSource, RetractionMark, StatusView, SubjectRows, TimelineRow
+from projections.ports import (
+    EventSource,
+    Projected,
+    RetractionMark,
+    StatusView,
+    SubjectRows,
+    TimelineRow,
+)
 from projections.status import intervals, snapshots
 
 log = structlog.get_logger(__name__)
 
 PAGE = 500
-REBUILD_BATCH = 200  # subjects read, folded and written together by a rebuild
+BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in windows
+WINDOW = 50_000  # positions per window: one transaction, and a stop is heeded within it
+BATCH = 200  # subjects read, folded and written together in a window
 
 
 class StatusProjection:
@@ -54,65 +63,79 @@ class StatusProjection:
         the page's last position."""
         versions = {event.originator_id: event.originator_version for _, event in page}
         subjects = self.events.load_many(list(versions), versions)
-        self.write(subjects, page, tracking)
+        self.view.apply([projected(subjects, page)], tracking)
 
-    def rebuild(self, upto: int, progress: Callable[[int], None] | None = None) -> int:
-        """Fills an empty generation up to position `upto`, a batch of subjects at a time:
-        each subject read and folded once, whatever the order its facts were recorded in.
-        Returns how many events it applied; the tracking record says `upto` at the end."""
-        ids = self.events.subject_ids(upto)
+    def process_window(
+        self,
+        after: int,
+        upto: int,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Applies the events recorded after position `after` up to `upto`, a batch of
+        subjects at a time: each subject they touch is read and folded once, whatever the
+        order its facts were recorded in, and everything is written in one transaction with
+        the tracking record. Returns how many events it applied; `Interrupted` (nothing
+        applied) if `stop` is set meanwhile."""
+        ids = self.events.subject_ids(upto, after)
         applied = 0
-        for start in range(0, len(ids), REBUILD_BATCH):
-            histories = self.events.histories(ids[start : start + REBUILD_BATCH], upto)
-            subjects: dict[UUID, Subject] = {}
-            page: list[tuple[int, Any]] = []
-            for subject_id, events in histories.items():
-                subject = None
-                for position, event in events:
-                    subject = event.mutate(subject)
-                    page.append((position, event))
-                assert isinstance(subject, Subject)
-                subjects[subject_id] = subject
-            self.write(subjects, page, None)
-            applied += len(page)
-            if progress is not None:
-                progress(len(page))
-        if upto:
-            self.view.apply([], [], [], Tracking(self.view.tracking_key, upto))
+
+        def changes() -> Iterator[Projected]:
+            nonlocal applied
+            for start in range(0, len(ids), BATCH):
+                if stop is not None and stop.is_set():
+                    raise Interrupted
+                histories = self.events.histories(ids[start : start + BATCH], upto)
+                subjects: dict[UUID, Subject] = {}
+                page: list[tuple[int, Any]] = []
+                for subject_id, events in histories.items():
+                    subject = None
+                    for position, event in events:
+                        subject = event.mutate(subject)
+                        if position > after:
+                            page.append((position, event))
+                    assert isinstance(subject, Subject)
+                    subjects[subject_id] = subject
+                yield projected(subjects, page)
+                applied += len(page)
+                if progress is not None:
+                    progress(len(page))
+
+        self.view.apply(changes(), Tracking(self.view.tracking_key, upto))
         return applied
 
-    def write(
-        self,
-        subjects: dict[UUID, Subject],
-        page: Sequence[tuple[int, Any]],
-        tracking: Tracking | None,
-    ) -> None:
-        """The rows of these subjects, the page's facts on their timelines, its retractions."""
-        timeline: list[TimelineRow] = []
-        retractions: list[RetractionMark] = []
-        for position, event in page:
-            if isinstance(event, Subject.EventRetracted):
-                retractions.append(
-                    RetractionMark(
-                        event.originator_id.hex,
-                        event.retracts,
-                        event.event_id,
-                        micros(event.recorded_at),
-                        event.reason,
-                    )
+
+class Interrupted(Exception):
+    """A window of the log was given up because the runner was asked to stop."""
+
+
+def projected(subjects: dict[UUID, Subject], page: Sequence[tuple[int, Any]]) -> Projected:
+    """The rows of these subjects, the page's facts on their timelines, its retractions."""
+    timeline: list[TimelineRow] = []
+    retractions: list[RetractionMark] = []
+    for position, event in page:
+        if isinstance(event, Subject.EventRetracted):
+            retractions.append(
+                RetractionMark(
+                    event.originator_id.hex,
+                    event.retracts,
+                    event.event_id,
+                    micros(event.recorded_at),
+                    event.reason,
                 )
-            elif isinstance(event, Subject.Action):
-                key = subjects[event.originator_id].subject
-                timeline.append(
-                    TimelineRow(
-                        event.originator_id.hex,
-                        micros(event.occurred_at),
-                        event.originator_version,
-                        FactRecord.of(event, key, position),
-                    )
+            )
+        elif isinstance(event, Subject.Action):
+            key = subjects[event.originator_id].subject
+            timeline.append(
+                TimelineRow(
+                    event.originator_id.hex,
+                    micros(event.occurred_at),
+                    event.originator_version,
+                    FactRecord.of(event, key, position),
                 )
-        rows = [subject_rows(subject) for subject in subjects.values()]
-        self.view.apply(rows, timeline, retractions, tracking)
+            )
+    rows = [subject_rows(subject) for subject in subjects.values()]
+    return Projected(rows, timeline, retractions)
 
 
 def subject_rows(subject: Subject) -> SubjectRows:
@@ -155,8 +178,11 @@ class Runner:
         page: int = PAGE,
         *,
         serves_readers: bool = True,
+        bulk: int = BULK,
+        window: int = WINDOW,
     ) -> None:
         self.events = events
+        self.bulk, self.window = bulk, window
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
         self.projection = StatusProjection(view, events)
@@ -200,6 +226,18 @@ class Runner:
         applied = 0
         while stop is None or not stop.is_set():
             after = self._position if self._position is not None else self.position
+            if self.head() - after > self.bulk:  # a backlog: each subject folded once
+                upto = min(self._head, after + self.window)
+                try:
+                    applied += self.projection.process_window(after, upto, progress, stop)
+                except IntegrityError:
+                    log.info("window applied by another runner; moving on", after=after)
+                    self._position = None
+                    continue
+                except Interrupted:
+                    return applied
+                self._advanced(upto)
+                continue
             conflict = False
             for notifications in pages(self.events.recorder, after, self.page):
                 page = [(n.id, self.events.mapper.to_domain_event(n)) for n in notifications]
@@ -221,9 +259,11 @@ class Runner:
         return applied
 
     def rebuild(self, upto: int, progress: Callable[[int], None] | None = None) -> int:
-        """Fills this (empty) generation up to position `upto`, each subject folded once;
-        `catch_up` then goes on from there."""
-        applied = self.projection.rebuild(upto, progress)
+        """Fills this (empty) generation up to position `upto` in one window, each subject
+        folded once; `catch_up` then goes on from there."""
+        if not upto:
+            return 0
+        applied = self.projection.process_window(0, upto, progress)
         self._advanced(upto)
         return applied
 

@@ -48,7 +48,7 @@ def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapsh
     """The subject's periods, from its timeline as known now (or at `known_at`)."""
     timeline = subject.view(known_at)
     points: list[Snapshot] = []
-    state = subject.initial_state(timeline)
+    state = subject.initial_state()
 
     def mark(moment: datetime, event_id: str | None) -> None:
         now = document(state)

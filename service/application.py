@@ -102,9 +102,9 @@ class Deplatforming(Application[UUID]):
     def _decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))
 
-    def subject_ids(self, upto: int) -> list[UUID]:
-        """Every subject with a fact recorded up to position `upto`."""
-        return self.index.select_subject_ids(upto)
+    def subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
+        """Every subject with a fact recorded after position `after`, up to `upto`."""
+        return self.index.select_subject_ids(upto, after)
 
     def histories(
         self, subject_ids: Sequence[UUID], upto: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from adapters.read_models.schema import Generations
 from adapters.serialize import document_json, record_json
 from domain.clock import micros
 from projections.documents import OVERALL
-from projections.ports import RetractionMark, SubjectRows, TimelineRow
+from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
 
 
 def maybe_micros(moment: datetime | None) -> int | None:
@@ -24,88 +24,90 @@ class Writer(Generations):
     def track(self, cursor: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
-    def apply(
-        self,
-        subjects: Sequence[SubjectRows],
-        timeline: Sequence[TimelineRow],
-        retractions: Sequence[RetractionMark],
-        tracking: Tracking | None,
-    ) -> None:
-        """Replaces the rows of each subject of the page, adds its facts to the timeline and
-        marks retractions, with the tracking record first: a page applied twice fails there."""
-        t = self.tables()
-        ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
+    def apply(self, changes: Iterable[Projected], tracking: Tracking | None) -> None:
+        """Replaces the rows of each subject, adds the new facts to the timeline and marks
+        retractions, batch by batch as `changes` yields them, in one transaction with the
+        tracking record first: a window of the log applied twice fails there."""
         with self.cursor(commit=True) as c:
             if tracking is not None:
                 self.track(c, tracking)  # first: a page applied twice fails here
-            for name in ("periods", "intervals", "subjects"):
-                self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
-            self.executemany(
-                c,
-                f"INSERT INTO {t['periods']} VALUES (%s, %s, %s, %s, %s)",
-                [
-                    (
-                        s.subject_id,
-                        micros(p.valid_from),
-                        maybe_micros(p.valid_to),
-                        p.readings[OVERALL].value,
-                        json.dumps(document_json(p.document)),
-                    )
-                    for s in subjects
-                    for p in s.snapshots
-                ],
-            )
-            self.executemany(
-                c,
-                f"INSERT INTO {t['intervals']} VALUES (%s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        s.subject_id,
-                        i.channel,
-                        micros(i.valid_from),
-                        maybe_micros(i.valid_to),
-                        i.status.value,
-                        i.event_id,
-                    )
-                    for s in subjects
-                    for i in s.intervals
-                ],
-            )
-            self.executemany(
-                c,
-                f"INSERT INTO {t['subjects']} VALUES (%s, %s, %s, %s, %s)",
-                [
-                    (
-                        s.subject_id,
-                        s.kind,
-                        s.key,
-                        s.identity,
-                        maybe_micros(s.exists_from),
-                    )
-                    for s in subjects
-                ],
-            )
-            self.executemany(
-                c,
-                f"INSERT INTO {t['timeline']} (subject_id, occurred_at, version, event_id, record) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [
-                    (
-                        r.subject_id,
-                        r.occurred_at,
-                        r.version,
-                        r.record.event_id,
-                        json.dumps(record_json(r.record)),
-                    )
-                    for r in timeline
-                ],
-            )
-            self.executemany(
-                c,
-                f"UPDATE {t['timeline']} SET retracted_by = %s, retracted_at = %s, "
-                "retraction_reason = %s WHERE subject_id = %s AND event_id = %s",
-                [
-                    (r.event_id, r.recorded_at, r.reason, r.subject_id, r.target)
-                    for r in retractions
-                ],
-            )
+            for change in changes:
+                self._write(c, change.subjects, change.timeline, change.retractions)
+
+    def _write(
+        self,
+        c: Any,
+        subjects: Sequence[SubjectRows],
+        timeline: Sequence[TimelineRow],
+        retractions: Sequence[RetractionMark],
+    ) -> None:
+        t = self.tables()
+        ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
+        for name in ("periods", "intervals", "subjects"):
+            self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
+        self.executemany(
+            c,
+            f"INSERT INTO {t['periods']} VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    s.subject_id,
+                    micros(p.valid_from),
+                    maybe_micros(p.valid_to),
+                    p.readings[OVERALL].value,
+                    json.dumps(document_json(p.document)),
+                )
+                for s in subjects
+                for p in s.snapshots
+            ],
+        )
+        self.executemany(
+            c,
+            f"INSERT INTO {t['intervals']} VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    s.subject_id,
+                    i.channel,
+                    micros(i.valid_from),
+                    maybe_micros(i.valid_to),
+                    i.status.value,
+                    i.event_id,
+                )
+                for s in subjects
+                for i in s.intervals
+            ],
+        )
+        self.executemany(
+            c,
+            f"INSERT INTO {t['subjects']} VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    s.subject_id,
+                    s.kind,
+                    s.key,
+                    s.identity,
+                    maybe_micros(s.exists_from),
+                )
+                for s in subjects
+            ],
+        )
+        self.executemany(
+            c,
+            f"INSERT INTO {t['timeline']} (subject_id, occurred_at, version, event_id, record) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    r.subject_id,
+                    r.occurred_at,
+                    r.version,
+                    r.record.event_id,
+                    json.dumps(record_json(r.record)),
+                )
+                for r in timeline
+            ],
+        )
+        self.executemany(
+            c,
+            f"UPDATE {t['timeline']} SET retracted_by = %s, retracted_at = %s, "
+            "retraction_reason = %s WHERE subject_id = %s AND event_id = %s",
+            [(r.event_id, r.recorded_at, r.reason, r.subject_id, r.target) for r in retractions],
+        )

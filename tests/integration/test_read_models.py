@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
+import threading
+
 import pytest
 from hypothesis import given, settings
 
@@ -104,14 +106,16 @@ class Crash(Exception):
     pass
 
 
-def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_url):
+@pytest.mark.parametrize("bulk", [10**9, 0], ids=["page by page", "in windows"])
+def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_url, bulk):
     writer = open_services(database_url, embedded=False)
     for new in example_facts():  # one transaction each, so pages cut across them
         writer.record([new])
     writer.record([fact("EventRetracted", retracts=example_facts()[-2].event_id, reason="r")])
 
     tracker = open_services(database_url)
-    runner = Runner(tracker.app, status_view(tracker.app.factory.datastore), page=3)
+    view = status_view(tracker.app.factory.datastore)
+    runner = Runner(tracker.app, view, page=3, bulk=bulk, window=7)
     original = runner.view.executemany
     calls = {"n": 0}
 
@@ -153,6 +157,42 @@ def test_a_rebuild_folding_each_subject_once_gives_what_the_runner_built(new_sto
             tracker.close()
 
     check()
+
+
+def test_a_backlog_applied_in_windows_gives_what_page_by_page_gives(new_store):
+    """A runner behind by more than `bulk` events folds each subject a window touches once
+    per window (windows of 5 positions here, so that subjects span several)."""
+
+    @settings(store_settings(new_store), max_examples=max(new_store.examples // 3, 5))
+    @given(store_histories())
+    def check(history):
+        tracker = new_store()
+        try:
+            record_history(tracker, *history)  # page by page, as facts arrived
+            by_pages = dump(tracker)
+            view = status_view(tracker.app.factory.datastore)
+            view.start_generation(view.meta()["generation"] + 1)
+            windows = Runner(tracker.app, view, serves_readers=False, bulk=0, window=5)
+            assert windows.catch_up() >= tracker.app.head() - 1
+            view.activate()
+            tracker.view.follow_active()
+            assert dump(tracker) == by_pages
+        finally:
+            tracker.close()
+
+    check()
+
+
+def test_a_runner_asked_to_stop_inside_a_window_applies_none_of_it(tracker, monkeypatch):
+    monkeypatch.setattr("projections.runner.BATCH", 1)  # a subject per batch
+    tracker.project_writes = False
+    tracker.record(example_facts())
+    stop = threading.Event()
+    runner = Runner(tracker.app, tracker.view, bulk=0)
+    assert runner.catch_up(progress=lambda n: stop.set(), stop=stop) == 0
+    assert runner.position == 0
+    assert runner.catch_up() > 0 and runner.position == tracker.app.head()
+    assert tracker.queries.status(PARLER).status == "partial"
 
 
 def test_rebuilding_an_empty_store(tracker):

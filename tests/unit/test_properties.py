@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 from domain import Subject
 from domain.errors import RuleViolation
 from domain.platform import PlatformState
+from domain.timeline import replay
+from service.recording import NewFact
 from tests.helpers import NOW, change_moments, fact, new_subject, record, record_all
 from tests.strategies import subject_histories
 
@@ -42,22 +45,56 @@ def test_with_distinct_valid_times_the_recording_order_of_accepted_facts_does_no
     assert snapshot(other, change_moments(subject)) == snapshot(subject, change_moments(subject))
 
 
-@settings(max_examples=150, deadline=None)
-@given(subject_histories)
-def test_in_order_appends_accept_exactly_what_a_full_replay_accepts(facts):
-    """The cached end state (fast path for in-order facts) never changes a verdict."""
+def verdict(subject: Subject, new: NewFact, now: datetime, block: int) -> tuple:
+    """Records `new` with timeline blocks of `block` actions: what the rules said."""
+    with patch("domain.timeline.BLOCK", block):
+        try:
+            record(subject, new, now=now)
+            return ("accepted",)
+        except RuleViolation as violation:
+            return (str(violation), violation.conflicts_with)
+
+
+def full_refold(subject: Subject, new: NewFact, now: datetime) -> tuple:
+    """The reference: one block, no checkpoint kept, so every check folds the whole timeline."""
+    subject.timeline.fresh, subject.timeline.end = 1, None
+    return verdict(subject, new, now, block=10**9)
+
+
+def assert_checkpoints_hold(subject: Subject) -> None:
+    """Every start a block claims to know is the fold of all the actions before it."""
+    state = subject.initial_state()
+    for index, block in enumerate(subject.timeline.blocks):
+        if 0 < index < subject.timeline.fresh:
+            assert block.start == state
+        replay(state, block.actions, None)
+    assert subject.timeline.end is None or subject.timeline.end == state
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject_histories, st.data())
+def test_checkpointed_validation_gives_exactly_the_verdicts_and_states_of_a_full_refold(
+    facts, data
+):
+    """Late facts and retractions, checked from the nearest checkpoint (blocks of 2 actions,
+    so that every path is taken), against the whole timeline refolded for each fact."""
     fast, slow = new_subject(facts), new_subject(facts)
-    for i, new in enumerate(facts):
-        verdicts = []
-        for subject, cached in ((fast, True), (slow, False)):
-            if not cached:
-                subject._end_state = None
-            try:
-                record(subject, new, now=NOW + timedelta(seconds=i))
-                verdicts.append("accepted")
-            except RuleViolation as violation:
-                verdicts.append(str(violation))
-        assert verdicts[0] == verdicts[1]
+    steps: list[NewFact] = list(facts)
+    retractions = data.draw(st.lists(st.floats(0, 1, exclude_max=True), max_size=6))
+    for share in retractions:  # each retracts a share of what was accepted when it is met
+        steps.insert(data.draw(st.integers(0, len(steps))), share)
+    for i, step in enumerate(steps):
+        now = NOW + timedelta(seconds=i)
+        if isinstance(step, float):
+            accepted = list(fast.timeline)
+            if not accepted:
+                continue
+            target = accepted[int(step * len(accepted))].event_id
+            step = fact("EventRetracted", retracts=target, reason="test")
+        assert verdict(fast, step, now, block=2) == full_refold(slow, step, now)
+        assert [a.event_id for a in fast.timeline] == [a.event_id for a in slow.timeline]
+        assert_checkpoints_hold(fast)
+    assert snapshot(fast, change_moments(slow)) == snapshot(slow, change_moments(slow))
 
 
 @settings(max_examples=100, deadline=None)

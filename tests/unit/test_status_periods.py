@@ -36,7 +36,8 @@ def test_periods_and_intervals_agree_with_the_fold_at_every_moment(facts):
         period = period_at(periods, moment)
         state = subject.state_at(moment)
         if period is None:  # before the subject exists
-            assert not subject.timeline or moment < subject.timeline[0].occurred_at
+            first = subject.timeline.first()
+            assert first is None or moment < first.occurred_at
             continue
         assert (period.readings, period.document) == (readings(document(state)), document(state))
         for channel, status in period.readings.items():

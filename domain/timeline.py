@@ -1,0 +1,252 @@
+"""A subject's actions in valid-time order, with checkpoints of their fold.
+
+Facts arrive late: a fact that lands before the end of a timeline can change the
+verdict on every later one. Refolding the whole timeline for each such fact makes
+a history of n facts cost n², so the actions are kept in blocks of about `BLOCK`,
+each with the fold of everything before it (its start). A change replays only from
+the start of the block it lands in, and stops at the first later block whose start
+the new fold equals: from there on, nothing can differ.
+
+Starts are computed lazily. Loading a subject from the store inserts its facts in
+recording order without folding; the first check after that folds once, from the
+first block whose start went stale.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from domain.errors import RuleViolation
+
+BLOCK = 32  # actions a block holds before it splits in two
+
+Order = tuple[datetime, int]  # an action's `order`: (occurred_at, recording order)
+
+
+class Action(Protocol):
+    """What a timeline needs of a fact with a valid time (`Action`)."""
+
+    @property
+    def order(self) -> Order: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+
+A = TypeVar("A", bound=Action)
+
+
+class State(Protocol):
+    """A fold of a timeline: `apply` raises `RuleViolation` for a fact it cannot take."""
+
+    def apply(self, action: Any) -> None: ...
+
+    def advance(self, moment: datetime) -> None: ...
+
+    def next_change(self) -> datetime | None:
+        """When the state will change by itself, without a further event (if ever)."""
+        ...
+
+    def copy(self) -> Self: ...
+
+    def __eq__(self, other: object) -> bool: ...
+
+
+@dataclass
+class Block(Generic[A]):
+    actions: list[A]
+    start: State | None = None  # the fold of every earlier action (block 0: the initial state)
+
+
+@dataclass
+class Change:
+    """A checked change of a timeline: the new starts of the blocks after it, up to where the
+    fold meets the recorded one again, and the new end state (None: as it was)."""
+
+    event_id: str  # the fact that makes it: the action added, or the retraction
+    starts: list[tuple[Block[Any], State]] = field(default_factory=list)
+    met: bool = False  # the fold met a recorded start: later blocks are unchanged
+    end: State | None = None
+
+
+class Timeline(Generic[A]):
+    """Actions in valid-time order (`order`), in blocks that carry checkpoints of the fold."""
+
+    def __init__(self, initial: Callable[[], State]) -> None:
+        self.initial = initial  # the state before any action (built anew: it can change)
+        self.blocks: list[Block[A]] = []
+        self.fresh = 1  # blocks[:fresh] have a known start
+        self.end: State | None = None  # the fold of every action, when known
+        self.count = 0
+
+    def __iter__(self) -> Iterator[A]:
+        for block in self.blocks:
+            yield from block.actions
+
+    def __len__(self) -> int:
+        return self.count
+
+    def first(self) -> A | None:
+        return self.blocks[0].actions[0] if self.blocks else None
+
+    def last(self) -> A | None:
+        return self.blocks[-1].actions[-1] if self.blocks else None
+
+    # Checking a change (nothing is modified but checkpoints) ---------------------------
+
+    def end_state(self) -> State:
+        """The fold of the whole timeline."""
+        if self.end is None:
+            if not self.blocks:
+                return self.initial()
+            last = len(self.blocks) - 1
+            state = self._start_of(last)
+            replay(state, self.blocks[last].actions, None)
+            self.end = state
+        return self.end
+
+    def adding(self, action: A, event_id: str) -> Change:
+        """The change that inserting `action` makes, or the `RuleViolation` it causes."""
+        last = self.last()
+        if last is None or action.order >= last.order:
+            state = self.end_state().copy()
+            replay(state, [action], action)
+            return Change(event_id, end=state)
+        index = self._locate(action.order)
+        actions = list(self.blocks[index].actions)
+        insort(actions, action, key=lambda a: a.order)
+        return self._refold(index, actions, action, event_id)
+
+    def removing(self, action: A, event_id: str) -> Change:
+        """The change that taking `action` out makes, or the `RuleViolation` it causes."""
+        index = self._locate(action.order)
+        actions = [a for a in self.blocks[index].actions if a is not action]
+        return self._refold(index, actions, None, event_id)
+
+    def _refold(self, index: int, actions: list[A], new: A | None, event_id: str) -> Change:
+        state = self._start_of(index)
+        replay(state, actions, new)
+        change = Change(event_id)
+        for later in range(index + 1, len(self.blocks)):
+            block = self.blocks[later]
+            if later < self.fresh and state == block.start:
+                change.met = True
+                return change
+            change.starts.append((block, state.copy()))
+            replay(state, block.actions, new)
+        change.end = state
+        return change
+
+    def _start_of(self, index: int) -> State:
+        """A copy of the fold before block `index`, computing stale starts on the way."""
+        if index == 0:
+            return self.initial()
+        if index >= self.fresh:
+            known = self.fresh - 1
+            state = self._start_of(known)
+            for stale in range(known, index):
+                replay(state, self.blocks[stale].actions, None)
+                self.blocks[stale + 1].start = state.copy()
+            self.fresh = index + 1
+            return state
+        start = self.blocks[index].start
+        assert start is not None
+        return start.copy()
+
+    def _locate(self, order: Order) -> int:
+        """The block an action of this order belongs in: the last that starts before it."""
+        low, high = 0, len(self.blocks)
+        while low < high:
+            middle = (low + high) // 2
+            if self.blocks[middle].actions[0].order <= order:
+                low = middle + 1
+            else:
+                high = middle
+        return max(low - 1, 0)
+
+    # Changing --------------------------------------------------------------------------
+
+    def insert(self, action: A, change: Change | None = None) -> None:
+        """Adds an action; `change`, if it was checked, keeps the checkpoints it computed."""
+        self.count += 1
+        last = self.last()
+        if last is None or action.order >= last.order:
+            self._append(action, change)
+            return
+        index = self._locate(action.order)
+        insort(self.blocks[index].actions, action, key=lambda a: a.order)
+        self._changed(index, change)
+        if len(self.blocks[index].actions) > 2 * BLOCK:
+            self._split(index)
+
+    def remove(self, action: A, change: Change | None = None) -> None:
+        self.count -= 1
+        index = self._locate(action.order)
+        block = self.blocks[index]
+        block.actions.remove(action)
+        self._changed(index, change)
+        if not block.actions:  # the next block starts where this one did
+            del self.blocks[index]
+            if index < self.fresh:
+                self.fresh = max(self.fresh - 1, 1)
+
+    def _append(self, action: A, change: Change | None) -> None:
+        end = change.end if change is not None else None
+        if end is None and self.end is not None:
+            try:  # replaying never fails: the fold is redone when needed
+                end = self.end.copy()
+                end.apply(action)
+            except RuleViolation:
+                end = None
+        if not self.blocks or len(self.blocks[-1].actions) >= BLOCK:
+            known = self.fresh == len(self.blocks) and self.end is not None
+            self.blocks.append(Block([action], self.end if known else None))
+            if known or len(self.blocks) == 1:
+                self.fresh = len(self.blocks)
+        else:
+            self.blocks[-1].actions.append(action)
+        self.end = end
+
+    def _changed(self, index: int, change: Change | None) -> None:
+        if change is None:  # not checked (loading): later starts are unknown
+            self.fresh = min(self.fresh, index + 1)
+            self.end = None
+            return
+        for block, start in change.starts:
+            block.start = start
+        if not change.met:
+            self.fresh = len(self.blocks)
+            self.end = change.end
+
+    def _split(self, index: int) -> None:
+        block = self.blocks[index]
+        half = len(block.actions) // 2
+        tail = Block(block.actions[half:])
+        del block.actions[half:]
+        self.blocks.insert(index + 1, tail)
+        if index + 1 < self.fresh:
+            state = self._start_of(index)
+            replay(state, block.actions, None)
+            tail.start = state
+            self.fresh += 1
+
+
+def replay(state: State, actions: Sequence[Action], new: Action | None) -> None:
+    """Folds `actions` into `state`; a refusal names the fact it is about."""
+    for action in actions:
+        try:
+            state.apply(action)
+        except RuleViolation as violation:
+            if action is new:
+                raise
+            effect = "recording this event" if new is not None else "this retraction"
+            raise RuleViolation(
+                f"{effect} would make event {action.describe()} invalid: {violation}",
+                conflicts_with=action.event_id,
+            ) from None

@@ -25,6 +25,7 @@ END = datetime(2025, 12, 31, tzinfo=UTC)
 LATE = 0.10
 RETRACTED = 0.01
 STORES = ["apple_app_store", "google_play"]
+HOTTEST = "site-0"  # the platform of rank 0: the most facts
 
 
 def platform(key: str, size: int, rnd: random.Random) -> Iterator[tuple[datetime, dict]]:

@@ -9,6 +9,8 @@ Queries live in `service.queries`: this class only writes and loads.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -26,7 +28,8 @@ from service.recording import Batch, NewFact, Outcome
 
 log = structlog.get_logger(__name__)
 
-WRITE_ATTEMPTS = 5
+WRITE_ATTEMPTS = 8
+RETRY_WAIT = 0.005  # seconds; the n-th retry waits up to RETRY_WAIT * 2**n
 PAGE = 1000
 
 
@@ -66,7 +69,9 @@ class Deplatforming(Application[UUID]):
             try:
                 recordings = self.save(*batch.aggregates.values(), event_ids=batch.index_rows)
             except IntegrityError as error:
-                log.warning("write conflict, retrying", attempt=attempt, error=str(error))
+                log.info("write conflict, retrying", attempt=attempt, error=str(error))
+                # Writers that collided wait apart (full jitter), so they do not collide again.
+                time.sleep(random.uniform(0, RETRY_WAIT * 2**attempt))
                 continue
             outcome.committed = True
             outcome.position = max(r.notification.id for r in recordings)

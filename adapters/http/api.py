@@ -128,6 +128,11 @@ def changes(
     return {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
 
 
+@router.get("/livez", summary="The process answers (no store work): for liveness probes")
+def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @router.get("/healthz", summary="Store reachable, projection lag")
 def healthz(tracker: Tracker, request: Request) -> JSONResponse:
     try:

@@ -3,11 +3,10 @@ rebuilds (every test runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-
-import threading
 
 import pytest
 from hypothesis import given, settings

@@ -10,8 +10,10 @@ Queries live in `service.queries`: this class only writes and loads.
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
@@ -28,6 +30,7 @@ from service.recording import Batch, NewFact, Outcome
 
 log = structlog.get_logger(__name__)
 
+CACHE_FACTS = 200_000  # facts of recently written subjects kept in memory between writes
 WRITE_ATTEMPTS = 8
 RETRY_WAIT = 0.005  # seconds; the n-th retry waits up to RETRY_WAIT * 2**n
 PAGE = 1000
@@ -42,6 +45,38 @@ class StoredFact:
     position: int
 
 
+class SubjectCache:
+    """The subjects a process wrote last, as of what it wrote (least recently used dropped
+    beyond `budget` facts in all). A write takes its subjects out, so that two writes never
+    share one; it puts them back only once what it holds is stored."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._subjects: OrderedDict[UUID, Subject] = OrderedDict()
+        self._facts = 0
+        self._lock = threading.Lock()
+
+    def take(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+        with self._lock:
+            taken = {}
+            for subject_id in dict.fromkeys(subject_ids):
+                subject = self._subjects.pop(subject_id, None)
+                if subject is not None:
+                    self._facts -= len(subject.facts)
+                    taken[subject_id] = subject
+            return taken
+
+    def checkin(self, subjects: Iterable[Subject]) -> None:
+        with self._lock:
+            for subject in subjects:
+                if subject.id not in self._subjects:
+                    self._subjects[subject.id] = subject
+                    self._facts += len(subject.facts)
+            while self._facts > self.budget and self._subjects:
+                _, dropped = self._subjects.popitem(last=False)
+                self._facts -= len(dropped.facts)
+
+
 class ConcurrentWrites(RuntimeError):
     """Other writers kept changing the same subjects; the batch was not recorded."""
 
@@ -50,6 +85,10 @@ class Deplatforming(Application[UUID]):
     """The tracker's event store and the use cases that write to it."""
 
     name = "deplatforming"  # pinned: PostgreSQL tables are named after it
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._written = SubjectCache(CACHE_FACTS)
 
     @property
     def index(self) -> EventIndex:
@@ -64,10 +103,14 @@ class Deplatforming(Application[UUID]):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             batch = Batch(self, facts)
             outcome = batch.run()
-            if (atomic and outcome.rejected) or not commit or not batch.accepted:
+            if not batch.accepted:  # its subjects are as loaded: keep them for the next write
+                self._written.checkin(batch.aggregates.values())
                 return outcome
+            if (atomic and outcome.rejected) or not commit:
+                return outcome  # its subjects hold facts that were not written: dropped
             try:
                 recordings = self.save(*batch.aggregates.values(), event_ids=batch.index_rows)
+                self._written.checkin(batch.aggregates.values())
             except IntegrityError as error:
                 log.info("write conflict, retrying", attempt=attempt, error=str(error))
                 # Writers that collided wait apart (full jitter), so they do not collide again.
@@ -103,6 +146,16 @@ class Deplatforming(Application[UUID]):
                 Subject, event.mutate(subjects.get(event.originator_id))
             )
         return subjects
+
+    def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+        """Subjects for a write, which owns them until it checks them back in. A subject this
+        process wrote lately comes from memory with only its newer events read, so that a
+        subject with a long history takes one more fact at the cost of a short one."""
+        cached = self._written.take(subject_ids)
+        for subject in cached.values():
+            for stored in self.recorder.select_events(subject.id, gt=subject.version):
+                self._decode(stored).mutate(subject)
+        return cached | self.load_many([i for i in subject_ids if i not in cached])
 
     def _decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))

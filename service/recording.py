@@ -51,7 +51,7 @@ class Subjects(Protocol):
     @property
     def index(self) -> EventIndex: ...
 
-    def load_many(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]: ...
+    def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]: ...
 
 
 class Batch:
@@ -65,7 +65,7 @@ class Batch:
         targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
         subjects = [f.subject.id for f in facts if f.subject is not None]
         subjects += [e.originator_id for e in store.index.select_event_ids(targets).values()]
-        self.aggregates: dict[UUID, Subject] = store.load_many(subjects)
+        self.aggregates: dict[UUID, Subject] = store.checkout(subjects)
         self.loaded = set(subjects)
         # Read the index after loading: a subject loaded stale is caught by the version
         # check when saving, but an index read stale would turn duplicates into conflicts.
@@ -137,6 +137,6 @@ class Batch:
 
     def _loaded(self, subject_id: UUID) -> Subject | None:
         if subject_id not in self.loaded:  # a retraction target recorded meanwhile
-            self.aggregates.update(self.store.load_many([subject_id]))
+            self.aggregates.update(self.store.checkout([subject_id]))
             self.loaded.add(subject_id)
         return self.aggregates.get(subject_id)

@@ -190,3 +190,36 @@ def test_concurrent_writers_of_the_same_facts_record_them_once(database_url):
     finally:
         for app in apps:
             app.close()
+
+
+def test_a_subject_written_lately_takes_a_fact_reading_only_its_newer_events(database_url):
+    """The writer keeps the subjects it wrote; another process's writes still count."""
+    writer, other = open_services(database_url, embedded=False), open_services(database_url)
+    account = "net:hot"
+    writer.record([fact("AccountSuspended", account, occurred_at="2021-01-01")])
+    other.record([fact("AccountReinstated", account, occurred_at="2021-01-02")])
+    loaded: list = []
+    load_many = writer.app.load_many
+    writer.app.load_many = lambda ids, *rest: loaded.append(list(ids)) or load_many(ids, *rest)
+    banned_late = writer.record([fact("AccountBanned", account, occurred_at="2021-01-03")])
+    assert banned_late.committed and loaded == [[]]  # from memory, fast-forwarded
+    refused = writer.record(
+        [fact("AccountReinstated", account, occurred_at="2021-01-01T12:00:00Z")]
+    )
+    assert refused.rejected and "would make event" in refused.rejected[0].error
+    for opened in (writer, other):
+        opened.close()
+
+
+def test_a_refused_atomic_batch_leaves_no_unwritten_fact_in_memory(tracker):
+    account = "net:cached"
+    tracker.record([fact("AccountSuspended", account, occurred_at="2021-01-01")])
+    refused = tracker.record(
+        [
+            fact("AccountBanned", account, occurred_at="2021-02-01"),
+            fact("AccountReinstated", "net:other", occurred_at="2021-02-01"),  # not suspended
+        ]
+    )
+    assert refused.rejected and not refused.committed
+    later = tracker.record([fact("AccountSuspended", account, occurred_at="2021-03-01")])
+    assert later.committed  # the ban was never written: the account is not banned

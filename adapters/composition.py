@@ -7,7 +7,7 @@ The CLI, the HTTP app, the tests, the benchmarks and notebooks all get their obj
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
@@ -49,6 +49,24 @@ class Services:
         to date before it returns; in a server, its runner does that, and reads made after
         the write wait (bounded) for it."""
         outcome = self.app.record(facts, atomic=atomic, commit=commit)
+        if outcome.committed and self.project_writes:
+            self.runner.catch_up()
+        self.queries.recorded(outcome.position)
+        return outcome
+
+    def import_stream(
+        self,
+        chunks: Iterable[Sequence[NewFact]],
+        *,
+        atomic: bool = True,
+        commit_if: Callable[[], bool] = lambda: True,
+        progress: Callable[[int], None] | None = None,
+    ) -> Outcome:
+        """Records a stream of facts of any length in one transaction, memory bounded (see
+        `Deplatforming.import_stream`); then, embedded, brings the read models up to date."""
+        outcome = self.app.import_stream(
+            chunks, atomic=atomic, commit_if=commit_if, progress=progress
+        )
         if outcome.committed and self.project_writes:
             self.runner.catch_up()
         self.queries.recorded(outcome.position)

@@ -10,7 +10,9 @@ whole write, which the service then retries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +23,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from adapters.batching import chunks
-from service.ports import IndexedEvent
+from service.ports import BulkWrite, IndexedEvent
 
 PG_CHUNK = 5000  # ids per lookup query on PostgreSQL (one array parameter)
 
@@ -52,17 +54,32 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
         return positions
 
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
-        found: dict[str, IndexedEvent] = {}
         with self.datastore.transaction(commit=False) as c:
-            for chunk in chunks(list(dict.fromkeys(event_ids))):
-                c.execute(
-                    "SELECT event_id, originator_id, digest FROM event_ids "
-                    f"WHERE event_id IN ({','.join('?' * len(chunk))})",
-                    list(chunk),
-                )
-                for row in c.fetchall():
-                    found[row[0]] = IndexedEvent(row[0], UUID(row[1]), row[2])
+            return self._event_ids(c, event_ids)
+
+    def _event_ids(self, c: SQLiteCursor, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
+        found: dict[str, IndexedEvent] = {}
+        for chunk in chunks(list(dict.fromkeys(event_ids))):
+            c.execute(
+                "SELECT event_id, originator_id, digest FROM event_ids "
+                f"WHERE event_id IN ({','.join('?' * len(chunk))})",
+                list(chunk),
+            )
+            for row in c.fetchall():
+                found[row[0]] = IndexedEvent(row[0], UUID(row[1]), row[2])
         return found
+
+    @contextmanager
+    def bulk(self) -> Iterator[BulkWrite]:
+        """One transaction for a long write, holding the store's write lock from its start
+        (so that no other writer commits between what it reads and what it writes)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM event_ids WHERE 0")  # a write statement takes the lock
+            yield BulkWrite(
+                partial(self._event_ids, c),
+                partial(self._events_on, c, condition="", params=[]),
+                lambda events, ids: self._insert_events(c, events, event_ids=ids) or [],
+            )
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:
         return self._select_events(originator_ids, "", [])
@@ -85,26 +102,31 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
     def _select_events(
         self, originator_ids: Sequence[UUID], condition: str, params: list[Any]
     ) -> list[Notification]:
-        events: list[Notification] = []
         with self.datastore.transaction(commit=False) as c:
-            for chunk in chunks([i.hex for i in dict.fromkeys(originator_ids)]):
-                c.execute(
-                    "SELECT rowid, originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} "
-                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) {condition}"
-                    "ORDER BY originator_id, originator_version",
-                    [*chunk, *params],
+            return self._events_on(c, originator_ids, condition=condition, params=params)
+
+    def _events_on(
+        self, c: SQLiteCursor, originator_ids: Sequence[UUID], *, condition: str, params: list[Any]
+    ) -> list[Notification]:
+        events: list[Notification] = []
+        for chunk in chunks([i.hex for i in dict.fromkeys(originator_ids)]):
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({','.join('?' * len(chunk))}) {condition}"
+                "ORDER BY originator_id, originator_version",
+                [*chunk, *params],
+            )
+            events += [
+                Notification(
+                    id=row[0],
+                    originator_id=UUID(row[1]),
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=row[4],
                 )
-                events += [
-                    Notification(
-                        id=row[0],
-                        originator_id=UUID(row[1]),
-                        originator_version=row[2],
-                        topic=row[3],
-                        state=row[4],
-                    )
-                    for row in c.fetchall()
-                ]
+                for row in c.fetchall()
+            ]
         return events
 
     def select_positions(self, originator_id: UUID) -> dict[int, int]:
@@ -195,15 +217,42 @@ class PostgresEventStore(PostgresApplicationRecorder):
             curs.execute(self.insert_event_ids, [list(column) for column in columns])
 
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
-        found: dict[str, IndexedEvent] = {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            for chunk in chunks(list(dict.fromkeys(event_ids)), PG_CHUNK):
-                curs.execute(self.select_event_ids_statement, [list(chunk)])
-                for row in curs.fetchall():
-                    found[row["event_id"]] = IndexedEvent(
-                        row["event_id"], row["originator_id"], row["digest"]
-                    )
+            return self._event_ids(curs, event_ids)
+
+    def _event_ids(self, curs: Any, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
+        found: dict[str, IndexedEvent] = {}
+        for chunk in chunks(list(dict.fromkeys(event_ids)), PG_CHUNK):
+            curs.execute(self.select_event_ids_statement, [list(chunk)])
+            for row in curs.fetchall():
+                found[row["event_id"]] = IndexedEvent(
+                    row["event_id"], row["originator_id"], row["digest"]
+                )
         return found
+
+    @contextmanager
+    def bulk(self) -> Iterator[BulkWrite]:
+        """One transaction for a long write, holding the events table's lock from its start
+        (so that no other writer commits between what it reads and what it writes)."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._lock_table(curs)
+
+            def insert(events: Sequence[StoredEvent], ids: Sequence[IndexedEvent]) -> list[int]:
+                self._insert_events(curs, events, event_ids=ids)
+                if not events:
+                    return []
+                self._insert_stored_events(curs, events)
+                return list(self._fetch_ids_after_insert_events(curs, events) or [])
+
+            yield BulkWrite(
+                partial(self._event_ids, curs),
+                partial(self._events_on, curs, statement=self.select_events_of_statement),
+                insert,
+            )
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:
         return self._select_events(originator_ids, self.select_events_of_statement, [])
@@ -222,20 +271,30 @@ class PostgresEventStore(PostgresApplicationRecorder):
     def _select_events(
         self, originator_ids: Sequence[UUID], statement: Any, params: list[Any]
     ) -> list[Notification]:
-        events: list[Notification] = []
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            for chunk in chunks(list(dict.fromkeys(originator_ids)), PG_CHUNK):
-                curs.execute(statement, [list(chunk), *params])
-                events += [
-                    Notification(
-                        id=row["notification_id"],
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    )
-                    for row in curs.fetchall()
-                ]
+            return self._events_on(curs, originator_ids, statement=statement, params=params)
+
+    def _events_on(
+        self,
+        curs: Any,
+        originator_ids: Sequence[UUID],
+        *,
+        statement: Any,
+        params: Sequence[Any] = (),
+    ) -> list[Notification]:
+        events: list[Notification] = []
+        for chunk in chunks(list(dict.fromkeys(originator_ids)), PG_CHUNK):
+            curs.execute(statement, [list(chunk), *params])
+            events += [
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
         return events
 
     def select_positions(self, originator_id: UUID) -> dict[int, int]:

@@ -44,7 +44,8 @@ log = structlog.get_logger(__name__)
 
 PAGE = 500
 BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in windows
-WINDOW = 50_000  # positions per window: one transaction, and a stop is heeded within it
+WINDOW = 200_000  # the most positions a window takes: one transaction (a stop rolls it back)
+WINDOW_SECONDS = 2.0  # windows grow while they take less, so that progress shows soon
 BATCH = 200  # subjects read, folded and written together in a window
 
 
@@ -183,6 +184,7 @@ class Runner:
     ) -> None:
         self.events = events
         self.bulk, self.window = bulk, window
+        self._window = min(window, 2 * bulk) or window  # grows (doubling) up to `window`
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
         self.projection = StatusProjection(view, events)
@@ -227,7 +229,8 @@ class Runner:
         while stop is None or not stop.is_set():
             after = self._position if self._position is not None else self.position
             if self.head() - after > self.bulk:  # a backlog: each subject folded once
-                upto = min(self._head, after + self.window)
+                upto = min(self._head, after + self._window)
+                started = time.monotonic()
                 try:
                     applied += self.projection.process_window(after, upto, progress, stop)
                 except IntegrityError:
@@ -237,6 +240,8 @@ class Runner:
                 except Interrupted:
                     return applied
                 self._advanced(upto)
+                if time.monotonic() - started < WINDOW_SECONDS:
+                    self._window = min(2 * self._window, self.window)
                 continue
             conflict = False
             for notifications in pages(self.events.recorder, after, self.page):

@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
@@ -25,7 +25,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from domain import Subject, tracked_key
 from domain.values import SubjectKey
 from projections.log import pages
-from service.ports import EventIndex
+from service.ports import BulkWrite, EventIndex
 from service.recording import Batch, NewFact, Outcome
 
 log = structlog.get_logger(__name__)
@@ -67,14 +67,37 @@ class SubjectCache:
             return taken
 
     def checkin(self, subjects: Iterable[Subject]) -> None:
+        """Keeps these subjects (the most recently used); drops the least recently used
+        others while over budget."""
         with self._lock:
+            kept = set()
             for subject in subjects:
+                kept.add(subject.id)
                 if subject.id not in self._subjects:
                     self._subjects[subject.id] = subject
                     self._facts += len(subject.facts)
-            while self._facts > self.budget and self._subjects:
+            while self._facts > self.budget and next(iter(self._subjects)) not in kept:
                 _, dropped = self._subjects.popitem(last=False)
                 self._facts -= len(dropped.facts)
+
+
+class Importing:
+    """The store as a long import sees it: reads go through the import's transaction, and
+    the subjects it touched stay in memory up to a budget."""
+
+    def __init__(self, app: Deplatforming, write: BulkWrite) -> None:
+        self.app = app
+        self.index = write
+        self.held = SubjectCache(CACHE_FACTS)
+
+    def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+        taken = self.held.take(subject_ids)
+        missing = [i for i in dict.fromkeys(subject_ids) if i not in taken]
+        return taken | self.app.fold(self.index.select_events_of(missing))
+
+
+class RolledBack(Exception):
+    """An import that is not to be kept: its transaction is rolled back."""
 
 
 class ConcurrentWrites(RuntimeError):
@@ -121,6 +144,41 @@ class Deplatforming(Application[UUID]):
             return outcome
         raise ConcurrentWrites(f"gave up after {WRITE_ATTEMPTS} conflicting attempts")
 
+    def import_stream(
+        self,
+        chunks: Iterable[Sequence[NewFact]],
+        *,
+        atomic: bool = True,
+        commit_if: Callable[[], bool] = lambda: True,
+        progress: Callable[[int], None] | None = None,
+    ) -> Outcome:
+        """Records a stream of facts of any length, chunk by chunk, in one transaction: each
+        fact validated against the store and the facts before it, as `record` does, with
+        memory bounded (subjects not touched lately are dropped, and read back through the
+        transaction when a later fact needs them). With `atomic`, nothing is kept unless every
+        fact is valid; nothing either unless `commit_if()` says so once the stream ends."""
+        outcome = Outcome()
+        try:
+            with self.index.bulk() as write:
+                importing = Importing(self, write)
+                for chunk in chunks:
+                    batch = Batch(importing, chunk)
+                    outcome.extend(batch.run())
+                    events = [e for s in batch.aggregates.values() for e in s.collect_events()]
+                    stored = [self.mapper.to_stored_event(e) for e in events]
+                    positions = write.insert(stored, batch.index_rows)
+                    outcome.position = max(positions, default=outcome.position)
+                    importing.held.checkin(batch.aggregates.values())
+                    if progress is not None:
+                        progress(len(chunk))
+                if (atomic and outcome.rejected) or not outcome.recorded or not commit_if():
+                    raise RolledBack
+        except RolledBack:
+            outcome.position = None
+            return outcome
+        outcome.committed = True
+        return outcome
+
     # Loading --------------------------------------------------------------------
 
     def load(self, subject_id: UUID) -> Subject | None:
@@ -134,8 +192,14 @@ class Deplatforming(Application[UUID]):
     ) -> dict[UUID, Subject]:
         """Many subjects at once, optionally as they stood at given versions: one query
         per few thousand subjects."""
+        return self.fold(self.index.select_events_of(subject_ids), versions)
+
+    def fold(
+        self, events: Iterable[StoredEvent], versions: Mapping[UUID, int] | None = None
+    ) -> dict[UUID, Subject]:
+        """The subjects these stored events (by subject, then version) make."""
         subjects: dict[UUID, Subject] = {}
-        for stored in self.index.select_events_of(subject_ids):
+        for stored in events:
             if (
                 versions is not None
                 and stored.originator_version > versions[UUID(str(stored.originator_id))]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
@@ -17,8 +19,23 @@ class IndexedEvent(NamedTuple):
     digest: str
 
 
+@dataclass(frozen=True)
+class BulkWrite:
+    """A long write's one transaction: what it reads sees what it has written so far."""
+
+    select_event_ids: Callable[[Sequence[str]], dict[str, IndexedEvent]]
+    select_events_of: Callable[[Sequence[UUID]], Sequence[StoredEvent]]
+    insert: Callable[[Sequence[StoredEvent], Sequence[IndexedEvent]], Sequence[int]]
+    """Writes stored events and their index rows; returns their positions."""
+
+
 class EventIndex(Protocol):
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]: ...
+
+    def bulk(self) -> AbstractContextManager[BulkWrite]:
+        """A transaction for a long write, which commits when the block ends without error
+        and holds the store's write lock throughout."""
+        ...
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """The stored events of many aggregates in one round trip, by aggregate then version."""

@@ -12,7 +12,7 @@ from domain import RETRACTION, SUBJECT_CLASSES, Subject
 from domain.clock import now
 from domain.errors import RuleViolation, UnknownEvent
 from domain.values import SubjectKey
-from service.ports import EventIndex, IndexedEvent
+from service.ports import IndexedEvent
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,22 @@ class Outcome:
     committed: bool = False
     position: int | None = None  # the store's last position once the write committed
 
+    def extend(self, other: Outcome) -> None:
+        """Adds what another part of the same write found."""
+        self.recorded += other.recorded
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+
+
+class EventIds(Protocol):
+    def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]: ...
+
 
 class Subjects(Protocol):
-    """Where a batch finds the subjects it touches (the application)."""
+    """Where a batch finds the subjects it touches (the application, or an import)."""
 
     @property
-    def index(self) -> EventIndex: ...
+    def index(self) -> EventIds: ...
 
     def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]: ...
 

@@ -7,10 +7,10 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from adapters.cli.common import AsJSON, DatabaseURL, cli, err, out, print_json, store
+from adapters.cli.render import progress_bar
 from adapters.composition import rebuild
 from adapters.serialize import progress_json
 
@@ -62,11 +62,8 @@ def projections_rebuild(database_url: DatabaseURL = None) -> None:
     """Rebuild the read models from the first event into fresh tables, then switch to them."""
     with store(database_url) as services:
         total = services.app.head()
-        with Progress(
-            *Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=False
-        ) as progress:
-            task = progress.add_task("rebuilding", total=total)
-            rebuilt = rebuild(services, lambda n: progress.advance(task, n))
+        with progress_bar("rebuilding", total) as advance:
+            rebuilt = rebuild(services, advance)
     out.print(
         f"rebuilt generation {rebuilt.generation} from {rebuilt.events} events in "
         f"{rebuilt.seconds:.2f}s ({rebuilt.rate:,.0f} events/s)"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import typer
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from adapters.cli.common import err, out, print_json
@@ -107,3 +109,15 @@ def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool)
         )
     if rejected:
         raise typer.Exit(1)
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: int | None = None, *, visible: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr, when it is a terminal; yields the function that advances it
+    (by a count of events or lines)."""
+    columns = [*Progress.get_default_columns(), MofNCompleteColumn()]
+    with Progress(*columns, console=err, disable=not (visible and err.is_terminal)) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)

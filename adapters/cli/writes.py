@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from itertools import islice
 from typing import Annotated
 
 import typer
 
 from adapters import interchange
 from adapters.cli.common import AsJSON, DatabaseURL, NoProjections, cli, fail, log, out, store
-from adapters.cli.render import report
-from service.recording import Outcome
+from adapters.cli.render import progress_bar, report
+from service.recording import NewFact, Outcome
+
+IMPORT_CHUNK = 5000  # lines parsed, validated and written together
 
 
 @cli.command("import")
@@ -31,13 +35,25 @@ def import_(
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror}", 2)
-    with stream:
-        parsed = list(interchange.parse_lines(interchange.read_lines(stream)))
-    parse_errors = [(p.line, p.error) for p in parsed if p.error is not None]
-    facts = [p.fact for p in parsed if p.fact is not None]
-    with store(database_url, embedded=not no_projections) as services:
-        outcome = services.record(
-            facts, atomic=not skip_invalid, commit=skip_invalid or not parse_errors
+    parse_errors: list[tuple[int, str]] = []
+
+    def chunks() -> Iterator[list[NewFact]]:
+        """The file's facts, a chunk at a time; lines that are not facts are noted."""
+        lines = interchange.parse_lines(interchange.read_lines(stream))
+        while parsed := list(islice(lines, IMPORT_CHUNK)):
+            parse_errors.extend((p.line, p.error) for p in parsed if p.error is not None)
+            yield [p.fact for p in parsed if p.fact is not None]
+
+    with (
+        stream,
+        store(database_url, embedded=not no_projections) as services,
+        progress_bar("importing", visible=not as_json) as advance,
+    ):
+        outcome = services.import_stream(
+            chunks(),
+            atomic=not skip_invalid,
+            commit_if=lambda: skip_invalid or not parse_errors,
+            progress=advance,
         )
     log.info("import", file=file, recorded=len(outcome.recorded), rejected=len(outcome.rejected))
     report(outcome, parse_errors, as_json)

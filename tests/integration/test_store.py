@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
 
 from adapters.composition import Services, open_services
 from adapters.interchange import to_new_fact
@@ -13,7 +14,16 @@ from adapters.serialize import history_json, status_json
 from domain.clock import now
 from domain.errors import UnknownSubject
 from domain.values import SubjectKey
-from tests.helpers import WORKED_EXAMPLE, at, example_facts, exported, fact
+from tests.helpers import (
+    WORKED_EXAMPLE,
+    at,
+    example_facts,
+    exported,
+    fact,
+    registration,
+    store_settings,
+)
+from tests.strategies import store_histories
 
 PARLER = SubjectKey.platform("parler")
 TWITTER = SubjectKey.account("twitter:realDonaldTrump")
@@ -223,3 +233,63 @@ def test_a_refused_atomic_batch_leaves_no_unwritten_fact_in_memory(tracker):
     assert refused.rejected and not refused.committed
     later = tracker.record([fact("AccountSuspended", account, occurred_at="2021-03-01")])
     assert later.committed  # the ban was never written: the account is not banned
+
+
+def drawn_stream(history) -> list:
+    """A drawn history as one stream: its facts, then retractions of some of them."""
+    facts, retract = history
+    stream = [registration(app_stores=["google_play"]), *facts]
+    return stream + [
+        fact("EventRetracted", retracts=stream[int(share * len(stream))].event_id, reason="r")
+        for share in retract
+    ]
+
+
+def facts_of(tracker: Services) -> list[dict]:
+    """The store's facts subject by subject, each subject's in recording order (a batch
+    writes subject after subject), without the moments and positions they were given."""
+    records = [
+        {k: v for k, v in r.items() if k not in ("recorded_at", "position")}
+        for r in exported(tracker)
+    ]
+    return sorted(records, key=lambda r: str(r.get("platform") or r.get("account")))
+
+
+def verdicts(outcome) -> tuple:
+    return outcome.recorded, outcome.duplicates, [(r.event_id, r.error) for r in outcome.rejected]
+
+
+def test_a_stream_imported_in_chunks_gives_what_one_batch_gives(new_store, monkeypatch):
+    """Chunks of three facts, and room in memory for two facts: subjects are dropped and
+    read back through the import's transaction, and every verdict is the same."""
+    monkeypatch.setattr("service.application.CACHE_FACTS", 2)
+
+    @store_settings(new_store)
+    @given(store_histories())
+    def check(history):
+        stream = drawn_stream(history)
+        whole, chunked = new_store(), new_store()
+        try:
+            in_one = whole.record(stream, atomic=False)
+            chunks = [stream[i : i + 3] for i in range(0, len(stream), 3)]
+            streamed = chunked.import_stream(iter(chunks), atomic=False)
+            assert verdicts(streamed) == verdicts(in_one)
+            assert streamed.committed == in_one.committed
+            assert facts_of(chunked) == facts_of(whole)
+        finally:
+            whole.close()
+            chunked.close()
+
+    check()
+
+
+def test_a_refusal_in_a_late_chunk_undoes_the_whole_atomic_import(tracker):
+    good = [fact("AccountSuspended", f"net:u{i}", occurred_at="2021-01-01") for i in range(5)]
+    bad = fact("AccountReinstated", "net:never", occurred_at="2021-01-01")  # not suspended
+    outcome = tracker.import_stream(iter([good[:3], good[3:], [bad]]))
+    assert not outcome.committed and outcome.rejected[0].event_id == bad.event_id
+    assert tracker.app.head() == 0 and exported(tracker) == []
+    again = tracker.import_stream(iter([good[:3], good[3:]]), commit_if=lambda: False)
+    assert not again.committed and tracker.app.head() == 0
+    done = tracker.import_stream(iter([good[:3], good[3:]]))
+    assert done.committed and len(exported(tracker)) == 5

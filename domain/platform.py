@@ -199,12 +199,7 @@ class PlatformState:
 
     @property
     def overall(self) -> Availability:
-        values = set(self.channels.values())
-        if values == {Availability.ONLINE}:
-            return Availability.ONLINE
-        if values == {Availability.OFFLINE}:
-            return Availability.OFFLINE
-        return Availability.PARTIAL
+        return overall_of(self.channels)
 
     # The rules ------------------------------------------------------------------
 
@@ -362,3 +357,13 @@ class PlatformState:
                 conflicts_with=earlier.event_id,
             )
         self.shut_down, self.relaunched = None, action
+
+
+def overall_of(channels: dict[Channel, Availability]) -> Availability:
+    """Online if every channel is, offline if every channel is, partial otherwise."""
+    values = set(channels.values())
+    if values == {Availability.ONLINE}:
+        return Availability.ONLINE
+    if values == {Availability.OFFLINE}:
+        return Availability.OFFLINE
+    return Availability.PARTIAL

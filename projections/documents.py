@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cache
 from typing import Any, Literal
 
 from domain import Subject
 from domain.account import AccountState
-from domain.platform import PlatformState
+from domain.platform import PlatformState, overall_of
 from domain.timeline import State
 from domain.values import (
     AccountStatus,
@@ -94,10 +95,11 @@ def readings(document: StatusDocument) -> dict[str, Status]:
 
 def platform_document(state: PlatformState) -> PlatformDocument:
     assert state.registration is not None
+    channels = state.channels
     return PlatformDocument(
         name=state.registration.name,
-        status=state.overall,
-        channels=state.channels,
+        status=overall_of(channels),
+        channels=channels,
         hosting=tuple(
             HostEntry(host.provider, host.scope, EventRef.of(host.since))
             for host in state.hosting.values()
@@ -134,6 +136,14 @@ def document(state: State) -> StatusDocument:
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
+@cache
+def own_fields(fact_type: type[Subject.Fact]) -> tuple[str, ...]:
+    """A fact type's own fields, in order: not the library's, nor the event_id."""
+    return tuple(
+        f.name for f in fields(fact_type) if f.name not in LIBRARY_FIELDS and f.name != "event_id"
+    )
+
+
 @dataclass(frozen=True)
 class FactRecord:
     """A stored fact: its type, subject and own fields (times as datetimes, absent values
@@ -149,12 +159,10 @@ class FactRecord:
     @classmethod
     def of(cls, fact: Subject.Fact, subject: SubjectKey, position: int | None) -> FactRecord:
         own = {}
-        for f in fields(fact):
-            if f.name in LIBRARY_FIELDS or f.name == "event_id":
-                continue
-            value = getattr(fact, f.name)
+        for name in own_fields(type(fact)):
+            value = getattr(fact, name)
             if value is not None and value != []:
-                own[f.name] = value
+                own[name] = value
         return cls(fact.type, subject, own, fact.event_id, fact.recorded_at, position)
 
     @property

@@ -9,7 +9,7 @@ the subject, so recomputing a subject's rows after a late fact is always exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain import Subject
@@ -73,7 +73,10 @@ def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapsh
     if not points:  # every fact retracted
         return []
     ends = [p.valid_from for p in points[1:]]
-    return [replace(p, valid_to=end) for p, end in zip(points, [*ends, None], strict=True)]
+    return [
+        Snapshot(p.valid_from, end, p.readings, p.event_id, p.document, p.causes)
+        for p, end in zip(points, [*ends, None], strict=True)
+    ]
 
 
 def intervals(periods: list[Snapshot]) -> list[Interval]:

@@ -14,6 +14,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking
 from domain import Subject
 from projections.documents import FactRecord
 from projections.status import Interval, Snapshot
+from projections.tails import Extension
 
 
 class EventSource(Protocol):
@@ -80,6 +81,7 @@ class Projected:
     subjects: Sequence[SubjectRows]
     timeline: Sequence[TimelineRow]
     retractions: Sequence[RetractionMark]
+    extensions: Sequence[Extension] = ()  # subjects whose rows only grow at their end
 
 
 class StatusView(Protocol):

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,6 +29,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import Subject
 from domain.clock import from_micros, micros
+from domain.values import SubjectKey
 from projections.documents import FactRecord
 from projections.log import pages
 from projections.ports import (
@@ -38,13 +40,15 @@ from projections.ports import (
     SubjectRows,
     TimelineRow,
 )
-from projections.status import intervals, snapshots
+from projections.status import fold_periods, intervals
+from projections.tails import Extension, Tail, extend, tail_of
 
 log = structlog.get_logger(__name__)
 
 PAGE = 500
 BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in windows
 WINDOW = 200_000  # the most positions a window takes: one transaction (a stop rolls it back)
+TAILS = 20_000  # subjects whose tail a runner keeps
 WINDOW_SECONDS = 2.0  # windows grow while they take less, so that progress shows soon
 BATCH = 200  # subjects read, folded and written together in a window
 
@@ -58,13 +62,48 @@ class StatusProjection:
     def __init__(self, view: StatusView, events: EventSource) -> None:
         self.view = view
         self.events = events
+        self.tails: OrderedDict[UUID, Tail] = OrderedDict()  # where subjects' rows end
 
     def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
-        """Applies a page of the log: each subject it touches is recomputed as it stood at
-        the page's last position."""
-        versions = {event.originator_id: event.originator_version for _, event in page}
+        """Applies a page of the log: a subject whose new facts all sort last has its rows
+        extended from where they end; any other is recomputed as it stood at the page's
+        last position."""
+        events_of: dict[UUID, list[Any]] = {}
+        for _, event in page:
+            events_of.setdefault(event.originator_id, []).append(event)
+        extensions: list[Extension] = []
+        tails: dict[UUID, Tail | None] = {}
+        for subject_id, events in events_of.items():
+            tail = self.tails.get(subject_id)
+            extended = extend(tail, events) if tail is not None else None
+            if extended is not None:
+                extensions.append(extended[0])
+                tails[subject_id] = extended[1]
+        versions = {
+            subject_id: events[-1].originator_version
+            for subject_id, events in events_of.items()
+            if subject_id not in tails
+        }
         subjects = self.events.load_many(list(versions), versions)
-        self.view.apply([projected(subjects, page)], tracking)
+        keys = {i: self.tails[i].key for i in tails} | {i: s.subject for i, s in subjects.items()}
+        change = projected(subjects, page, keys, tails)
+        self._apply([replace(change, extensions=extensions)], tracking, tails)
+
+    def _apply(
+        self, changes: Iterable[Projected], tracking: Tracking, tails: dict[UUID, Tail | None]
+    ) -> None:
+        """Writes the changes; the tails they leave count once they are stored."""
+        try:
+            self.view.apply(changes, tracking)
+        except BaseException:
+            self.tails.clear()  # what they describe may not be what is stored
+            raise
+        for subject_id, tail in tails.items():
+            self.tails.pop(subject_id, None)
+            if tail is not None:
+                self.tails[subject_id] = tail
+        while len(self.tails) > TAILS:
+            self.tails.popitem(last=False)
 
     def process_window(
         self,
@@ -80,6 +119,7 @@ class StatusProjection:
         applied) if `stop` is set meanwhile."""
         ids = self.events.subject_ids(upto, after)
         applied = 0
+        tails: dict[UUID, Tail | None] = {}
 
         def changes() -> Iterator[Projected]:
             nonlocal applied
@@ -97,12 +137,13 @@ class StatusProjection:
                             page.append((position, event))
                     assert isinstance(subject, Subject)
                     subjects[subject_id] = subject
-                yield projected(subjects, page)
+                keys = {i: s.subject for i, s in subjects.items()}
+                yield projected(subjects, page, keys, tails)
                 applied += len(page)
                 if progress is not None:
                     progress(len(page))
 
-        self.view.apply(changes(), Tracking(self.view.tracking_key, upto))
+        self._apply(changes(), Tracking(self.view.tracking_key, upto), tails)
         return applied
 
 
@@ -110,8 +151,14 @@ class Interrupted(Exception):
     """A window of the log was given up because the runner was asked to stop."""
 
 
-def projected(subjects: dict[UUID, Subject], page: Sequence[tuple[int, Any]]) -> Projected:
-    """The rows of these subjects, the page's facts on their timelines, its retractions."""
+def projected(
+    subjects: dict[UUID, Subject],
+    page: Sequence[tuple[int, Any]],
+    keys: dict[UUID, SubjectKey],
+    tails: dict[UUID, Tail | None],
+) -> Projected:
+    """The rows of these subjects (their tails added to `tails`), the page's facts on their
+    timelines (`keys`: the key of each subject the page touches), its retractions."""
     timeline: list[TimelineRow] = []
     retractions: list[RetractionMark] = []
     for position, event in page:
@@ -126,7 +173,7 @@ def projected(subjects: dict[UUID, Subject], page: Sequence[tuple[int, Any]]) ->
                 )
             )
         elif isinstance(event, Subject.Action):
-            key = subjects[event.originator_id].subject
+            key = keys[event.originator_id]
             timeline.append(
                 TimelineRow(
                     event.originator_id.hex,
@@ -135,22 +182,24 @@ def projected(subjects: dict[UUID, Subject], page: Sequence[tuple[int, Any]]) ->
                     FactRecord.of(event, key, position),
                 )
             )
-    rows = [subject_rows(subject) for subject in subjects.values()]
+    rows = []
+    for subject_id, subject in subjects.items():
+        folded = fold_periods(subject.initial_state(), [], subject.view())
+        runs = intervals(folded.periods)
+        key = subject.subject
+        rows.append(
+            SubjectRows(
+                subject_id.hex,
+                key.kind,
+                key.key,
+                key.identity,
+                subject.exists_from(),
+                folded.periods,
+                runs,
+            )
+        )
+        tails[subject_id] = tail_of(key, subject.version, folded, runs)
     return Projected(rows, timeline, retractions)
-
-
-def subject_rows(subject: Subject) -> SubjectRows:
-    periods = snapshots(subject)
-    key = subject.subject
-    return SubjectRows(
-        subject.id.hex,
-        key.kind,
-        key.key,
-        key.identity,
-        subject.exists_from(),
-        periods,
-        intervals(periods),
-    )
 
 
 @dataclass(frozen=True)
@@ -225,6 +274,7 @@ class Runner:
         log or until `stop` is set; returns how many this call applied."""
         if self.serves_readers and self.view.follow_active():  # a rebuild replaced it
             self._position = None
+            self.projection.tails.clear()
         applied = 0
         while stop is None or not stop.is_set():
             after = self._position if self._position is not None else self.position

@@ -9,10 +9,12 @@ the subject, so recomputing a subject's rows after a late fact is always exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from domain import Subject
+from domain.timeline import State
 from domain.values import Status
 from projections.documents import CHANNEL_ORDER, StatusDocument, document, readings
 
@@ -46,9 +48,24 @@ class Interval:
 
 def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapshot]:
     """The subject's periods, from its timeline as known now (or at `known_at`)."""
-    timeline = subject.view(known_at)
-    points: list[Snapshot] = []
-    state = subject.initial_state()
+    return fold_periods(subject.initial_state(), [], subject.view(known_at)).periods
+
+
+@dataclass(frozen=True)
+class Folded:
+    """Periods folded from a timeline, and where the fold stood after its last action
+    (before a timed suspension that follows it runs out): enough to go on from there."""
+
+    periods: list[Snapshot]
+    state: State  # after the last action
+    last: Subject.Action | None
+
+
+def fold_periods(
+    state: State, points: list[Snapshot], timeline: Iterable[Subject.Action]
+) -> Folded:
+    """Folds `timeline` into `state`, adding a period after `points` (the periods so far,
+    the last still open) wherever the status can change."""
 
     def mark(moment: datetime, event_id: str | None) -> None:
         now = document(state)
@@ -59,6 +76,7 @@ def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapsh
             causes = points.pop().causes | causes  # the last state holds, each change its cause
         points.append(Snapshot(moment, None, values, event_id, now, causes))
 
+    last = None
     for action in timeline:
         pending = state.next_change()
         if pending is not None and pending <= action.occurred_at:
@@ -66,17 +84,18 @@ def snapshots(subject: Subject, known_at: datetime | None = None) -> list[Snapsh
             mark(pending, None)
         state.apply(action)
         mark(action.occurred_at, action.event_id)
+        last = action
+    after_last = state.copy()
     pending = state.next_change()
     if pending is not None:
         state.advance(pending)
         mark(pending, None)
-    if not points:  # every fact retracted
-        return []
-    ends = [p.valid_from for p in points[1:]]
-    return [
+    ends = [p.valid_from for p in points[1:]] + [None] if points else []  # none: all retracted
+    periods = [
         Snapshot(p.valid_from, end, p.readings, p.event_id, p.document, p.causes)
-        for p, end in zip(points, [*ends, None], strict=True)
+        for p, end in zip(points, ends, strict=True)
     ]
+    return Folded(periods, after_last, last)
 
 
 def intervals(periods: list[Snapshot]) -> list[Interval]:

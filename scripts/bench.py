@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.composition import Services, open_services
 from adapters.interchange import to_new_fact
+from domain.platform import Platform
 from domain.values import SubjectKey
 from scripts import histories
 from service.application import ConcurrentWrites
@@ -259,6 +261,40 @@ def as_of_reads(services: Services, keys: list[SubjectKey], rnd: random.Random) 
 def every_subject(services: Services) -> list[float]:
     moments = [histories.END - timedelta(days=400 * i) for i in range(5)]
     return [timed(lambda m=m: services.queries.statuses(m)) for m in moments]
+
+
+# Validation, in the domain alone ------------------------------------------------------------
+
+
+def late_fact_seconds(size: int, late: int = 1000, seed: int = 7) -> float:
+    """Median time to validate and add one late fact (a service cut or restored at a random
+    moment of the past) to a platform that already has `size` facts."""
+    rnd = random.Random(seed)
+    subject = Platform.track(SubjectKey.platform("bench"))
+    start = moment = datetime(2000, 1, 1, tzinfo=UTC)
+    record = partial(subject.record, now=datetime.now(UTC), reason=None, sources=[], note=None)
+    registration = {"name": "Bench", "hosting_provider": "host-0", "registrar": None}
+    record(
+        "PlatformRegistered",
+        event_id="r",
+        occurred_at=moment,
+        app_stores=["google_play"],
+        **registration,
+    )
+    steps = ["AppStoreRemoved", "AppStoreReinstated"]
+    for n in range(size - 1):
+        moment += timedelta(hours=1)
+        record(
+            steps[n % 2], event_id=f"s{n}", occurred_at=moment, provider="G", store="google_play"
+        )
+    times = []
+    for n in range(late):
+        at = start + (moment - start) * rnd.random()
+        kind = ("ServiceTerminated", "ServiceRestored")[n % 2]
+        started = time.perf_counter()
+        record(kind, event_id=f"late{n}", occurred_at=at, provider="Stripe", service="payments")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 # Record, alone and concurrently ------------------------------------------------------------
@@ -567,6 +603,15 @@ def main() -> None:
         f"ratio = the project's figure over the baseline's (higher is better)",
         flush=True,
     )
+    small = late_fact_seconds(10)
+    for size in (1_000, 100_000):
+        print(
+            f"  {'domain':<10} {f'late service fact, {size:,} facts':<34} "
+            f"{late_fact_seconds(size) * 1e6:>12,.1f} us         "
+            f"{small * 1e6:,.1f} (platform of 10 facts)   "
+            f"{small / late_fact_seconds(size):.3f}x",
+            flush=True,
+        )
     kinds = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     stores = [bench_store(kind, args, history, lines) for kind in kinds]
     shutil.rmtree(folder)

@@ -85,7 +85,7 @@ class Tables:
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         cursor.execute(self.sql(statement), params)
 
-    def executemany(self, cursor: Any, statement: str, rows: list[Sequence[Any]]) -> None:
+    def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             cursor.executemany(self.sql(statement), rows)
 

@@ -14,6 +14,8 @@ from adapters.serialize import document_json, record_json
 from domain.clock import micros
 from projections.documents import OVERALL
 from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
+from projections.status import Interval, Snapshot
+from projections.tails import Extension
 
 
 def maybe_micros(moment: datetime | None) -> int | None:
@@ -33,6 +35,68 @@ class Writer(Generations):
                 self.track(c, tracking)  # first: a page applied twice fails here
             for change in changes:
                 self._write(c, change.subjects, change.timeline, change.retractions)
+                self._extend(c, change.extensions)
+
+    def _extend(self, c: Any, extensions: Sequence[Extension]) -> None:
+        """Replaces the rows begun after each extension's `after`, and ends those in force."""
+        if not extensions:
+            return
+        t = self.tables()
+        after = [(e.subject_id, micros(e.after)) for e in extensions]
+        for name in ("periods", "intervals"):
+            self.executemany(
+                c, f"DELETE FROM {t[name]} WHERE subject_id = %s AND valid_from > %s", after
+            )
+        self.executemany(
+            c,
+            f"UPDATE {t['periods']} SET valid_to = %s WHERE subject_id = %s AND valid_from = %s",
+            [(maybe_micros(e.period_end), e.subject_id, micros(e.after)) for e in extensions],
+        )
+        self.executemany(
+            c,
+            f"UPDATE {t['intervals']} SET valid_to = %s "
+            "WHERE subject_id = %s AND channel = %s AND valid_from = %s",
+            [
+                (maybe_micros(end), e.subject_id, channel, micros(start))
+                for e in extensions
+                for channel, (start, end) in e.run_ends.items()
+            ],
+        )
+        self._insert_periods(c, [(e.subject_id, p) for e in extensions for p in e.periods])
+        self._insert_intervals(c, [(e.subject_id, i) for e in extensions for i in e.intervals])
+
+    def _insert_periods(self, c: Any, periods: Sequence[tuple[str, Snapshot]]) -> None:
+        self.executemany(
+            c,
+            f"INSERT INTO {self.tables()['periods']} VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    subject_id,
+                    micros(p.valid_from),
+                    maybe_micros(p.valid_to),
+                    p.readings[OVERALL].value,
+                    json.dumps(document_json(p.document)),
+                )
+                for subject_id, p in periods
+            ],
+        )
+
+    def _insert_intervals(self, c: Any, runs: Sequence[tuple[str, Interval]]) -> None:
+        self.executemany(
+            c,
+            f"INSERT INTO {self.tables()['intervals']} VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    subject_id,
+                    i.channel,
+                    micros(i.valid_from),
+                    maybe_micros(i.valid_to),
+                    i.status.value,
+                    i.event_id,
+                )
+                for subject_id, i in runs
+            ],
+        )
 
     def _write(
         self,
@@ -45,37 +109,8 @@ class Writer(Generations):
         ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
         for name in ("periods", "intervals", "subjects"):
             self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
-        self.executemany(
-            c,
-            f"INSERT INTO {t['periods']} VALUES (%s, %s, %s, %s, %s)",
-            [
-                (
-                    s.subject_id,
-                    micros(p.valid_from),
-                    maybe_micros(p.valid_to),
-                    p.readings[OVERALL].value,
-                    json.dumps(document_json(p.document)),
-                )
-                for s in subjects
-                for p in s.snapshots
-            ],
-        )
-        self.executemany(
-            c,
-            f"INSERT INTO {t['intervals']} VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    s.subject_id,
-                    i.channel,
-                    micros(i.valid_from),
-                    maybe_micros(i.valid_to),
-                    i.status.value,
-                    i.event_id,
-                )
-                for s in subjects
-                for i in s.intervals
-            ],
-        )
+        self._insert_periods(c, [(s.subject_id, p) for s in subjects for p in s.snapshots])
+        self._insert_intervals(c, [(s.subject_id, i) for s in subjects for i in s.intervals])
         self.executemany(
             c,
             f"INSERT INTO {t['subjects']} VALUES (%s, %s, %s, %s, %s)",

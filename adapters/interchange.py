@@ -9,9 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
+from multiprocessing import get_context
 from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 from uuid import uuid5
@@ -348,7 +352,11 @@ class ParsedLine:
 def parse_lines(lines: Iterable[str | InvalidInput]) -> Iterator[ParsedLine]:
     """Numbered lines of a JSON Lines text (or the reason a line could not be read); blank
     lines and `#` comments are skipped."""
-    for number, text in enumerate(lines, start=1):
+    return parse_numbered(enumerate(lines, start=1))
+
+
+def parse_numbered(lines: Iterable[tuple[int, str | InvalidInput]]) -> Iterator[ParsedLine]:
+    for number, text in lines:
         if isinstance(text, InvalidInput):
             yield ParsedLine(number, None, str(text))
             continue
@@ -359,6 +367,28 @@ def parse_lines(lines: Iterable[str | InvalidInput]) -> Iterator[ParsedLine]:
             yield ParsedLine(number, parse_line(stripped, number), None)
         except InvalidInput as error:
             yield ParsedLine(number, None, str(error))
+
+
+def parse_chunk(lines: list[tuple[int, str | InvalidInput]]) -> list[ParsedLine]:
+    return list(parse_numbered(lines))
+
+
+def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[list[ParsedLine]]:
+    """A stream's parsed lines, `size` lines at a time. With `parallel`, a worker process
+    parses them, a chunk ahead of the caller (a second core at work; memory stays bounded)."""
+    numbered = enumerate(read_lines(stream), start=1)
+    chunks = iter(lambda: list(islice(numbered, size)), [])
+    if not parallel:
+        yield from map(parse_chunk, chunks)
+        return
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as worker:
+        ahead: deque[Future[list[ParsedLine]]] = deque()
+        for chunk in chunks:
+            ahead.append(worker.submit(parse_chunk, chunk))
+            if len(ahead) > 1:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[str | InvalidInput]:

@@ -5,9 +5,10 @@ command reads it."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterator
-from itertools import islice
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from adapters.cli.render import progress_bar, report
 from service.recording import NewFact, Outcome
 
 IMPORT_CHUNK = 5000  # lines parsed, validated and written together
+PARALLEL_BYTES = 8_000_000  # a file larger than this is parsed by a worker process
 
 
 @cli.command("import")
@@ -38,9 +40,12 @@ def import_(
     parse_errors: list[tuple[int, str]] = []
 
     def chunks() -> Iterator[list[NewFact]]:
-        """The file's facts, a chunk at a time; lines that are not facts are noted."""
-        lines = interchange.parse_lines(interchange.read_lines(stream))
-        while parsed := list(islice(lines, IMPORT_CHUNK)):
+        """The file's facts, a chunk at a time; lines that are not facts are noted. A large
+        file is parsed by a worker process meanwhile."""
+        large = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and (
+            os.fstat(stream.fileno()).st_size > PARALLEL_BYTES
+        )
+        for parsed in interchange.parse_chunks(stream, IMPORT_CHUNK, parallel=large):
             parse_errors.extend((p.line, p.error) for p in parsed if p.error is not None)
             yield [p.fact for p in parsed if p.fact is not None]
 

@@ -203,3 +203,21 @@ def test_lines_that_cannot_be_read_are_refused_one_by_one_with_their_numbers():
     assert [p.fact is not None for p in parsed] == [True, False, False, True]
     assert "not UTF-8 text at byte 14" in parsed[1].error
     assert f"longer than {MAX_LINE_BYTES} bytes" in parsed[2].error
+
+
+def test_a_large_file_parsed_by_a_worker_process_gives_the_lines_parsed_here():
+    import io
+
+    from adapters.interchange import parse_chunks
+
+    lines = [
+        b'{"type": "AccountBanned", "account": "x:a%d", "occurred_at": "2021-01-01", '
+        b'"provider": "X"}' % n
+        for n in range(7)
+    ]
+    lines[2], lines[4] = b"# a comment", b'{"type": "AccountBanned", "account": "caf\xe9"}'
+    text = b"\n".join([*lines, b"{not json"])
+    here = list(parse_chunks(io.BytesIO(text), 3, parallel=False))
+    there = list(parse_chunks(io.BytesIO(text), 3, parallel=True))
+    assert there == here and [len(chunk) for chunk in here] == [2, 3, 2]
+    assert [p.line for chunk in here for p in chunk if p.error] == [5, 8]

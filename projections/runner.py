@@ -47,9 +47,8 @@ log = structlog.get_logger(__name__)
 
 PAGE = 500
 BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in windows
-WINDOW = 200_000  # the most positions a window takes: one transaction (a stop rolls it back)
+WINDOW = 1_000_000  # the most positions a window takes: one transaction (a stop rolls it back)
 TAILS = 20_000  # subjects whose tail a runner keeps
-WINDOW_SECONDS = 2.0  # windows grow while they take less, so that progress shows soon
 BATCH = 200  # subjects read, folded and written together in a window
 
 
@@ -233,7 +232,7 @@ class Runner:
     ) -> None:
         self.events = events
         self.bulk, self.window = bulk, window
-        self._window = min(window, 2 * bulk) or window  # grows (doubling) up to `window`
+        self._window = min(window, 2 * bulk) or window  # grows (fourfold) up to `window`
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
         self.projection = StatusProjection(view, events)
@@ -279,8 +278,13 @@ class Runner:
         while stop is None or not stop.is_set():
             after = self._position if self._position is not None else self.position
             if self.head() - after > self.bulk:  # a backlog: each subject folded once
-                upto = min(self._head, after + self._window)
-                started = time.monotonic()
+                # The first windows are small, so that progress shows at once, and grow fourfold:
+                # each refolds every subject it touches (the hot ones each time) whatever its
+                # size. One that would leave less than the next takes the rest as well.
+                grown = min(4 * self._window, self.window)
+                upto = after + self._window
+                if self._head - upto < grown:
+                    upto = min(self._head, after + max(self._window, grown))
                 try:
                     applied += self.projection.process_window(after, upto, progress, stop)
                 except IntegrityError:
@@ -290,8 +294,7 @@ class Runner:
                 except Interrupted:
                     return applied
                 self._advanced(upto)
-                if time.monotonic() - started < WINDOW_SECONDS:
-                    self._window = min(2 * self._window, self.window)
+                self._window = grown
                 continue
             conflict = False
             for notifications in pages(self.events.recorder, after, self.page):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import datetime
 from typing import Self
 
@@ -173,9 +174,10 @@ class PlatformState:
     # Derived availability -------------------------------------------------------
 
     @property
-    def stores(self) -> list[AppStore]:
+    def stores(self) -> tuple[AppStore, ...]:
+        """The registration's app stores, in its order."""
         assert self.registration is not None
-        return [AppStore(s) for s in self.registration.app_stores]
+        return app_stores(tuple(self.registration.app_stores))
 
     @property
     def hosting_level(self) -> Availability:
@@ -367,3 +369,9 @@ def overall_of(channels: dict[Channel, Availability]) -> Availability:
     if values == {Availability.OFFLINE}:
         return Availability.OFFLINE
     return Availability.PARTIAL
+
+
+@cache
+def app_stores(names: tuple[str, ...]) -> tuple[AppStore, ...]:
+    return tuple(map(AppStore, names))
+

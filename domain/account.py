@@ -67,6 +67,9 @@ class AccountState:
             until_lapsed=self.until_lapsed,
         )
 
+    def detached(self) -> Self:
+        return self.copy()
+
     @property
     def since(self) -> datetime | None:
         if self.lapsed:

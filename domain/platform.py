@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Self
 
 from domain.clock import iso
@@ -164,6 +164,11 @@ class PlatformState:
             relaunched=self.relaunched,
             services=dict(self.services),
         )
+
+    def detached(self) -> Self:
+        clone = self.copy()
+        clone.terminations = None  # a method of the subject: it would keep it alive
+        return clone
 
     def advance(self, moment: datetime) -> None:
         """Platforms have no timed states: nothing changes without an event."""
@@ -374,4 +379,3 @@ def overall_of(channels: dict[Channel, Availability]) -> Availability:
 @cache
 def app_stores(names: tuple[str, ...]) -> tuple[AppStore, ...]:
     return tuple(map(AppStore, names))
-

@@ -55,6 +55,10 @@ class State(Protocol):
 
     def copy(self) -> Self: ...
 
+    def detached(self) -> Self:
+        """A copy that holds no reference to its subject (to keep it after the subject)."""
+        ...
+
     def __eq__(self, other: object) -> bool: ...
 
 

@@ -62,7 +62,7 @@ def tail_of(key: SubjectKey, version: int, folded: Folded, runs: list[Interval])
     open_point = Snapshot(
         moment, None, point.readings, point.event_id, point.document, point.causes
     )
-    return Tail(key, version, folded.state, last, open_point, starts)
+    return Tail(key, version, folded.state.detached(), last, open_point, starts)
 
 
 def extend(tail: Tail, events: Sequence[Any]) -> tuple[Extension, Tail | None] | None:

@@ -131,11 +131,14 @@ class ReadModelQueries:
         order = f"s.kind DESC, s.identity COLLATE {self.view.binary_collation}"
 
         def query(t: dict[str, str]) -> str:
+            # Each subject's last period begun by as_of: one primary-key lookup a subject,
+            # whatever the length of the history (not a scan of every period begun by then).
             return (
                 f"SELECT p.document, s.kind, s.key, COUNT(*) OVER () AS total "
-                f"FROM {t['periods']} p JOIN {t['subjects']} s "
-                "ON s.subject_id = p.subject_id WHERE p.valid_from <= %s "
-                f"AND (p.valid_to IS NULL OR p.valid_to > %s){where} ORDER BY {order}"
+                f"FROM {t['subjects']} s JOIN {t['periods']} p ON p.subject_id = s.subject_id "
+                f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
+                "WHERE q.subject_id = s.subject_id AND q.valid_from <= %s) "
+                f"WHERE (p.valid_to IS NULL OR p.valid_to > %s){where} ORDER BY {order}"
                 + (" LIMIT %s OFFSET %s" if limit is not None else "")
             )
 

@@ -199,16 +199,30 @@ def raw_commits(url: str, rows: list[tuple]) -> list[float]:
 
 
 def run_cli(*args: str) -> tuple[float, float]:
-    """Runs the CLI; its wall time and peak RSS (MB)."""
+    """Runs the CLI; its wall time and peak RSS (MB). The peak is the child's own high-water
+    mark, read while it runs: what `wait4` reports would include this process's memory,
+    which Linux carries into a child's maximum across fork and exec."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, high_water_kb(process.pid))
+            time.sleep(0.05)
         seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
+        if process.returncode != 0:
             errors.seek(0)
             raise SystemExit(f"deplatform {args[0]} failed: {errors.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, peak / 1024
+
+
+def high_water_kb(pid: int) -> int:
+    """A running process's peak resident set (VmHWM), in kB; 0 once it has gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -48,11 +48,7 @@ class Services:
         """Records facts. Embedded (the CLI, notebooks), the read models are then brought up
         to date before it returns; in a server, its runner does that, and reads made after
         the write wait (bounded) for it."""
-        outcome = self.app.record(facts, atomic=atomic, commit=commit)
-        if outcome.committed and self.project_writes:
-            self.runner.catch_up()
-        self.queries.recorded(outcome.position)
-        return outcome
+        return self._written(self.app.record(facts, atomic=atomic, commit=commit))
 
     def import_stream(
         self,
@@ -67,6 +63,10 @@ class Services:
         outcome = self.app.import_stream(
             chunks, atomic=atomic, commit_if=commit_if, progress=progress
         )
+        return self._written(outcome)
+
+    def _written(self, outcome: Outcome) -> Outcome:
+        """After a write: embedded, the read models catch up; readers learn its position."""
         if outcome.committed and self.project_writes:
             self.runner.catch_up()
         self.queries.recorded(outcome.position)

@@ -17,7 +17,7 @@ from typing import cast
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
 
-from adapters.config import store_env
+from adapters.config import COMMAND_TIMEOUT, store_env
 from adapters.interchange import parse_instant
 from adapters.read_models.backends import StatusView, status_view
 from adapters.read_models.queries import ReadModelQueries
@@ -106,11 +106,17 @@ class Services:
 
 
 def open_services(
-    database_url: str, *, embedded: bool = True, read_wait: float = READ_WAIT
+    database_url: str,
+    *,
+    embedded: bool = True,
+    read_wait: float = READ_WAIT,
+    timeout: float = COMMAND_TIMEOUT,
 ) -> Services:
     """The tracker on the store a database URL names; tables are created on first use.
-    `embedded`: writes project themselves (no runner follows the stream beside them)."""
-    return cast(Services, _open(store_env(database_url), embedded, read_wait))  # retry: untyped
+    `embedded`: writes project themselves (no runner follows the stream beside them).
+    `timeout`: seconds to wait for a lock another writer holds (see `adapters.config`)."""
+    env = store_env(database_url, timeout)
+    return cast(Services, _open(env, embedded, read_wait))  # retry: untyped
 
 
 # Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple

@@ -11,6 +11,11 @@ from psycopg import sql
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./deplatform.db"
+# Seconds a use of the store waits for a lock another writer holds before giving up; the
+# server answers 503 then (and sooner when the store cannot be reached: CONNECT_TIMEOUT).
+COMMAND_TIMEOUT = 60.0  # the CLI: scripts would rather wait for another import to finish
+REQUEST_TIMEOUT = 3.0  # the HTTP service: a client is told to retry instead
+CONNECT_TIMEOUT = 5.0  # at most, to get a connection (a pooled one, or a new one)
 
 
 class Settings(BaseSettings):
@@ -36,11 +41,14 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def store_env(url: str) -> dict[str, str]:
-    """`sqlite:///path.db`, `sqlite:///:memory:` or `postgresql://user:pass@host:port/db`.
+def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
+    """`sqlite:///path.db`, `sqlite:///:memory:` or `postgresql://user:pass@host:port/db`,
+    waiting at most `timeout` seconds for a lock (and less to connect).
 
     A PostgreSQL URL may name a schema with `?schema=NAME`; it is created if missing.
     """
+    wait = str(max(1, round(timeout)))
+    connect = str(max(1, round(min(timeout, CONNECT_TIMEOUT))))
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
@@ -55,7 +63,7 @@ def store_env(url: str) -> dict[str, str]:
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_LOCK_TIMEOUT": wait,
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:SQLiteEventStore",
         }
     if parts.scheme in ("postgresql", "postgres"):
@@ -66,16 +74,17 @@ def store_env(url: str) -> dict[str, str]:
             )
         schema = parse_qs(parts.query).get("schema", ["public"])[0]
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "adapters.persistence:PostgresStore",
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": parts.hostname,
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": connect,
+            "POSTGRES_PRE_PING": "y",  # a connection broken by an outage is replaced, not used
             "POSTGRES_POOL_SIZE": "4",
-            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_LOCK_TIMEOUT": wait,
             # An atomic import of hundreds of thousands of facts prepares its rows between
             # statements of its one transaction; the library's 5 s killed it (and its retries).
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "120",

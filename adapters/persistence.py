@@ -10,14 +10,15 @@ whole write, which the service then retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
@@ -26,6 +27,8 @@ from adapters.batching import chunks
 from service.ports import BulkWrite, IndexedEvent
 
 PG_CHUNK = 5000  # ids per lookup query on PostgreSQL (one array parameter)
+TCP_PROBES = 3  # unanswered keepalive probes, a second apart, before a connection is dead
+OUTAGE_HOLD = 5.0  # seconds for which a failed connection attempt fails the next ones at once
 
 
 class SQLiteEventStore(SQLiteApplicationRecorder):
@@ -139,6 +142,54 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
             return {row[0]: row[1] for row in c.fetchall()}
 
 
+class PostgresStore(PostgresFactory):
+    """The library's PostgreSQL persistence, with connections that fail in bounded time when
+    the server or the network is gone. The library bounds only the wait for a pooled
+    connection; libpq's own connect timeout, TCP keepalives and TCP user timeout (set here)
+    end a connection attempt, or a query, whose peer stopped answering, instead of leaving
+    it to the kernel's defaults (minutes)."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        seconds = max(1, int(self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or 5))
+        self.datastore.pool.kwargs.update(
+            connect_timeout=seconds,
+            keepalives=1,
+            keepalives_idle=seconds,
+            keepalives_interval=1,
+            keepalives_count=TCP_PROBES,
+            tcp_user_timeout=(seconds + TCP_PROBES) * 1000,
+        )
+        # The library retries reads up to 10 times, each waiting for a connection: while the
+        # server is unreachable, a request would wait 10 connect timeouts.
+        self.datastore.get_connection = FailFast(self.datastore.get_connection)  # type: ignore[method-assign]
+
+
+class FailFast:
+    """Connections from the pool, except that for `OUTAGE_HOLD` seconds after an attempt to
+    get one failed, attempts fail at once with the same error (the pool keeps reconnecting
+    in the background; the first attempt after the hold waits for it again)."""
+
+    def __init__(self, connect: Callable[[], AbstractContextManager[Any]]) -> None:
+        self._connect = connect
+        self._failed_until = 0.0
+        self._reason = ""
+
+    @contextmanager
+    def __call__(self) -> Iterator[Any]:
+        if time.monotonic() < self._failed_until:
+            raise OperationalError(self._reason)
+        acquired = False
+        try:
+            with self._connect() as conn:
+                acquired = True
+                yield conn
+        except (OperationalError, InterfaceError) as error:
+            if not acquired:
+                self._reason, self._failed_until = str(error), time.monotonic() + OUTAGE_HOLD
+            raise
+
+
 class PostgresEventStore(PostgresApplicationRecorder):
     """`<app>_events` plus `<app>_event_ids`, in the configured schema."""
 
@@ -182,7 +233,7 @@ class PostgresEventStore(PostgresApplicationRecorder):
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)  # a stale connection
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:

@@ -232,4 +232,5 @@ def progress_json(progress: Progress, projection: str = "status") -> dict[str, A
         "following": progress.following,
         "last_error": progress.last_error,
         "last_error_at": maybe_iso(progress.last_error_at),
+        "failing_since": maybe_iso(progress.failing_since),
     }

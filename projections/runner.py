@@ -15,6 +15,8 @@ wait, bounded, for a position it needs.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -28,7 +30,7 @@ import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import Subject
-from domain.clock import from_micros, micros
+from domain.clock import from_micros, micros, now
 from domain.values import SubjectKey
 from projections.documents import FactRecord
 from projections.log import pages
@@ -50,6 +52,7 @@ BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in 
 WINDOW = 1_000_000  # the most positions a window takes: one transaction (a stop rolls it back)
 TAILS = 20_000  # subjects whose tail a runner keeps
 BATCH = 200  # subjects read, folded and written together in a window
+RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds: a failing runner's backoff (full jitter)
 
 
 class StatusProjection:
@@ -211,6 +214,7 @@ class Progress:
     generation: int
     last_error: str | None = None
     last_error_at: datetime | None = None
+    failing_since: datetime | None = None  # the runner here has failed since, and retries
 
     @property
     def lag(self) -> int:
@@ -240,6 +244,7 @@ class Runner:
         self._position: int | None = None  # cached: a stale one only costs a refused page
         self._head = 0
         self._following = False
+        self._failure: tuple[str, datetime] | None = None  # while failing: error, since
         self._applied = threading.Condition()
         self._wake = threading.Event()
 
@@ -335,26 +340,41 @@ class Runner:
         self, stop: threading.Event, poll: float = 0.5, report: Callable[[], None] | None = None
     ) -> None:
         """Catches up, then keeps following new events until `stop` is set (checked between
-        pages). An error is recorded (for `report`) and stops the runner: what it applied
-        stays applied."""
+        pages). A failure (the store unreachable or locked, or anything else) is recorded and
+        retried after an exponential backoff with full jitter, so that runners restarted
+        together do not retry together; each attempt resumes from the tracking record, so
+        nothing is applied twice or skipped."""
         self._following = True
+        failures = 0
         try:
             while not stop.is_set():
                 try:
                     self.head()
-                    applied = self.catch_up(stop=stop)
-                except Exception as error:
-                    self.view.record_error(f"{type(error).__name__}: {error}")
-                    log.error("projection stopped", error=str(error))
-                    raise
-                if applied and report is not None:
-                    report()
+                    if self.catch_up(stop=stop) and report is not None:
+                        report()
+                except Exception as error:  # a daemon: said, then retried
+                    failures += 1
+                    self._failed(error, failures)
+                    stop.wait(random.uniform(0, min(RETRY_MOST, RETRY_FIRST * 2**failures)))
+                    continue
+                if failures:
+                    log.info("projection resumed", after_failures=failures)
+                    failures, self._failure = 0, None
                 self._wake.wait(poll)
                 self._wake.clear()
         finally:
             self._following = False
             with self._applied:
                 self._applied.notify_all()
+
+    def _failed(self, error: Exception, failures: int) -> None:
+        message = f"{type(error).__name__}: {error}"
+        self._failure = (message, self._failure[1] if self._failure else now())
+        self._position = None  # read again from the tracking record when resuming
+        self.projection.tails.clear()
+        log.warning("projection failed; retrying", error=message, failures=failures)
+        with contextlib.suppress(Exception):  # the store may be what failed
+            self.view.record_error(message)
 
     def recorded(self, position: int) -> None:
         """A write of this process reached `position`: a follower here looks at once."""
@@ -384,10 +404,39 @@ class Runner:
             delay = min(delay * 2, 0.2)
         return True
 
+    @property
+    def failure(self) -> tuple[str, datetime] | None:
+        """While this process's runner is failing: its last error, and since when."""
+        return self._failure
+
     def report(self) -> Progress:
+        """Where the read models stand, with the last error recorded in the store (by any
+        runner) and whether the runner in this process is failing now."""
         meta = self.view.meta()
-        now = self.progress()
+        at = self.progress()
         error_at = from_micros(meta["last_error_at"]) if meta["last_error_at"] else None
+        since = self._failure[1] if self._failure else None
         return Progress(
-            now.position, now.head, now.following, meta["generation"], meta["last_error"], error_at
+            at.position,
+            at.head,
+            at.following,
+            meta["generation"],
+            meta["last_error"],
+            error_at,
+            since,
+        )
+
+    def remembered(self) -> Progress:
+        """Where the read models stood when last seen, from memory only (when the store
+        cannot be asked)."""
+        error, since = self._failure or (None, None)
+        position = self._position or 0
+        return Progress(
+            position,
+            max(self._head, position),
+            self._following,
+            self.view.generation,
+            error,
+            since,
+            since,
         )

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import socket
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from hypothesis import HealthCheck, settings
 
 from adapters.composition import Services
@@ -128,3 +133,48 @@ def record_history(tracker: Services, facts: list, retract: list[float]) -> None
 
 def exported(tracker: Services) -> list[dict]:
     return [export_record(s) for s in tracker.app.export()]
+
+
+# A real server ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(database_url: str, *, token: str | None = TOKEN, log: Path | None = None):
+    """`deplatform serve` on a store, as users run it; yields its address once it answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLATFORM_")}
+    if token:
+        env["DEPLATFORM_API_TOKEN"] = token
+    output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115  # closed below
+    process = subprocess.Popen(
+        [DEPLATFORM, "serve", "--port", str(port), "--database-url", database_url],
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "the server stopped"
+            try:
+                if httpx.get(f"{address}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.2)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log:
+            output.close()

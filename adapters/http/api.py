@@ -6,6 +6,7 @@ import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,7 +25,7 @@ from adapters.http.deps import (
     instant,
     subject_key,
 )
-from adapters.http.problems import Problem
+from adapters.http.problems import RETRY_AFTER, Problem
 from adapters.serialize import change_json, history_json, interval_json, progress_json, status_json
 from domain.clock import iso, now
 from domain.values import Status, SubjectKind
@@ -133,21 +134,39 @@ def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/healthz", summary="Store reachable, projection lag")
+@router.get(
+    "/healthz",
+    summary="Store reachable, projection following: 200, or 503 naming the part that is down",
+)
 def healthz(tracker: Tracker, request: Request) -> JSONResponse:
+    runner = tracker.runner
+    store: dict[str, Any] = {"status": "ok"}
     try:
-        report = tracker.runner.report()
-    except Exception as error:  # the store itself is the thing being checked
-        return JSONResponse({"status": "unavailable", "error": str(error)}, status_code=503)
-    read_only = not request.app.state.api_token
-    return JSONResponse(
-        {
-            "status": "ok",
-            "head": report.head,
-            "projection": progress_json(report),
-            "read_only": read_only,
-        }
-    )
+        progress = runner.report()
+    except PersistenceError as error:
+        store = {"status": "unreachable", "error": str(error)}
+        progress = runner.remembered()
+    projection = progress_json(progress)
+    expected = request.app.state.follow_projections  # a follower of this process's own
+    if progress.failing_since is not None:
+        projection["status"] = "failing"
+    elif expected and not progress.following:
+        projection["status"] = "stopped"
+    else:
+        projection["status"] = "ok"
+    body = {
+        "status": "ok",
+        "head": progress.head,
+        "store": store,
+        "projection": projection,
+        "read_only": not request.app.state.api_token,
+    }
+    down = [part for part in ("store", "projection") if body[part]["status"] != "ok"]
+    if not down:
+        return JSONResponse(body)
+    detail = "; ".join(f"{part}: {body[part]['status']}" for part in down)
+    del body["status"]  # the problem document's own member holds 503
+    raise Problem(503, "Unhealthy", detail, headers={"Retry-After": RETRY_AFTER}, **body)
 
 
 # Writes -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 
 from adapters.composition import open_services
+from adapters.config import REQUEST_TIMEOUT
 from adapters.http import problems
 from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
@@ -41,7 +42,8 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = open_services(database_url, embedded=False)  # its runner projects
+        # Its runner projects; a request waits briefly for the store, then is answered 503.
+        services = open_services(database_url, embedded=False, timeout=REQUEST_TIMEOUT)
         app.state.services = services
         stop = threading.Event()
         follower = None
@@ -91,6 +93,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     app.state.api_token = api_token
+    app.state.follow_projections = follow_projections
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)  # listings and pages compress well

@@ -87,8 +87,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PersistenceError)
     async def on_store(request: Request, error: PersistenceError) -> JSONResponse:
-        detail = "the store did not answer or refused the operation; try again shortly"
-        problem = Problem(503, "Store unavailable", detail, headers={"Retry-After": RETRY_AFTER})
+        text = str(error).lower()
+        if "lock" in text or "busy" in text:
+            title, detail = "Store busy", "another writer holds the store's lock (an import?)"
+        else:
+            title, detail = "Store unavailable", "the store cannot be reached"
+        detail += "; nothing was changed: try again shortly"
+        problem = Problem(503, title, detail, headers={"Retry-After": RETRY_AFTER})
         return problem_response(request, problem)
 
     @app.exception_handler(ConcurrentWrites)

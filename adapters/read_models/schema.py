@@ -179,8 +179,7 @@ class Generations(Tables):
         self.open_generation()
         return True
 
-    @setup_retry
-    def record_error(self, message: str) -> None:
+    def record_error(self, message: str) -> None:  # not retried: the store may be what failed
         with self.cursor(commit=True) as c:
             self.execute(
                 c,

@@ -1,0 +1,135 @@
+"""When the store fails: the real server answers 503 problem details with `Retry-After` in
+bounded time on every route, says in `/healthz` which part is down, and recovers by itself,
+its projection runner resuming where it stopped."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+
+import httpx
+import pytest
+
+from adapters.composition import open_services
+from domain.clock import now
+from tests.helpers import AUTH, EXAMPLE_EVENTS, serving
+from tests.tcp_proxy import TcpProxy
+
+BOUND = 10.0  # seconds within which every answer comes while the store is down
+ROUTES = [
+    ("GET", "/status"),
+    ("GET", "/platforms"),
+    ("GET", "/subjects/parler/status"),
+    ("GET", "/subjects/parler/history"),
+    ("GET", "/events"),
+    ("GET", "/changes?from=2021-01-01"),
+    ("GET", "/"),
+    ("GET", "/subjects/parler"),
+    ("GET", "/reports?from=2021-01-01&to=2021-02-01&format=json"),
+    ("POST", "/events"),
+    ("POST", "/events/parler-launch/retract"),
+]
+
+
+def new_platform() -> dict:
+    slug = f"p{uuid.uuid4().hex[:8]}"
+    return {
+        "type": "PlatformRegistered",
+        "platform": slug,
+        "name": slug,
+        "occurred_at": "2021-01-01",
+    }
+
+
+def call(address: str, method: str, path: str) -> tuple[httpx.Response, float]:
+    body = {"reason": "test"} if path.endswith("/retract") else new_platform()
+    started = time.monotonic()
+    response = httpx.request(
+        method, address + path, json=body if method == "POST" else None, headers=AUTH, timeout=60
+    )
+    return response, time.monotonic() - started
+
+
+def assert_unavailable(response: httpx.Response, seconds: float, route: str) -> None:
+    assert response.status_code == 503, (route, response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json", route
+    assert int(response.headers["retry-after"]) > 0, route
+    assert response.json()["status"] == 503 and "Traceback" not in response.text, route
+    assert seconds < BOUND, (route, seconds)
+
+
+def wait_until(predicate, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "not within {seconds} s"
+        time.sleep(0.2)
+
+
+def healthy(address: str) -> bool:
+    return httpx.get(f"{address}/healthz", timeout=BOUND).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def test_while_postgresql_is_unreachable_every_route_answers_503_and_all_recovers(
+    postgres_database, tmp_path, mode
+):
+    proxy = TcpProxy("127.0.0.1", int(postgres_database.rsplit(":", 1)[1].split("/")[0]))
+    name = postgres_database.rsplit("/", 1)[1]
+    url = f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}?schema=o_{uuid.uuid4().hex[:8]}"
+    try:
+        with serving(url, log=tmp_path / "server.log") as address:
+            loaded = httpx.post(f"{address}/events", json=EXAMPLE_EVENTS, headers=AUTH, timeout=30)
+            assert loaded.status_code == 201, loaded.text
+
+            proxy.cut(mode)
+            for method, path in ROUTES:
+                assert_unavailable(*call(address, method, path), route=path)
+            health, seconds = call(address, "GET", "/healthz")
+            assert_unavailable(health, seconds, "/healthz")
+            assert health.json()["store"]["status"] == "unreachable"
+            wait_until(
+                lambda: (
+                    httpx.get(f"{address}/healthz", timeout=BOUND).json()["projection"]["status"]
+                    == "failing"
+                )
+            )
+
+            proxy.restore()
+            wait_until(lambda: healthy(address))
+            written = httpx.post(f"{address}/events", json=new_platform(), headers=AUTH)
+            assert written.status_code == 201, written.text
+            position = written.json()["position"]
+            wait_until(
+                lambda: httpx.get(f"{address}/healthz").json()["projection"]["position"] >= position
+            )
+        log = (tmp_path / "server.log").read_text()
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        proxy.close()
+    with open_services(url.replace(f":{proxy.port}/", ":5432/")) as services:
+        # What the runner applied across the outage is what a fresh fold gives.
+        facts = {s.subject: s for s in services.queries.statuses()}
+        folded = {s.subject: s for s in services.queries.statuses(known_at=now())}
+        assert {k: v.document for k, v in facts.items()} == {
+            k: v.document for k, v in folded.items()
+        }
+
+
+def test_a_held_sqlite_write_lock_makes_writes_503_in_bounded_time_and_reads_go_on(tmp_path):
+    url = f"sqlite:///{tmp_path}/store.db"
+    with serving(url) as address:
+        loaded = httpx.post(f"{address}/events", json=EXAMPLE_EVENTS, headers=AUTH)
+        assert loaded.status_code == 201
+        wait_until(lambda: healthy(address))  # projected: the runner needs the lock too
+        holder = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, for as long as it likes
+        try:
+            response, seconds = call(address, "POST", "/events")
+            assert_unavailable(response, seconds, "/events")
+            assert "lock" in response.json()["detail"] or "busy" in response.json()["detail"]
+            assert httpx.get(f"{address}/subjects/parler/status").status_code == 200
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert httpx.post(f"{address}/events", json=new_platform(), headers=AUTH).status_code == 201

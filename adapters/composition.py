@@ -14,6 +14,7 @@ from importlib.metadata import version
 from types import TracebackType
 from typing import cast
 
+import structlog
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
 
@@ -30,6 +31,7 @@ from service.recording import NewFact, Outcome
 from service.reports import Report, Selection
 
 PACKAGE = "deplatforming"
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -68,7 +70,10 @@ class Services:
     def _written(self, outcome: Outcome) -> Outcome:
         """After a write: embedded, the read models catch up; readers learn its position."""
         if outcome.committed and self.project_writes:
-            self.runner.catch_up()
+            try:
+                self.runner.catch_up()
+            except PersistenceError as error:  # the write stands; a later catch-up applies it
+                log.warning("read models not brought up to date", error=str(error))
         self.queries.recorded(outcome.position)
         return outcome
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
@@ -81,6 +81,9 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
             yield BulkWrite(
                 partial(self._event_ids, c),
                 partial(self._events_on, c, condition="", params=[]),
+                lambda subject, version: self._events_on(
+                    c, [subject], condition="AND originator_version > ? ", params=[version]
+                ),
                 lambda events, ids: self._insert_events(c, events, event_ids=ids) or [],
             )
 
@@ -152,7 +155,7 @@ class PostgresStore(PostgresFactory):
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         seconds = max(1, int(self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or 5))
-        self.datastore.pool.kwargs.update(
+        cast(dict[str, Any], self.datastore.pool.kwargs).update(
             connect_timeout=seconds,
             keepalives=1,
             keepalives_idle=seconds,
@@ -224,6 +227,9 @@ class PostgresEventStore(PostgresApplicationRecorder):
         )
         self.select_history_statement = SQL(select_events).format(
             events_table, SQL("AND notification_id <= %s ")
+        )
+        self.select_events_after_statement = SQL(select_events).format(
+            events_table, SQL("AND originator_version > %s ")
         )
         self.select_subject_ids_statement = SQL(
             "SELECT DISTINCT originator_id FROM {0} "
@@ -302,6 +308,9 @@ class PostgresEventStore(PostgresApplicationRecorder):
             yield BulkWrite(
                 partial(self._event_ids, curs),
                 partial(self._events_on, curs, statement=self.select_events_of_statement),
+                lambda subject, version: self._events_on(
+                    curs, [subject], statement=self.select_events_after_statement, params=[version]
+                ),
                 insert,
             )
 

@@ -81,17 +81,25 @@ class SubjectCache:
                 self._facts -= len(dropped.facts)
 
 
-class Importing:
-    """The store as a long import sees it: reads go through the import's transaction, and
-    the subjects it touched stay in memory up to a budget."""
+class Writing:
+    """The store as a write holding its lock sees it: reads go through the write's
+    transaction (nobody else can commit meanwhile), and subjects come from `held` when they
+    are there, brought up to date first unless `current` (held by this very transaction)."""
 
-    def __init__(self, app: Deplatforming, write: BulkWrite) -> None:
+    def __init__(
+        self, app: Deplatforming, write: BulkWrite, held: SubjectCache, *, current: bool
+    ) -> None:
         self.app = app
         self.index = write
-        self.held = SubjectCache(CACHE_FACTS)
+        self.held = held
+        self.current = current
 
     def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
         taken = self.held.take(subject_ids)
+        if not self.current:
+            for subject in taken.values():
+                for stored in self.index.select_events_after(subject.id, subject.version):
+                    self.app.decode(stored).mutate(subject)
         missing = [i for i in dict.fromkeys(subject_ids) if i not in taken]
         return taken | self.app.fold(self.index.select_events_of(missing))
 
@@ -122,27 +130,41 @@ class Deplatforming(Application[UUID]):
     def record(
         self, facts: Sequence[NewFact], *, atomic: bool = True, commit: bool = True
     ) -> Outcome:
-        """Records the valid facts; with `atomic`, nothing unless all are valid."""
+        """Records the valid facts; with `atomic`, nothing unless all are valid; with
+        `commit=False`, only checks them. A write takes the store's write lock before it
+        reads what it checks the facts against, so writers queue instead of colliding (each
+        checks against what the one before it wrote); it waits for the lock as long as the
+        store's lock timeout, then fails (a `PersistenceError`)."""
+        if not commit:
+            return Batch(self, facts).run()  # its subjects hold unwritten facts: dropped
         for attempt in range(1, WRITE_ATTEMPTS + 1):
-            batch = Batch(self, facts)
-            outcome = batch.run()
-            if not batch.accepted:  # its subjects are as loaded: keep them for the next write
-                self._written.checkin(batch.aggregates.values())
-                return outcome
-            if (atomic and outcome.rejected) or not commit:
-                return outcome  # its subjects hold facts that were not written: dropped
             try:
-                recordings = self.save(*batch.aggregates.values(), event_ids=batch.index_rows)
-                self._written.checkin(batch.aggregates.values())
-            except IntegrityError as error:
+                return self._write(facts, atomic)
+            except IntegrityError as error:  # a writer that does not lock (an older version)
                 log.info("write conflict, retrying", attempt=attempt, error=str(error))
                 # Writers that collided wait apart (full jitter), so they do not collide again.
                 time.sleep(random.uniform(0, RETRY_WAIT * 2**attempt))
-                continue
-            outcome.committed = True
-            outcome.position = max(r.notification.id for r in recordings)
-            return outcome
         raise ConcurrentWrites(f"gave up after {WRITE_ATTEMPTS} conflicting attempts")
+
+    def _write(self, facts: Sequence[NewFact], atomic: bool) -> Outcome:
+        with self.index.bulk() as write:
+            batch = Batch(Writing(self, write, self._written, current=False), facts)
+            outcome = batch.run()
+            if not batch.accepted:  # its subjects are as stored: kept for the next write
+                self._written.checkin(batch.aggregates.values())
+                return outcome  # nothing written: the transaction commits nothing
+            if atomic and outcome.rejected:
+                return outcome  # nothing written; its subjects hold unwritten facts: dropped
+            positions = self._insert(write, batch)
+        self._written.checkin(batch.aggregates.values())  # once what they hold is stored
+        outcome.committed = True
+        outcome.position = max(positions)
+        return outcome
+
+    def _insert(self, write: BulkWrite, batch: Batch) -> Sequence[int]:
+        """Writes a batch's new events and index rows in the write's transaction."""
+        events = [e for s in batch.aggregates.values() for e in s.collect_events()]
+        return write.insert([self.mapper.to_stored_event(e) for e in events], batch.index_rows)
 
     def import_stream(
         self,
@@ -160,13 +182,11 @@ class Deplatforming(Application[UUID]):
         outcome = Outcome()
         try:
             with self.index.bulk() as write:
-                importing = Importing(self, write)
+                importing = Writing(self, write, SubjectCache(CACHE_FACTS), current=True)
                 for chunk in chunks:
                     batch = Batch(importing, chunk)
                     outcome.extend(batch.run())
-                    events = [e for s in batch.aggregates.values() for e in s.collect_events()]
-                    stored = [self.mapper.to_stored_event(e) for e in events]
-                    positions = write.insert(stored, batch.index_rows)
+                    positions = self._insert(write, batch)
                     outcome.position = max(positions, default=outcome.position)
                     importing.held.checkin(batch.aggregates.values())
                     if progress is not None:
@@ -205,7 +225,7 @@ class Deplatforming(Application[UUID]):
                 and stored.originator_version > versions[UUID(str(stored.originator_id))]
             ):
                 continue
-            event = self._decode(stored)
+            event = self.decode(stored)
             subjects[event.originator_id] = cast(
                 Subject, event.mutate(subjects.get(event.originator_id))
             )
@@ -218,10 +238,10 @@ class Deplatforming(Application[UUID]):
         cached = self._written.take(subject_ids)
         for subject in cached.values():
             for stored in self.recorder.select_events(subject.id, gt=subject.version):
-                self._decode(stored).mutate(subject)
+                self.decode(stored).mutate(subject)
         return cached | self.load_many([i for i in subject_ids if i not in cached])
 
-    def _decode(self, stored: StoredEvent) -> Subject.Event:
+    def decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))
 
     def subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
@@ -235,7 +255,7 @@ class Deplatforming(Application[UUID]):
         round trip per few thousand subjects."""
         found: dict[UUID, list[tuple[int, Subject.Event]]] = {}
         for notification in self.index.select_history(subject_ids, upto):
-            event = self._decode(notification)
+            event = self.decode(notification)
             found.setdefault(event.originator_id, []).append((notification.id, event))
         return found
 
@@ -266,7 +286,7 @@ class Deplatforming(Application[UUID]):
             )
             for notification in page:
                 cursor = notification.id
-                event = self._decode(notification)
+                event = self.decode(notification)
                 if isinstance(event, Subject.Fact):
                     facts.append((notification.id, event))
             if not page:
@@ -277,14 +297,14 @@ class Deplatforming(Application[UUID]):
     def keys_of(self, subject_ids: Sequence[UUID]) -> dict[UUID, SubjectKey]:
         """Subjects' keys as first spelled, from their first events (one round trip)."""
         first = self.index.select_first_events(list(dict.fromkeys(subject_ids)))
-        events = (self._decode(stored) for stored in first)
+        events = (self.decode(stored) for stored in first)
         return {e.originator_id: tracked_key(e) for e in events if isinstance(e, Subject.Tracked)}
 
     def export(self, after: int = 0) -> Iterator[StoredFact]:
         """Every fact recorded after position `after`, in recording order, page by page."""
         keys: dict[UUID, SubjectKey] = {}
         for page in pages(self.recorder, after, PAGE):
-            events = [(n.id, self._decode(n)) for n in page]
+            events = [(n.id, self.decode(n)) for n in page]
             for _, event in events:
                 if isinstance(event, Subject.Tracked):
                     keys[event.originator_id] = tracked_key(event)
@@ -298,4 +318,4 @@ class Deplatforming(Application[UUID]):
     def _events(self) -> Iterator[tuple[int, Subject.Event]]:
         for page in pages(self.recorder, 0, PAGE):
             for notification in page:
-                yield notification.id, self._decode(notification)
+                yield notification.id, self.decode(notification)

@@ -25,6 +25,8 @@ class BulkWrite:
 
     select_event_ids: Callable[[Sequence[str]], dict[str, IndexedEvent]]
     select_events_of: Callable[[Sequence[UUID]], Sequence[StoredEvent]]
+    select_events_after: Callable[[UUID, int], Sequence[StoredEvent]]
+    """An aggregate's events after a version (to bring a copy held in memory up to date)."""
     insert: Callable[[Sequence[StoredEvent], Sequence[IndexedEvent]], Sequence[int]]
     """Writes stored events and their index rows; returns their positions."""
 

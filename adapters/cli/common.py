@@ -74,8 +74,12 @@ NoProjections = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = 1, *, as_json: bool = False) -> NoReturn:
+    """Says what went wrong on stderr and exits; with `as_json` (a write asked for --json),
+    also prints the write's summary object, nothing recorded, with the error in it."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
+    if as_json:
+        print_json({"recorded": 0, "duplicates": 0, "rejected": [], "error": message})
     raise typer.Exit(code)
 
 
@@ -90,29 +94,35 @@ def check_url(database_url: str) -> None:
 
 
 @contextmanager
-def store(database_url: str | None, *, embedded: bool = True) -> Iterator[Services]:
+def store(
+    database_url: str | None, *, embedded: bool = True, as_json: bool = False
+) -> Iterator[Services]:
     """The tracker on the store the option or the environment names, with failures reported
-    as messages and exit codes. Embedded, its writes bring the read models up to date."""
+    as messages and exit codes (and, for a write asked for `--json`, as its JSON summary).
+    Embedded, its writes bring the read models up to date."""
     settings = Settings()
     configure(settings.log_level)
+    url = database_url or settings.database_url
     try:
-        services = open_services(database_url or settings.database_url, embedded=embedded)
+        services = open_services(url, embedded=embedded)
     except BadDatabaseURL as error:
-        fail(str(error), 2)
+        fail(str(error), 2, as_json=as_json)
     except StoreUnavailable as error:
-        fail(str(error))
+        fail(str(error), as_json=as_json)
     except (PersistenceError, OSError) as error:
-        fail(f"cannot open the store: {error}")
+        fail(f"cannot open the store {redacted(url)}: {error}", as_json=as_json)
     try:
         yield services
     except UnknownSubject as error:
-        fail(f"{error} (in the store {redacted(database_url or settings.database_url)})")
+        fail(f"{error} (in the store {redacted(url)})")
     except ConcurrentWrites as error:
-        fail(str(error))
+        fail(f"{error}; nothing was recorded: try again", as_json=as_json)
     except OverflowError:
         fail("a time reached the edge of the calendar (years 1 to 9999): choose another")
     except PersistenceError as error:
-        fail(f"store error: {error}")
+        busy = "lock" in str(error).lower() or "busy" in str(error).lower()
+        reason = "another writer held the store's lock too long" if busy else "store error"
+        fail(f"{reason}: {error}; nothing was recorded by this command", as_json=as_json)
     finally:
         services.close()
 

@@ -96,6 +96,8 @@ def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool)
                 "recorded": recorded,
                 "duplicates": len(outcome.duplicates),
                 "rejected": [{"line": line, "error": error} for line, error in rejected],
+                "event_ids": outcome.recorded if outcome.committed else [],
+                "position": outcome.position,
             }
         )
     else:

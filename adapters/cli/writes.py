@@ -51,7 +51,7 @@ def import_(
 
     with (
         stream,
-        store(database_url, embedded=not no_projections) as services,
+        store(database_url, embedded=not no_projections, as_json=as_json) as services,
         progress_bar("importing", visible=not as_json) as advance,
     ):
         outcome = services.import_stream(
@@ -99,7 +99,7 @@ def write_one(
         assert parsed.error is not None
         report(Outcome(), [(parsed.line, parsed.error)], as_json)
         return
-    with store(database_url, embedded=embedded) as services:
+    with store(database_url, embedded=embedded, as_json=as_json) as services:
         outcome = services.record([parsed.fact])
     if not as_json and outcome.committed:
         out.print(f"event_id {parsed.fact.event_id}", highlight=False)

@@ -154,7 +154,7 @@ def healthz(tracker: Tracker, request: Request) -> JSONResponse:
         projection["status"] = "stopped"
     else:
         projection["status"] = "ok"
-    body = {
+    body: dict[str, Any] = {
         "status": "ok",
         "head": progress.head,
         "store": store,

@@ -208,11 +208,11 @@ def test_a_subject_written_lately_takes_a_fact_reading_only_its_newer_events(dat
     account = "net:hot"
     writer.record([fact("AccountSuspended", account, occurred_at="2021-01-01")])
     other.record([fact("AccountReinstated", account, occurred_at="2021-01-02")])
-    loaded: list = []
-    load_many = writer.app.load_many
-    writer.app.load_many = lambda ids, *rest: loaded.append(list(ids)) or load_many(ids, *rest)
+    folded: list = []  # the stored events each write folds into subjects
+    fold = writer.app.fold
+    writer.app.fold = lambda events, *rest: fold(folded.append(list(events)) or events, *rest)
     banned_late = writer.record([fact("AccountBanned", account, occurred_at="2021-01-03")])
-    assert banned_late.committed and loaded == [[]]  # from memory, fast-forwarded
+    assert banned_late.committed and folded == [[]]  # from memory, fast-forwarded
     refused = writer.record(
         [fact("AccountReinstated", account, occurred_at="2021-01-01T12:00:00Z")]
     )

@@ -23,3 +23,16 @@ def micros(moment: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
+
+
+FIRST = datetime.min.replace(tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, held within the calendar (years 1 to 9999) rather than overflowing:
+    a window around a moment at the calendar's edge is cut there."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return FIRST if delta < timedelta() else LAST

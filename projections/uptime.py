@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from domain.clock import shifted
 from domain.values import Status
 from projections.status import Interval
 
@@ -21,8 +22,8 @@ def daily(intervals: Sequence[Interval], channel: str, end: datetime, days: int 
     spans = [i for i in intervals if i.channel == channel]
     bars = []
     for n in range(days, 0, -1):
-        start = end - timedelta(days=n)
-        stop = start + timedelta(days=1)
+        start = shifted(end, -timedelta(days=n))
+        stop = shifted(start, timedelta(days=1))
         seen = [
             i.status
             for i in spans

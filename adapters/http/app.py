@@ -21,6 +21,7 @@ from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
 from adapters.http.pages import router as pages
 from adapters.http.reports import router as reports
+from service.query_service import READ_WAIT
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
 STOP_WAIT = 2.0
@@ -39,11 +40,14 @@ def create_app(
     api_token: str | None = None,
     follow_projections: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
+    read_wait: float = READ_WAIT,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Its runner projects; a request waits briefly for the store, then is answered 503.
-        services = open_services(database_url, embedded=False, timeout=REQUEST_TIMEOUT)
+        services = open_services(
+            database_url, embedded=False, timeout=REQUEST_TIMEOUT, read_wait=read_wait
+        )
         app.state.services = services
         stop = threading.Event()
         follower = None

@@ -16,7 +16,7 @@ from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.serialize import history_json, status_json
 from adapters.timeline import fill, timeline_svg
-from domain.clock import iso, now
+from domain.clock import iso, now, shifted
 from projections.documents import readings
 from projections.uptime import Day, daily, share_available
 
@@ -71,7 +71,7 @@ def board(request: Request, queries: Reads) -> HTMLResponse:
         channels = []
         for name, current in readings(document).items():
             bars = daily(intervals, name, moment, DAYS)
-            share = share_available(intervals, name, moment - timedelta(days=DAYS), moment)
+            share = share_available(intervals, name, shifted(moment, -timedelta(days=DAYS)), moment)
             channels.append(
                 {
                     "name": name,
@@ -130,11 +130,11 @@ def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse
     end = as_of or max([now(), *times])
     changes = [r.occurred_at for r in events if r.occurred_at and r.type != "PlatformRegistered"]
     first = min((i.valid_from for i in intervals), default=end)
-    start = max(first, min(changes, default=first) - timedelta(days=7))
+    start = max(first, shifted(min(changes, default=first), -timedelta(days=7)))
     if as_of is None and changes:
-        end = max(changes) + timedelta(days=7)
+        end = shifted(max(changes), timedelta(days=7))
     if start >= end:
-        start = end - timedelta(days=30)
+        start = shifted(end, -timedelta(days=30))
     channels = [str(channel) for channel in readings(status.document)]
     svg = timeline_svg(status.subject.key, channels, intervals, events, start, end)
     return templates.TemplateResponse(

@@ -221,3 +221,33 @@ def test_a_large_file_parsed_by_a_worker_process_gives_the_lines_parsed_here():
     there = list(parse_chunks(io.BytesIO(text), 3, parallel=True))
     assert there == here and [len(chunk) for chunk in here] == [2, 3, 2]
     assert [p.line for chunk in here for p in chunk if p.error] == [5, 8]
+
+
+GOOD_LINE = (
+    b'{"type": "AccountBanned", "account": "x:a", "occurred_at": "2021-01-01", "provider": "X"}'
+)
+
+
+@given(
+    st.lists(
+        st.binary(max_size=40)
+        | st.sampled_from([GOOD_LINE, b"", b"# note", b"[" * 3000, b"1" * 5000, b"\xff\xfe"])
+        | st.builds(  # a good line with bytes spliced in
+            lambda at, junk: GOOD_LINE[:at] + junk + GOOD_LINE[at:],
+            st.integers(0, len(GOOD_LINE)),
+            st.binary(max_size=6),
+        ),
+        max_size=12,
+    )
+)
+def test_any_bytes_give_facts_or_refusals_naming_their_line_never_an_exception(lines):
+    import io
+
+    from adapters.interchange import parse_chunks
+
+    text = b"\n".join(line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines)
+    parsed = [p for chunk in parse_chunks(io.BytesIO(text), 4, parallel=False) for p in chunk]
+    assert all((p.fact is None) != (p.error is None) for p in parsed)
+    assert all(p.error.strip() for p in parsed if p.error is not None)
+    numbers = [p.line for p in parsed]
+    assert numbers == sorted(set(numbers)) and all(1 <= n <= max(len(lines), 1) for n in numbers)

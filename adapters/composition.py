@@ -45,12 +45,18 @@ class Services:
     project_writes: bool  # embedded use: a write brings the read models up to date itself
 
     def record(
-        self, facts: Sequence[NewFact], *, atomic: bool = True, commit: bool = True
+        self,
+        facts: Sequence[NewFact],
+        *,
+        atomic: bool = True,
+        commit: bool = True,
+        recorded_by: str | None = None,
     ) -> Outcome:
         """Records facts. Embedded (the CLI, notebooks), the read models are then brought up
         to date before it returns; in a server, its runner does that, and reads made after
         the write wait (bounded) for it."""
-        return self._written(self.app.record(facts, atomic=atomic, commit=commit))
+        outcome = self.app.record(facts, atomic=atomic, commit=commit, recorded_by=recorded_by)
+        return self._written(outcome)
 
     def import_stream(
         self,
@@ -59,11 +65,12 @@ class Services:
         atomic: bool = True,
         commit_if: Callable[[], bool] = lambda: True,
         progress: Callable[[int], None] | None = None,
+        recorded_by: str | None = None,
     ) -> Outcome:
         """Records a stream of facts of any length in one transaction, memory bounded (see
         `Deplatforming.import_stream`); then, embedded, brings the read models up to date."""
         outcome = self.app.import_stream(
-            chunks, atomic=atomic, commit_if=commit_if, progress=progress
+            chunks, atomic=atomic, commit_if=commit_if, progress=progress, recorded_by=recorded_by
         )
         return self._written(outcome)
 

@@ -25,7 +25,10 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "WARNING"
-    api_token: str | None = None  # DEPLATFORM_API_TOKEN: without it the service is read-only
+    api_token: str | None = None  # DEPLATFORM_API_TOKEN: the token named "default"
+    api_tokens: Path | None = None  # DEPLATFORM_API_TOKENS: a file of name:hash lines
+    write_rate: float | None = None  # DEPLATFORM_WRITE_RATE: writes a minute per token
+    # Without a token the service is read-only.
 
 
 class BadDatabaseURL(ValueError):

@@ -41,7 +41,8 @@ from service.recording import NewFact
 MAX_LINE_BYTES = 64 * 1024
 CHUNK = 64 * 1024  # bytes read at a time past an over-long line
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-IGNORED_KEYS = ("event_id", "recorded_at", "position")  # set by the store, not the writer
+# Set by the store, not the writer: accepted (an export imports again) and ignored.
+IGNORED_KEYS = ("event_id", "recorded_at", "recorded_by", "position")
 
 
 def parse_instant(value: Any) -> datetime:
@@ -111,6 +112,7 @@ class Input(BaseModel):
 
     event_id: EventId | None = None
     recorded_at: Any = None  # accepted in exports, ignored
+    recorded_by: Any = None  # accepted in exports, ignored
     position: Any = None  # accepted in exports, ignored
 
 

@@ -137,15 +137,17 @@ def status_json(status: SubjectStatus) -> dict[str, Any]:
 
 
 def record_json(record: FactRecord) -> dict[str, Any]:
-    """A stored fact as one interchange object, with the store's event_id, recorded_at and
-    position."""
+    """A stored fact as one interchange object, with what the store set: event_id,
+    recorded_at, position, and recorded_by when known."""
     own = {k: iso(v) if isinstance(v, datetime) else v for k, v in record.fields.items()}
+    by = {"recorded_by": record.recorded_by} if record.recorded_by is not None else {}
     return {
         "type": record.type,
         record.subject.kind: record.subject.key,
         **own,
         "event_id": record.event_id,
         "recorded_at": iso(record.recorded_at),
+        **by,
         "position": record.position,
     }
 
@@ -157,7 +159,7 @@ def record_from_json(data: dict[str, Any]) -> FactRecord:
     own = {
         k: datetime.fromisoformat(v) if k in times else v
         for k, v in data.items()
-        if k not in ("type", kind, "event_id", "recorded_at", "position")
+        if k not in ("type", kind, "event_id", "recorded_at", "recorded_by", "position")
     }
     return FactRecord(
         data["type"],
@@ -166,6 +168,7 @@ def record_from_json(data: dict[str, Any]) -> FactRecord:
         data["event_id"],
         datetime.fromisoformat(data["recorded_at"]),
         data["position"],
+        data.get("recorded_by"),
     )
 
 

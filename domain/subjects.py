@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args, get_type_hints
@@ -38,9 +39,12 @@ class Subject(Aggregate):
         key: str
 
     class Fact(Aggregate.Event):
-        """Something recorded about the subject; its timestamp is its `recorded_at`."""
+        """Something recorded about the subject; its timestamp is its `recorded_at`, and
+        `recorded_by` names who recorded it (the API token's name, or the CLI's user): set
+        by the store, never by the fact's writer. Facts stored before it existed have none."""
 
         event_id: str
+        recorded_by: str | None = field(default=None, kw_only=True)
 
         @property
         def recorded_at(self) -> datetime:

@@ -138,9 +138,11 @@ LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originato
 
 @cache
 def own_fields(fact_type: type[Subject.Fact]) -> tuple[str, ...]:
-    """A fact type's own fields, in order: not the library's, nor the event_id."""
+    """A fact type's own fields, in order: not the library's, nor what the store sets."""
     return tuple(
-        f.name for f in fields(fact_type) if f.name not in LIBRARY_FIELDS and f.name != "event_id"
+        f.name
+        for f in fields(fact_type)
+        if f.name not in LIBRARY_FIELDS and f.name not in ("event_id", "recorded_by")
     )
 
 
@@ -155,6 +157,7 @@ class FactRecord:
     event_id: str
     recorded_at: datetime
     position: int | None
+    recorded_by: str | None = None
 
     @classmethod
     def of(cls, fact: Subject.Fact, subject: SubjectKey, position: int | None) -> FactRecord:
@@ -163,7 +166,9 @@ class FactRecord:
             value = getattr(fact, name)
             if value is not None and value != []:
                 own[name] = value
-        return cls(fact.type, subject, own, fact.event_id, fact.recorded_at, position)
+        return cls(
+            fact.type, subject, own, fact.event_id, fact.recorded_at, position, fact.recorded_by
+        )
 
     @property
     def occurred_at(self) -> datetime | None:

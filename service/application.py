@@ -128,27 +128,33 @@ class Deplatforming(Application[UUID]):
     # Writes ---------------------------------------------------------------------
 
     def record(
-        self, facts: Sequence[NewFact], *, atomic: bool = True, commit: bool = True
+        self,
+        facts: Sequence[NewFact],
+        *,
+        atomic: bool = True,
+        commit: bool = True,
+        recorded_by: str | None = None,
     ) -> Outcome:
-        """Records the valid facts; with `atomic`, nothing unless all are valid; with
-        `commit=False`, only checks them. A write takes the store's write lock before it
-        reads what it checks the facts against, so writers queue instead of colliding (each
-        checks against what the one before it wrote); it waits for the lock as long as the
-        store's lock timeout, then fails (a `PersistenceError`)."""
+        """Records the valid facts, as recorded by `recorded_by`; with `atomic`, nothing
+        unless all are valid; with `commit=False`, only checks them. A write takes the
+        store's write lock before it reads what it checks the facts against, so writers
+        queue instead of colliding (each checks against what the one before it wrote); it
+        waits for the lock as long as the store's lock timeout, then fails (a
+        `PersistenceError`)."""
         if not commit:
             return Batch(self, facts).run()  # its subjects hold unwritten facts: dropped
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                return self._write(facts, atomic)
+                return self._write(facts, atomic, recorded_by)
             except IntegrityError as error:  # a writer that does not lock (an older version)
                 log.info("write conflict, retrying", attempt=attempt, error=str(error))
                 # Writers that collided wait apart (full jitter), so they do not collide again.
                 time.sleep(random.uniform(0, RETRY_WAIT * 2**attempt))
         raise ConcurrentWrites(f"gave up after {WRITE_ATTEMPTS} conflicting attempts")
 
-    def _write(self, facts: Sequence[NewFact], atomic: bool) -> Outcome:
+    def _write(self, facts: Sequence[NewFact], atomic: bool, recorded_by: str | None) -> Outcome:
         with self.index.bulk() as write:
-            batch = Batch(Writing(self, write, self._written, current=False), facts)
+            batch = Batch(Writing(self, write, self._written, current=False), facts, recorded_by)
             outcome = batch.run()
             if not batch.accepted:  # its subjects are as stored: kept for the next write
                 self._written.checkin(batch.aggregates.values())
@@ -173,6 +179,7 @@ class Deplatforming(Application[UUID]):
         atomic: bool = True,
         commit_if: Callable[[], bool] = lambda: True,
         progress: Callable[[int], None] | None = None,
+        recorded_by: str | None = None,
     ) -> Outcome:
         """Records a stream of facts of any length, chunk by chunk, in one transaction: each
         fact validated against the store and the facts before it, as `record` does, with
@@ -184,7 +191,7 @@ class Deplatforming(Application[UUID]):
             with self.index.bulk() as write:
                 importing = Writing(self, write, SubjectCache(CACHE_FACTS), current=True)
                 for chunk in chunks:
-                    batch = Batch(importing, chunk)
+                    batch = Batch(importing, chunk, recorded_by)
                     outcome.extend(batch.run())
                     positions = self._insert(write, batch)
                     outcome.position = max(positions, default=outcome.position)

@@ -67,9 +67,12 @@ class Subjects(Protocol):
 class Batch:
     """One attempt at recording a sequence of facts: the subjects they touch, loaded once."""
 
-    def __init__(self, store: Subjects, facts: Sequence[NewFact]) -> None:
+    def __init__(
+        self, store: Subjects, facts: Sequence[NewFact], recorded_by: str | None = None
+    ) -> None:
         self.store = store
         self.facts = facts
+        self.recorded_by = recorded_by
         self.accepted: dict[str, IndexedEvent] = {}
         self.now = now()
         targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
@@ -123,7 +126,13 @@ class Batch:
     def _add(self, fact: NewFact) -> None:
         subject = self._subject_for(fact)
         fresh = subject.version == 1 and subject.id not in self.aggregates
-        subject.record(fact.type, now=self.now, event_id=fact.event_id, **fact.fields)
+        subject.record(
+            fact.type,
+            now=self.now,
+            event_id=fact.event_id,
+            recorded_by=self.recorded_by,
+            **fact.fields,
+        )
         if fresh:
             self.aggregates[subject.id] = subject
         self.accepted[fact.event_id] = IndexedEvent(fact.event_id, subject.id, fact.digest)

@@ -4,6 +4,7 @@ failed, 2 usage errors)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -81,6 +82,14 @@ def fail(message: str, code: int = 1, *, as_json: bool = False) -> NoReturn:
     if as_json:
         print_json({"recorded": 0, "duplicates": 0, "rejected": [], "error": message})
     raise typer.Exit(code)
+
+
+def cli_writer() -> str:
+    """Who a CLI write is recorded as made by: the user running it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid
+        return "cli"
 
 
 def check_url(database_url: str) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from adapters import interchange
+from adapters.access import TokenFileError, Tokens
 from adapters.cli.common import DatabaseURL, check_url, cli, err, fail, out, store
 from adapters.cli.render import coloured
 from adapters.config import Settings, redacted
@@ -100,5 +101,12 @@ def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
     from adapters.http.app import create_app
 
     check_url(database_url)  # a bad URL or a refusing database, said before serving
-    app = create_app(database_url, api_token=Settings().api_token, follow_projections=follow)
+    settings = Settings()
+    try:
+        tokens = Tokens.load(settings.api_token, settings.api_tokens)
+    except TokenFileError as error:
+        fail(str(error), 2)
+    app = create_app(
+        database_url, tokens=tokens, write_rate=settings.write_rate, follow_projections=follow
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -14,7 +14,17 @@ from typing import Annotated
 import typer
 
 from adapters import interchange
-from adapters.cli.common import AsJSON, DatabaseURL, NoProjections, cli, fail, log, out, store
+from adapters.cli.common import (
+    AsJSON,
+    DatabaseURL,
+    NoProjections,
+    cli,
+    cli_writer,
+    fail,
+    log,
+    out,
+    store,
+)
 from adapters.cli.render import progress_bar, report
 from service.recording import NewFact, Outcome
 
@@ -59,6 +69,7 @@ def import_(
             atomic=not skip_invalid,
             commit_if=lambda: skip_invalid or not parse_errors,
             progress=advance,
+            recorded_by=cli_writer(),
         )
     log.info("import", file=file, recorded=len(outcome.recorded), rejected=len(outcome.rejected))
     report(outcome, parse_errors, as_json)
@@ -100,7 +111,7 @@ def write_one(
         report(Outcome(), [(parsed.line, parsed.error)], as_json)
         return
     with store(database_url, embedded=embedded, as_json=as_json) as services:
-        outcome = services.record([parsed.fact])
+        outcome = services.record([parsed.fact], recorded_by=cli_writer())
     if not as_json and outcome.committed:
         out.print(f"event_id {parsed.fact.event_id}", highlight=False)
     report(outcome, [], as_json)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters import interchange
+from adapters.access import Tokens
 from adapters.composition import Services
 from adapters.http.deps import (
     MAX_POSITION,
@@ -159,7 +160,7 @@ def healthz(tracker: Tracker, request: Request) -> JSONResponse:
         "head": progress.head,
         "store": store,
         "projection": projection,
-        "read_only": not request.app.state.api_token,
+        "read_only": not request.app.state.tokens,
     }
     down = [part for part in ("store", "projection") if body[part]["status"] != "ok"]
     if not down:
@@ -172,21 +173,36 @@ def healthz(tracker: Tracker, request: Request) -> JSONResponse:
 # Writes -----------------------------------------------------------------------------------
 
 
-def writer(request: Request) -> None:
-    """Writes need `Authorization: Bearer <DEPLATFORM_API_TOKEN>`; without a token the
-    service is read-only."""
-    token = request.app.state.api_token
-    if not token:
-        raise Problem(403, "Read-only service", "DEPLATFORM_API_TOKEN is not set: writes are off")
-    given = request.headers.get("authorization", "")
-    scheme, _, credentials = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.encode(), token.encode()):
+def writer(request: Request) -> str:
+    """The name of the token a write is made with (`Authorization: Bearer <token>`),
+    within its rate; without tokens the service is read-only."""
+    tokens: Tokens = request.app.state.tokens
+    if not tokens:
+        raise Problem(
+            403,
+            "Read-only service",
+            "no API token is set (DEPLATFORM_API_TOKEN or DEPLATFORM_API_TOKENS): writes are off",
+        )
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    name = tokens.name_of(credentials.strip()) if scheme.lower() == "bearer" else None
+    if name is None:
         raise Problem(
             401,
             "Unauthorized",
-            "writes need the header 'Authorization: Bearer <token>' with the service's token",
+            "writes need the header 'Authorization: Bearer <token>' with one of the service's "
+            "tokens",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    wait = request.app.state.write_rate.wait_needed(name)
+    if wait:
+        raise Problem(
+            429,
+            "Too many writes",
+            f"the token {name!r} may make {request.app.state.write_rate.per_minute:g} writes a "
+            f"minute; try again in {wait:g} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    return name
 
 
 Writer = Depends(writer)
@@ -231,7 +247,7 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
     return JSONResponse(summary, status_code=201 if summary["recorded"] else 200)
 
 
-def record(tracker: Services, items: list[Any]) -> JSONResponse:
+def record(tracker: Services, items: list[Any], recorded_by: str) -> JSONResponse:
     facts: list[NewFact] = []
     parse_errors: list[tuple[int, str]] = []
     for index, item in enumerate(items, start=1):
@@ -239,7 +255,8 @@ def record(tracker: Services, items: list[Any]) -> JSONResponse:
             facts.append(interchange.to_new_fact(item, index))
         except interchange.InvalidInput as error:
             parse_errors.append((index, str(error)))
-    return answer(tracker.record(facts, commit=not parse_errors), parse_errors)
+    outcome = tracker.record(facts, commit=not parse_errors, recorded_by=recorded_by)
+    return answer(outcome, parse_errors)
 
 
 EVENT_SCHEMA = interchange.EVENT_INPUT.json_schema(ref_template="#/components/schemas/{model}")
@@ -270,11 +287,13 @@ EVENTS_BODY = {  # the body is read by `body` (for its size limit), so its schem
     summary="Record one event or a JSON array of events, atomically (same rules as import)",
     openapi_extra=EVENTS_BODY,
 )
-def post_events(tracker: Tracker, payload: Annotated[Any, Depends(body)]) -> JSONResponse:
+def post_events(
+    tracker: Tracker, by: Annotated[str, Writer], payload: Annotated[Any, Depends(body)]
+) -> JSONResponse:
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise Problem(422, "Invalid events", "the array is empty")
-    return record(tracker, items)
+    return record(tracker, items, by)
 
 
 class Retraction(BaseModel):
@@ -299,7 +318,10 @@ RETRACTION_BODY = {
     openapi_extra=RETRACTION_BODY,
 )
 def retract(
-    event_id: str, tracker: Tracker, payload: Annotated[Any, Depends(body)]
+    event_id: str,
+    tracker: Tracker,
+    by: Annotated[str, Writer],
+    payload: Annotated[Any, Depends(body)],
 ) -> JSONResponse:
     try:
         retraction = Retraction.model_validate(payload)
@@ -308,6 +330,5 @@ def retract(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
         )
         raise Problem(422, "Invalid request", detail) from None
-    return record(
-        tracker, [{"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}]
-    )
+    retracting = {"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}
+    return record(tracker, [retracting], by)

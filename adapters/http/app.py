@@ -14,8 +14,9 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 
+from adapters.access import Tokens, WriteRate
 from adapters.composition import open_services
-from adapters.config import REQUEST_TIMEOUT
+from adapters.config import REQUEST_TIMEOUT, redacted
 from adapters.http import problems
 from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
@@ -38,6 +39,8 @@ def create_app(
     database_url: str,
     *,
     api_token: str | None = None,
+    tokens: Tokens | None = None,
+    write_rate: float | None = None,
     follow_projections: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     read_wait: float = READ_WAIT,
@@ -56,7 +59,11 @@ def create_app(
                 target=services.runner.follow, args=(stop,), name="projections", daemon=True
             )
             follower.start()
-        log.info("serving", store=database_url.split("@")[-1], read_only=not api_token)
+        log.info(
+            "serving",
+            store=redacted(database_url),
+            writers=[c.name for c in app.state.tokens.credentials],
+        )
         try:
             yield
         finally:
@@ -71,8 +78,9 @@ def create_app(
         description=(
             "Statuses at any moment (`as_of`) as the record stood at any moment (`known_at`); "
             "times are ISO 8601 with a timezone, or a bare date. Writes need "
-            "`Authorization: Bearer <token>` (the service is read-only without "
-            f"DEPLATFORM_API_TOKEN); request bodies are limited to {max_body_bytes} bytes. "
+            "`Authorization: Bearer <token>` with one of the service's tokens (it is read-only "
+            "without DEPLATFORM_API_TOKEN or DEPLATFORM_API_TOKENS), each write recorded with the "
+            f"token's name; request bodies are limited to {max_body_bytes} bytes. "
             "Errors are RFC 9457 problem details. Reads answer from read models that follow "
             "the store: `X-Read-Models-Position` and `X-Read-Models-Lag` say how far they are; "
             "a read waits (briefly) for this server's last write, or for the position a "
@@ -96,7 +104,8 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
-    app.state.api_token = api_token
+    app.state.tokens = tokens if tokens is not None else Tokens.load(api_token)
+    app.state.write_rate = WriteRate(write_rate)
     app.state.follow_projections = follow_projections
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)

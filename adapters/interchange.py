@@ -12,6 +12,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -20,6 +21,7 @@ from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 from uuid import uuid5
 
+import structlog
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -37,6 +39,8 @@ from domain.values import NAMESPACE, AppStore, HostingScope, SubjectKey
 from projections.documents import FactRecord
 from service.application import StoredFact
 from service.recording import NewFact
+
+log = structlog.get_logger(__name__)
 
 MAX_LINE_BYTES = 64 * 1024
 CHUNK = 64 * 1024  # bytes read at a time past an over-long line
@@ -384,13 +388,33 @@ def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[lis
         yield from map(parse_chunk, chunks)
         return
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as worker:
-        ahead: deque[Future[list[ParsedLine]]] = deque()
+        ahead: deque[tuple[list[tuple[int, str | InvalidInput]], Future[list[ParsedLine]]]]
+        ahead = deque()
+        broken = False
         for chunk in chunks:
-            ahead.append(worker.submit(parse_chunk, chunk))
+            if broken:  # the worker died: the rest is parsed here
+                yield parse_chunk(chunk)
+                continue
+            ahead.append((chunk, worker.submit(parse_chunk, chunk)))
             if len(ahead) > 1:
-                yield ahead.popleft().result()
+                done, broken = _parsed(*ahead.popleft())
+                yield done
+                while broken and ahead:  # in order, before the chunks after them
+                    yield _parsed(*ahead.popleft())[0]
         while ahead:
-            yield ahead.popleft().result()
+            yield _parsed(*ahead.popleft())[0]
+
+
+def _parsed(
+    chunk: list[tuple[int, str | InvalidInput]], future: Future[list[ParsedLine]]
+) -> tuple[list[ParsedLine], bool]:
+    """A chunk as the worker parsed it, or parsed here if the worker died (killed, or out of
+    memory); says whether it did."""
+    try:
+        return future.result(), False
+    except BrokenProcessPool:
+        log.warning("the parsing worker process stopped; parsing in this process")
+        return parse_chunk(chunk), True
 
 
 def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[str | InvalidInput]:

@@ -31,6 +31,7 @@ from service.recording import Batch, NewFact, Outcome
 log = structlog.get_logger(__name__)
 
 CACHE_FACTS = 200_000  # facts of recently written subjects kept in memory between writes
+IMPORT_FACTS = 200_000  # facts of the subjects an import touched lately, kept in memory
 WRITE_ATTEMPTS = 8
 RETRY_WAIT = 0.005  # seconds; the n-th retry waits up to RETRY_WAIT * 2**n
 PAGE = 1000
@@ -189,7 +190,7 @@ class Deplatforming(Application[UUID]):
         outcome = Outcome()
         try:
             with self.index.bulk() as write:
-                importing = Writing(self, write, SubjectCache(CACHE_FACTS), current=True)
+                importing = Writing(self, write, SubjectCache(IMPORT_FACTS), current=True)
                 for chunk in chunks:
                     batch = Batch(importing, chunk, recorded_by)
                     outcome.extend(batch.run())

@@ -251,3 +251,39 @@ def test_any_bytes_give_facts_or_refusals_naming_their_line_never_an_exception(l
     assert all(p.error.strip() for p in parsed if p.error is not None)
     numbers = [p.line for p in parsed]
     assert numbers == sorted(set(numbers)) and all(1 <= n <= max(len(lines), 1) for n in numbers)
+
+
+def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch):
+    import io
+    import os
+    import signal
+
+    from adapters import interchange
+
+    lines = [
+        b'{"type": "AccountBanned", "account": "x:a%d", "occurred_at": "2021-01-01", '
+        b'"provider": "X"}' % n
+        for n in range(20)
+    ]
+    text = b"\n".join(lines)
+    worker_pids = []
+    submit = interchange.ProcessPoolExecutor.submit
+
+    def submit_then_kill(executor, fn, *args):
+        future = submit(executor, fn, *args)
+        if len(worker_pids) == 1:  # the second chunk: its worker is killed
+            os.kill(next(iter(executor._processes)), signal.SIGKILL)
+        worker_pids.append(1)
+        return future
+
+    monkeypatch.setattr(interchange.ProcessPoolExecutor, "submit", submit_then_kill)
+    outcomes = []
+    parsed_by = interchange._parsed
+    monkeypatch.setattr(
+        interchange, "_parsed", lambda *a: outcomes.append(parsed_by(*a)[1]) or parsed_by(*a)
+    )
+    parsed = [
+        p for chunk in interchange.parse_chunks(io.BytesIO(text), 3, parallel=True) for p in chunk
+    ]
+    assert [p.line for p in parsed] == list(range(1, 21))
+    assert all(p.fact is not None for p in parsed) and True in outcomes  # the worker died

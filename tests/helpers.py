@@ -145,7 +145,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(database_url: str, *, token: str | None = TOKEN, log: Path | None = None):
+def serving(
+    database_url: str,
+    *,
+    token: str | None = TOKEN,
+    log: Path | None = None,
+    no_projections: bool = False,
+):
     """`deplatform serve` on a store, as users run it; yields its address once it answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLATFORM_")}
@@ -153,7 +159,8 @@ def serving(database_url: str, *, token: str | None = TOKEN, log: Path | None = 
         env["DEPLATFORM_API_TOKEN"] = token
     output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115  # closed below
     process = subprocess.Popen(
-        [DEPLATFORM, "serve", "--port", str(port), "--database-url", database_url],
+        [DEPLATFORM, "serve", "--port", str(port), "--database-url", database_url]
+        + (["--no-projections"] if no_projections else []),
         env=env,
         stdout=output,
         stderr=output,

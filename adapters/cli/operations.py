@@ -1,0 +1,34 @@
+"""Operations: move a store to another database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from adapters.cli.common import DatabaseURL, cli, fail, out, store
+from adapters.cli.render import progress_bar
+from adapters.composition import MigrationMismatch, migrate
+from adapters.config import redacted
+from service.application import StoreNotEmpty
+
+
+@cli.command("migrate")
+def migrate_(
+    to: Annotated[str, typer.Option("--to", help="The empty store to copy into (a database URL).")],
+    database_url: DatabaseURL = None,
+) -> None:
+    """Copy this store into an empty one (SQLite to PostgreSQL, say), recording times and order
+    kept, then check that both export the same facts and project the copy."""
+    with store(database_url) as source, store(to) as target:
+        total = source.app.head()
+        try:
+            with progress_bar("copying", total) as advance:
+                migrated = migrate(source, target, advance)
+        except (StoreNotEmpty, MigrationMismatch) as error:
+            fail(f"{redacted(to)}: {error}")
+    out.print(
+        f"copied {migrated.events} stored events into {redacted(to)}; its export matches this "
+        f"store's, fact by fact ({migrated.facts} facts)",
+        highlight=False,
+    )

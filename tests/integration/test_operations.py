@@ -11,9 +11,9 @@ import uuid
 import httpx
 
 from adapters.composition import open_services, rebuild
-from adapters.interchange import parse_instant
+from adapters.interchange import parse_instant, to_new_fact
 from domain.clock import now
-from tests.helpers import AUTH, DEPLATFORM, EXAMPLE, exported, serving
+from tests.helpers import AUTH, DEPLATFORM, EXAMPLE, EXAMPLE_EVENTS, exported, serving
 from tests.integration.test_read_models import dump
 
 
@@ -117,3 +117,13 @@ def test_two_servers_and_two_projection_workers_on_one_postgresql(postgres_datab
         assert dump(services) == projected  # nothing left to apply, nothing applied twice
         rebuild(services)
         assert dump(services) == projected
+
+
+def test_an_online_backup_of_a_sqlite_store_holds_what_the_store_holds(tmp_path):
+    import sqlite3
+
+    with open_services(f"sqlite:///{tmp_path}/live.db") as live:
+        live.record([to_new_fact(line) for line in EXAMPLE_EVENTS])
+        sqlite3.connect(tmp_path / "live.db").backup(sqlite3.connect(tmp_path / "copy.db"))
+        with open_services(f"sqlite:///{tmp_path}/copy.db") as copy:
+            assert exported(copy) == exported(live) and dump(copy) == dump(live)

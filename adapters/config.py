@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import uuid4
@@ -35,13 +36,12 @@ class BadDatabaseURL(ValueError):
     pass
 
 
+PASSWORD = re.compile(r"(://[^/@:]*:)[^/]*@")  # user:password@ -> user:***@
+
+
 def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    """The URL without its password, for messages (even a URL too malformed to parse)."""
+    return PASSWORD.sub(r"\1***@", url)
 
 
 def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
@@ -52,7 +52,11 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
     """
     wait = str(max(1, round(timeout)))
     connect = str(max(1, round(min(timeout, CONNECT_TIMEOUT))))
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:  # a port that is not a number, an unclosed IPv6 bracket
+        raise BadDatabaseURL(f"{redacted(url)!r}: {error}") from None
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if parts.netloc or not path:
@@ -80,7 +84,7 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
             "PERSISTENCE_MODULE": "adapters.persistence:PostgresStore",
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": parts.hostname,
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,

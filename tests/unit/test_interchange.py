@@ -287,3 +287,22 @@ def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch
     ]
     assert [p.line for p in parsed] == list(range(1, 21))
     assert all(p.fact is not None for p in parsed) and True in outcomes  # the worker died
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:hunter2@host:notaport/db",
+        "postgresql://u:hunter2@[::1/db",
+        "postgresql://u:hun@ter2@host/db?schema=s",
+        "sqlite://u:hunter2@x/db",
+    ],
+)
+def test_malformed_database_urls_are_refused_without_their_password(url):
+    from adapters.config import BadDatabaseURL, redacted, store_env
+
+    assert "hunter2" not in redacted(url) and "ter2" not in redacted(url)
+    if "notaport" in url or "[" in url or "sqlite" in url:
+        with pytest.raises(BadDatabaseURL) as refusal:
+            store_env(url)
+        assert "ter2" not in str(refusal.value) and "***" in str(refusal.value)

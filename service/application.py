@@ -197,13 +197,13 @@ class Deplatforming(Application[UUID]):
                 importing = Writing(self, write, SubjectCache(IMPORT_FACTS), current=True)
                 for chunk in chunks:
                     batch = Batch(importing, chunk, recorded_by)
-                    outcome.extend(batch.run())
+                    outcome.extend(batch.run(), ids=False)
                     positions = self._insert(write, batch)
                     outcome.position = max(positions, default=outcome.position)
                     importing.held.checkin(batch.aggregates.values())
                     if progress is not None:
                         progress(len(chunk))
-                if (atomic and outcome.rejected) or not outcome.recorded or not commit_if():
+                if (atomic and outcome.rejected) or not outcome.recorded_count or not commit_if():
                     raise RolledBack
         except RolledBack:
             outcome.position = None

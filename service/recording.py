@@ -43,12 +43,26 @@ class Outcome:
     rejected: list[Rejection] = field(default_factory=list)
     committed: bool = False
     position: int | None = None  # the store's last position once the write committed
+    uncounted: tuple[int, int] = (0, 0)  # recorded and duplicates added without their ids
 
-    def extend(self, other: Outcome) -> None:
-        """Adds what another part of the same write found."""
-        self.recorded += other.recorded
-        self.duplicates += other.duplicates
+    def extend(self, other: Outcome, *, ids: bool = True) -> None:
+        """Adds what another part of the same write found; without `ids`, only how many
+        were recorded and duplicates (an import of millions keeps its memory bounded)."""
+        if ids:
+            self.recorded += other.recorded
+            self.duplicates += other.duplicates
+        else:
+            recorded, duplicates = self.uncounted
+            self.uncounted = (recorded + len(other.recorded), duplicates + len(other.duplicates))
         self.rejected += other.rejected
+
+    @property
+    def recorded_count(self) -> int:
+        return len(self.recorded) + self.uncounted[0]
+
+    @property
+    def duplicate_count(self) -> int:
+        return len(self.duplicates) + self.uncounted[1]
 
 
 class EventIds(Protocol):

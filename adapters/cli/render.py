@@ -89,16 +89,20 @@ def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool)
         [*parse_errors, *((r.label or 0, r.error) for r in outcome.rejected)],
         key=lambda item: item[0],
     )
-    recorded = len(outcome.recorded) if outcome.committed else 0
+    recorded = outcome.recorded_count if outcome.committed else 0
     if as_json:
         print_json(
             {
                 "recorded": recorded,
-                "duplicates": len(outcome.duplicates),
+                "duplicates": outcome.duplicate_count,
                 "rejected": [{"line": line, "error": error} for line, error in rejected],
-                "event_ids": outcome.recorded if outcome.committed else [],
                 "position": outcome.position,
             }
+            | (  # a write's ids; an import gives only counts (millions of ids would not do)
+                {"event_ids": outcome.recorded if outcome.committed else []}
+                if outcome.uncounted == (0, 0)
+                else {}
+            )
         )
     else:
         for line, error in rejected:
@@ -106,7 +110,7 @@ def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool)
         verdict = "nothing recorded" if rejected and not recorded else f"recorded {recorded}"
         at = f" (store position {outcome.position})" if outcome.position else ""
         out.print(
-            f"{verdict}, {len(outcome.duplicates)} duplicate(s), {len(rejected)} rejected{at}",
+            f"{verdict}, {outcome.duplicate_count} duplicate(s), {len(rejected)} rejected{at}",
             highlight=False,
         )
     if rejected:

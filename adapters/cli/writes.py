@@ -71,7 +71,7 @@ def import_(
             progress=advance,
             recorded_by=cli_writer(),
         )
-    log.info("import", file=file, recorded=len(outcome.recorded), rejected=len(outcome.rejected))
+    log.info("import", file=file, recorded=outcome.recorded_count, rejected=len(outcome.rejected))
     report(outcome, parse_errors, as_json)
 
 

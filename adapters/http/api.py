@@ -231,8 +231,8 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
         [*parse_errors, *((r.label or 0, r.error) for r in outcome.rejected)], key=lambda x: x[0]
     )
     summary: dict[str, Any] = {
-        "recorded": len(outcome.recorded) if outcome.committed else 0,
-        "duplicates": len(outcome.duplicates),
+        "recorded": outcome.recorded_count if outcome.committed else 0,
+        "duplicates": outcome.duplicate_count,
         "rejected": [{"index": index, "error": error} for index, error in rejected],
         "event_ids": outcome.recorded if outcome.committed else [],
         "position": outcome.position,  # pass as X-Min-Position to read this write elsewhere

@@ -27,7 +27,8 @@ def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.C
 def test_import_status_history_and_export(database_url, tmp_path):
     imported = run(database_url, "import", str(EXAMPLE), "--json")
     assert imported.returncode == 0, imported.stderr
-    assert json.loads(imported.stdout) == {"recorded": 12, "duplicates": 0, "rejected": []}
+    summary = json.loads(imported.stdout)
+    assert summary == {"recorded": 12, "duplicates": 0, "rejected": [], "position": 16}
 
     as_of, overall, channels, twitter, _ = WORKED_EXAMPLE[4]
     parler = json.loads(run(database_url, "status", "parler", "--as-of", as_of, "--json").stdout)
@@ -47,7 +48,12 @@ def test_import_status_history_and_export(database_url, tmp_path):
         x["position"] for x in lines
     )
     again = run(database_url, "import", "-", "--json", stdin=dump.read_text())
-    assert json.loads(again.stdout) == {"recorded": 0, "duplicates": 12, "rejected": []}
+    assert json.loads(again.stdout) == {
+        "recorded": 0,
+        "duplicates": 12,
+        "rejected": [],
+        "position": None,
+    }
 
 
 def test_record_and_retract_one_event(database_url):

@@ -256,13 +256,15 @@ def facts_of(tracker: Services) -> list[dict]:
 
 
 def verdicts(outcome) -> tuple:
-    return outcome.recorded, outcome.duplicates, [(r.event_id, r.error) for r in outcome.rejected]
+    """How many were recorded and duplicates (an import keeps no ids), and each refusal."""
+    rejected = [(r.event_id, r.error) for r in outcome.rejected]
+    return outcome.recorded_count, outcome.duplicate_count, rejected
 
 
 def test_a_stream_imported_in_chunks_gives_what_one_batch_gives(new_store, monkeypatch):
     """Chunks of three facts, and room in memory for two facts: subjects are dropped and
     read back through the import's transaction, and every verdict is the same."""
-    monkeypatch.setattr("service.application.CACHE_FACTS", 2)
+    monkeypatch.setattr("service.application.IMPORT_FACTS", 2)
 
     @store_settings(new_store)
     @given(store_histories())

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi_offline import FastAPIOffline
 
 from adapters.access import Tokens, WriteRate
 from adapters.composition import open_services
@@ -72,7 +73,7 @@ def create_app(
                 follower.join(timeout=STOP_WAIT)
             services.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets from the package, not a CDN
         title="deplatforming",
         summary="Who cut which platform or account off, when, and through which channel.",
         description=(

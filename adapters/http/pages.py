@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from html import escape
-from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from adapters import interchange
 from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
+from adapters.http.templating import mark_page, templates
 from adapters.serialize import history_json, status_json
 from adapters.timeline import fill, timeline_svg
 from domain.clock import iso, now, shifted
 from projections.documents import readings
 from projections.uptime import Day, daily, share_available
 
-router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
 DAYS = 90
 PER_PAGE = 50  # subjects per page of the board
 

@@ -7,9 +7,10 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.http.templating import templates, wants_page
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject
 from service.application import ConcurrentWrites
@@ -58,7 +59,16 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(request: Request, problem: Problem) -> JSONResponse:
+def problem_response(request: Request, problem: Problem) -> Response:
+    """The problem as RFC 9457 JSON, or as an HTML page for a page route."""
+    if wants_page(request):
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"problem": problem},
+            status_code=problem.status,
+            headers=problem.headers,
+        )
     body = {
         "type": "about:blank",
         "title": problem.title,
@@ -74,19 +84,19 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def on_problem(request: Request, problem: Problem) -> JSONResponse:
+    async def on_problem(request: Request, problem: Problem) -> Response:
         return problem_response(request, problem)
 
     @app.exception_handler(UnknownSubject)
-    async def on_unknown(request: Request, error: UnknownSubject) -> JSONResponse:
+    async def on_unknown(request: Request, error: UnknownSubject) -> Response:
         return problem_response(request, Problem(404, "Unknown subject", str(error)))
 
     @app.exception_handler(InvalidSubject)
-    async def on_invalid_subject(request: Request, error: InvalidSubject) -> JSONResponse:
+    async def on_invalid_subject(request: Request, error: InvalidSubject) -> Response:
         return problem_response(request, Problem(422, "Invalid subject key", str(error)))
 
     @app.exception_handler(PersistenceError)
-    async def on_store(request: Request, error: PersistenceError) -> JSONResponse:
+    async def on_store(request: Request, error: PersistenceError) -> Response:
         text = str(error).lower()
         if "lock" in text or "busy" in text:
             title, detail = "Store busy", "another writer holds the store's lock (an import?)"
@@ -97,18 +107,18 @@ def install(app: FastAPI) -> None:
         return problem_response(request, problem)
 
     @app.exception_handler(ConcurrentWrites)
-    async def on_contention(request: Request, error: ConcurrentWrites) -> JSONResponse:
+    async def on_contention(request: Request, error: ConcurrentWrites) -> Response:
         detail = f"other writers kept changing the same subjects: {error}; nothing was recorded"
         problem = Problem(503, "Write contention", detail, headers={"Retry-After": RETRY_AFTER})
         return problem_response(request, problem)
 
     @app.exception_handler(OverflowError)
-    async def on_overflow(request: Request, error: OverflowError) -> JSONResponse:
+    async def on_overflow(request: Request, error: OverflowError) -> Response:
         detail = "a time reached the edge of the calendar (years 1 to 9999): choose another"
         return problem_response(request, Problem(422, "Time out of range", detail))
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def on_validation(request: Request, error: RequestValidationError) -> Response:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "error": e["msg"]}
             for e in error.errors()
@@ -117,7 +127,7 @@ def install(app: FastAPI) -> None:
         return problem_response(request, Problem(422, "Invalid request", detail, errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, error: StarletteHTTPException) -> Response:
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
         headers = dict(error.headers or {})
         problem = Problem(error.status_code, title, str(error.detail), headers=headers)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from adapters.http.deps import KnownAt, Reads, Tracker, instant, subject_key
-from adapters.http.pages import templates
 from adapters.http.problems import Problem
+from adapters.http.templating import mark_page, templates
 from adapters.reporting import FORMATS, BadReportRequest, render
 from adapters.reporting.formats import json_schema
 from adapters.reporting.tables import SECTIONS
@@ -27,11 +27,19 @@ def schema() -> JSONResponse:
     return JSONResponse(json_schema(), media_type="application/schema+json")
 
 
-@router.get(
+def page_without_format(request: Request) -> None:
+    """Without a format, /reports is a page: its errors are answered as a page."""
+    if "format" not in request.query_params:
+        mark_page(request)
+
+
+@router.api_route(
     "/reports",
+    methods=["GET", "HEAD"],
     summary="A report of a period in a format (json, csv, md, html, parquet); without a "
     "format, the reports page",
     response_class=Response,
+    dependencies=[Depends(page_without_format)],
 )
 def reports(
     request: Request,

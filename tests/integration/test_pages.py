@@ -113,6 +113,30 @@ def test_the_board_is_paged(client):
 
 
 def test_pages_and_the_feed_answer_head_requests(loaded):
-    for path in ("/", "/subjects/parler", "/feed.atom"):
+    for path in ("/", "/subjects/parler", "/feed.atom", "/reports"):
         answer = loaded.head(path)
         assert answer.status_code == 200 and answer.content == b"", path
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/subjects/8kun", 404, "8kun"),
+        ("/?as_of=12/01/2021", 422, "as_of"),
+        ("/reports?from=junk", 422, "from"),
+        ("/no/such/page", 404, "Not found"),
+    ],
+)
+def test_errors_on_pages_are_pages_and_the_api_keeps_problem_details(loaded, path, status, says):
+    page = loaded.get(path, headers={"Accept": "text/html,*/*"})
+    assert page.status_code == status and page.headers["content-type"].startswith("text/html")
+    assert "<h1>" in page.text and says in page.text and '"type"' not in page.text
+    api = loaded.get("/subjects/8kun/status", headers={"Accept": "text/html"})
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_the_api_docs_load_their_assets_from_this_server(loaded):
+    docs = loaded.get("/docs")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets), assets  # no CDN
+    assert all(loaded.get(a).status_code == 200 for a in assets)

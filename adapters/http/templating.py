@@ -1,0 +1,24 @@
+"""The Jinja templates of the pages, shared by the page routes and the error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def mark_page(request: Request) -> None:
+    """A router dependency of the page routes: their errors are answered as pages."""
+    request.state.page = True
+
+
+def wants_page(request: Request) -> bool:
+    """An error on a page route, or on no route at all for a browser, is answered as a page
+    (the API keeps its problem details)."""
+    if getattr(request.state, "page", False):
+        return True
+    unrouted = request.scope.get("endpoint") is None
+    return unrouted and "text/html" in request.headers.get("accept", "")

@@ -96,6 +96,8 @@ def document_json(document: StatusDocument) -> dict[str, Any]:
         "app_stores": {store.value: listing for store, listing in document.app_stores.items()},
         "services": [{"provider": s.provider, "service": s.service} for s in document.services],
         "registered_at": iso(document.registered_at),
+        "since": maybe_iso(document.since),
+        "last_event": event_ref_json(document.last_event),
     }
 
 
@@ -120,6 +122,8 @@ def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
         app_stores={AppStore(s): listing for s, listing in data["app_stores"].items()},
         services=tuple(ServiceEntry(s["provider"], s["service"]) for s in data["services"]),
         registered_at=datetime.fromisoformat(data["registered_at"]),
+        since=maybe_instant(data.get("since")),
+        last_event=event_ref_from(data["last_event"]) if data.get("last_event") else None,
     )
 
 

@@ -71,6 +71,8 @@ class PlatformDocument:
     app_stores: dict[AppStore, Literal["listed", "delisted"]]
     services: tuple[ServiceEntry, ...]
     registered_at: datetime
+    since: datetime | None = None  # when the overall status began (set by the status fold)
+    last_event: EventRef | None = None  # the event that began it (None: a suspension ran out)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,21 @@ the subject, so recomputing a subject's rows after a late fact is always exact.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain import Subject
 from domain.timeline import State
 from domain.values import Status
-from projections.documents import CHANNEL_ORDER, StatusDocument, document, readings
+from projections.documents import (
+    CHANNEL_ORDER,
+    OVERALL,
+    EventRef,
+    PlatformDocument,
+    StatusDocument,
+    document,
+    readings,
+)
 
 
 @dataclass(frozen=True)
@@ -67,13 +75,28 @@ def fold_periods(
     """Folds `timeline` into `state`, adding a period after `points` (the periods so far,
     the last still open) wherever the status can change."""
 
-    def mark(moment: datetime, event_id: str | None) -> None:
+    def mark(moment: datetime, action: Subject.Action | None) -> None:
+        event_id = action.event_id if action is not None else None
         now = document(state)
         values = readings(now)
         before = points[-1].readings if points else {}
         causes = {c: event_id for c, status in values.items() if before.get(c) != status}
+        merged = None
         if points and points[-1].valid_from == moment:  # several facts at one moment:
-            causes = points.pop().causes | causes  # the last state holds, each change its cause
+            merged = points.pop()  # the last state holds, each change its cause
+            causes = merged.causes | causes
+        if isinstance(now, PlatformDocument):
+            # Of the facts at this moment, the one that changed the overall status began it.
+            overall_cause = causes.get(OVERALL)
+            cause = EventRef.of(action) if action and action.event_id == overall_cause else None
+            if (
+                cause is None
+                and merged is not None
+                and isinstance(merged.document, PlatformDocument)
+            ):
+                earlier = merged.document.last_event
+                cause = earlier if earlier and earlier.event_id == overall_cause else None
+            now = with_since(now, moment, cause, points[-1] if points else None)
         points.append(Snapshot(moment, None, values, event_id, now, causes))
 
     last = None
@@ -83,7 +106,7 @@ def fold_periods(
             state.advance(pending)
             mark(pending, None)
         state.apply(action)
-        mark(action.occurred_at, action.event_id)
+        mark(action.occurred_at, action)
         last = action
     after_last = state.copy()
     pending = state.next_change()
@@ -96,6 +119,22 @@ def fold_periods(
         for p, end in zip(points, ends, strict=True)
     ]
     return Folded(periods, after_last, last)
+
+
+def with_since(
+    now: PlatformDocument,
+    moment: datetime,
+    cause: EventRef | None,
+    previous: Snapshot | None,
+) -> PlatformDocument:
+    """The platform's document with when its overall status began and the event that began
+    it (`cause`, None where a suspension ran out): carried on from the period before while
+    the overall status holds."""
+    if previous is not None and previous.readings[OVERALL] == now.status:
+        before = previous.document
+        assert isinstance(before, PlatformDocument)
+        return replace(now, since=before.since, last_event=before.last_event)
+    return replace(now, since=moment, last_event=cause)
 
 
 def intervals(periods: list[Snapshot]) -> list[Interval]:

@@ -107,11 +107,12 @@ class FoldQueries:
 
 def status_of(subject: Subject, as_of: datetime, known_at: datetime | None) -> SubjectStatus | None:
     """The subject's status at `as_of`, or None where it did not exist yet."""
-    state = (
-        subject.state_at(as_of, known_at)
-        if subject.exists_at(as_of, known_at)
-        else SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
-    )
+    if subject.exists_at(as_of, known_at):
+        # The period in force, as the read models hold it (with since when, and why).
+        periods = snapshots(subject, known_at)
+        found = next(p for p in reversed(periods) if p.valid_from <= as_of)
+        return SubjectStatus(subject.subject, as_of, known_at, found.document)
+    state = SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
     if state is None:
         return None
     return SubjectStatus(subject.subject, as_of, known_at, document(state))

@@ -33,9 +33,8 @@ def page_without_format(request: Request) -> None:
         mark_page(request)
 
 
-@router.api_route(
+@router.get(
     "/reports",
-    methods=["GET", "HEAD"],
     summary="A report of a period in a format (json, csv, md, html, parquet); without a "
     "format, the reports page",
     response_class=Response,
@@ -79,6 +78,16 @@ def reports(
         media_type=rendered.media_type,
         headers={"Content-Disposition": f'{disposition}; filename="{rendered.filename}"'},
     )
+
+
+router.add_api_route(  # HEAD too (outside the schema, which would repeat the operation)
+    "/reports",
+    reports,
+    methods=["HEAD"],
+    include_in_schema=False,
+    response_class=Response,
+    dependencies=[Depends(page_without_format)],
+)
 
 
 def page(

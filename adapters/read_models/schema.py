@@ -23,7 +23,9 @@ from eventsourcing.utils import retry
 
 from domain.clock import micros, now
 
-LAYOUT = 2  # the tables' layout; a generation of an older one is replaced when opened
+# The tables' layout (3: platforms' documents say since when and why); a generation of an
+# older layout is replaced when opened.
+LAYOUT = 3
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 # SQLite refuses at once (without waiting for the lock timeout) a transaction that read and

@@ -13,9 +13,10 @@ from adapters import interchange
 from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
+from adapters.reporting.tables import human_duration
 from adapters.serialize import history_json, status_json
 from adapters.timeline import fill, timeline_svg
-from domain.clock import iso, now, shifted
+from domain.clock import FIRST, iso, now, shifted
 from projections.documents import readings
 from projections.uptime import Day, daily, share_available
 
@@ -143,6 +144,43 @@ def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse
             "history": [history_json(e) for e in history],
             "timeline": svg,
             "span": (iso(start), iso(end)),
+            **context,
+        },
+    )
+
+
+@router.api_route("/providers/{provider}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResponse:
+    """What a provider did to whom and when, and the outage time each action opened, over
+    the whole record up to `as_of`."""
+    as_of, known_at, context = moments(request)
+    end = as_of or now()
+    tracker.queries.settle()
+    report = tracker.report(FIRST, end, provider=provider[:200], known_at=known_at)
+    if not report.providers:
+        raise Problem(404, "Unknown provider", f"no action by {provider!r} is recorded")
+    actions = [
+        {
+            "occurred_at": iso(action.record.fields["occurred_at"]),
+            "subject": action.record.subject.key,
+            "type": action.record.type,
+            "reason": action.record.fields.get("reason"),
+            "outage": human_duration(action.outage) if action.outage else "",
+            "sources": action.record.fields.get("sources", []),
+        }
+        for action in sorted(report.providers, key=lambda a: a.record.fields["occurred_at"])
+    ]
+    total = sum((action.outage for action in report.providers), timedelta())
+    first = min(a["occurred_at"] for a in actions)[:10]
+    return templates.TemplateResponse(
+        request,
+        "provider.html",
+        {
+            "provider": report.providers[0].provider,
+            "actions": actions,
+            "subjects": sorted({a["subject"] for a in actions}),
+            "total": human_duration(total),
+            "first": first,
             **context,
         },
     )

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def site(url: str) -> str:
+    """A source link's text: the site it is on (`reuters.com`), not "source 1"."""
+    host = urlsplit(url).hostname or url
+    return host.removeprefix("www.")
+
+
+templates.env.filters["site"] = site
 
 
 def mark_page(request: Request) -> None:

@@ -140,3 +140,16 @@ def test_the_api_docs_load_their_assets_from_this_server(loaded):
     assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
     assert assets and all(a.startswith("/") for a in assets), assets  # no CDN
     assert all(loaded.get(a).status_code == 200 for a in assets)
+
+
+def test_a_provider_page_says_what_it_did_to_whom_and_the_outage_it_opened(loaded):
+    page = loaded.get("/providers/amazon web services")  # providers match whatever their case
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+    assert "HostingTerminated" in text and "parler" in text
+    # AWS cut Parler off at 2021-01-11T07:59Z; it was offline until DDoS-Guard on the 17th.
+    assert "5 d 16 h 1 min" in text
+    subject = loaded.get("/subjects/parler").text
+    assert 'href="/providers/Amazon%20Web%20Services"' in subject
+    unknown = loaded.get("/providers/nobody")
+    assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/html")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain import SUBJECT_CLASSES, Subject
-from domain.values import Status, SubjectKey, SubjectKind
+from domain.values import Status, SubjectKey, SubjectKind, provider_identity
 from projections.documents import HistoryEntry, document
 from projections.status import Interval, intervals, snapshots
 from service.application import Deplatforming
@@ -60,9 +60,26 @@ class FoldQueries:
         kind: SubjectKind | None,
         limit: int,
         offset: int,
+        *,
+        search: str | None = None,
+        provider: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
+        wanted = provider_identity(provider) if provider else None
+
+        def acted(key: SubjectKey) -> bool:
+            return any(
+                not entry.retracted
+                and provider_identity(entry.record.fields.get("provider", "")) == wanted
+                and (entry.record.occurred_at or as_of) <= as_of
+                for entry in self.history(key, known_at)
+            )
+
         found = [
-            s for s in self.statuses(as_of, known_at, status) if kind in (None, s.subject.kind)
+            s
+            for s in self.statuses(as_of, known_at, status)
+            if kind in (None, s.subject.kind)
+            and (not search or search.casefold() in s.subject.identity)
+            and (wanted is None or acted(s.subject))
         ]
         return found[offset : offset + limit], len(found)
 

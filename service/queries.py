@@ -63,9 +63,12 @@ class Queries(Protocol):
         kind: SubjectKind | None,
         limit: int,
         offset: int,
+        *,
+        search: str | None = None,
+        provider: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
-        """A page of `statuses` (of one kind, if given), in the same order, and how many
-        there are in all."""
+        """A page of `statuses` (of one kind, if given; whose key holds `search`; that
+        `provider` acted on by `as_of`), in the same order, and how many there are in all."""
         ...
 
     def history(

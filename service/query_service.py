@@ -126,11 +126,21 @@ class QueryService:
         *,
         limit: int,
         offset: int = 0,
+        search: str | None = None,
+        provider: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
-        """A page of `statuses` (of one kind, if given), and how many there are in all."""
+        """A page of `statuses` (of one kind, if given; whose key holds `search`; that
+        `provider` acted on by `as_of`), and how many there are in all."""
         stamp = known_at or now()
         found, total = self._source(known_at).page(
-            as_of or stamp, known_at, status, kind, limit, offset
+            as_of or stamp,
+            known_at,
+            status,
+            kind,
+            limit,
+            offset,
+            search=search,
+            provider=provider,
         )
         return [replace(s, known_at=stamp) for s in found], total
 

@@ -54,8 +54,19 @@ def listing(
     status: Status | None,
     limit: int,
     offset: int,
+    search: str | None,
+    provider: str | None,
 ) -> dict[str, Any]:
-    found, total = queries.page(as_of, known_at, status, kind, limit=limit, offset=offset)
+    found, total = queries.page(
+        as_of,
+        known_at,
+        status,
+        kind,
+        limit=limit,
+        offset=offset,
+        search=search,
+        provider=provider,
+    )
     return {
         "items": [status_json(s) for s in found],
         "total": total,
@@ -73,8 +84,15 @@ def add_listing(kind: SubjectKind) -> None:
         status: StatusFilter,
         limit: Limit = 100,
         offset: Offset = 0,
+        q: Annotated[
+            str | None, Query(max_length=200, description="Only keys holding this text.")
+        ] = None,
+        provider: Annotated[
+            str | None,
+            Query(max_length=200, description="Only subjects this provider acted on by as_of."),
+        ] = None,
     ) -> dict[str, Any]:
-        return listing(queries, kind, as_of, known_at, status, limit, offset)
+        return listing(queries, kind, as_of, known_at, status, limit, offset, q, provider)
 
 
 add_listing("platform")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
@@ -17,12 +18,16 @@ from adapters.reporting.tables import human_duration
 from adapters.serialize import history_json, status_json
 from adapters.timeline import fill, timeline_svg
 from domain.clock import FIRST, iso, now, shifted
+from domain.values import STATUSES, status_value
 from projections.documents import readings
 from projections.uptime import Day, daily, share_available
+from service.queries import SubjectStatus
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
-DAYS = 90
+DAYS = 90  # the board's bars: this many days up to the moment shown, unless from/to
+MAX_DAYS = 731
 PER_PAGE = 50  # subjects per page of the board
+FILTERS = ("status", "kind", "provider", "q")
 
 
 def form_instant(request: Request, name: str) -> datetime | None:
@@ -51,26 +56,40 @@ def moments(request: Request) -> tuple[datetime | None, datetime | None, dict[st
 def board(request: Request, queries: Reads) -> HTMLResponse:
     as_of, known_at, context = moments(request)
     moment = as_of or now()
-    rows = []
+    shown = filters(request)
+    window_start, window_end = window(request, moment)
+    days = (window_end - window_start).days
     try:
         wanted = min(max(int(request.query_params.get("page", "1")), 1), 2**31)
     except ValueError:
         raise Problem(422, "Invalid page", "page: expected a number", field="page") from None
-    offset = (wanted - 1) * PER_PAGE
-    statuses, total = queries.page(as_of, known_at, limit=PER_PAGE, offset=offset)
+
+    def listed(offset: int) -> tuple[list[SubjectStatus], int]:
+        return queries.page(
+            as_of,
+            known_at,
+            status_value(shown["status"]) if shown["status"] else None,
+            shown["kind"] or None,  # type: ignore[arg-type]  # checked by `filters`
+            limit=PER_PAGE,
+            offset=offset,
+            search=shown["q"] or None,
+            provider=shown["provider"] or None,
+        )
+
+    statuses, total = listed((wanted - 1) * PER_PAGE)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     page = min(wanted, pages)
     if page != wanted:  # past the last page: show the last
-        offset = (page - 1) * PER_PAGE
-        statuses, total = queries.page(as_of, known_at, limit=PER_PAGE, offset=offset)
+        statuses, total = listed((page - 1) * PER_PAGE)
     every = queries.intervals_many([s.subject for s in statuses], known_at)
+    rows = []
     for status in statuses:
         document = status.document
         intervals = every[status.subject]
         channels = []
         for name, current in readings(document).items():
-            bars = daily(intervals, name, moment, DAYS)
-            share = share_available(intervals, name, shifted(moment, -timedelta(days=DAYS)), moment)
+            bars = daily(intervals, name, window_end, days)
+            share = share_available(intervals, name, window_start, window_end)
             channels.append(
                 {
                     "name": name,
@@ -79,12 +98,16 @@ def board(request: Request, queries: Reads) -> HTMLResponse:
                     "share": f"{share:.1%}" if share is not None else "n/a",
                 }
             )
+        since, cause = document.since, document.last_event
         rows.append(
             {
                 "key": status.subject.key,
                 "kind": status.subject.kind,
                 "name": status.name,
                 "channels": channels,
+                "since": iso(since)[:10] if since else None,
+                "since_full": iso(since) if since else None,
+                "cause": cause and {"type": words(cause.type), "provider": cause.provider},
             }
         )
 
@@ -98,9 +121,38 @@ def board(request: Request, queries: Reads) -> HTMLResponse:
         "previous": link(page - 1) if page > 1 else None,
         "next": link(page + 1) if page < pages else None,
     }
+    axis = {"start": iso(window_start)[:10], "end": iso(window_end)[:10], "days": days}
     return templates.TemplateResponse(
-        request, "board.html", {"rows": rows, "paging": paging, **context}
+        request,
+        "board.html",
+        {"rows": rows, "paging": paging, "filters": shown, "axis": axis, **context},
     )
+
+
+def filters(request: Request) -> dict[str, str]:
+    """The board's filters, as given (checked): status, kind, provider, search."""
+    shown = {name: request.query_params.get(name, "").strip()[:200] for name in FILTERS}
+    if shown["status"] and shown["status"] not in STATUSES:
+        raise Problem(422, "Invalid status", f"status: expected one of {', '.join(STATUSES)}")
+    if shown["kind"] not in ("", "platform", "account"):
+        raise Problem(422, "Invalid kind", "kind: expected platform or account", field="kind")
+    return shown
+
+
+def window(request: Request, moment: datetime) -> tuple[datetime, datetime]:
+    """The bars' days: `from`/`to` (dates), or the `DAYS` days up to the moment shown."""
+    end = form_instant(request, "to") or moment
+    start = form_instant(request, "from") or shifted(end, -timedelta(days=DAYS))
+    if end <= start:
+        raise Problem(422, "Invalid window", "to must be later than from", field="to")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise Problem(422, "Invalid window", f"at most {MAX_DAYS} days of bars", field="from")
+    return start, start + timedelta(days=max((end - start).days, 1))
+
+
+def words(event_type: str) -> str:
+    """`HostingTerminated` -> `hosting terminated`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", event_type).lower()
 
 
 def day_bars(subject: str, channel: str, days: list[Day]) -> str:

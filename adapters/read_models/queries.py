@@ -16,7 +16,7 @@ from adapters.read_models.schema import Generations
 from adapters.serialize import document_from_json, record_from_json
 from domain import SUBJECT_CLASSES
 from domain.clock import from_micros, micros
-from domain.values import Status, SubjectKey, SubjectKind, status_value
+from domain.values import Status, SubjectKey, SubjectKind, provider_identity, status_value
 from projections.documents import HistoryEntry, RetractionRef, document
 from projections.status import Interval
 from service.queries import SubjectStatus, no_record, not_yet
@@ -104,9 +104,12 @@ class ReadModelQueries:
         kind: SubjectKind | None,
         limit: int,
         offset: int,
+        *,
+        search: str | None = None,
+        provider: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         """A page of them, cut by the database (with the total, in the same query)."""
-        return self._periods(as_of, known_at, status, kind, limit, offset)
+        return self._periods(as_of, known_at, status, kind, limit, offset, search, provider)
 
     def _periods(
         self,
@@ -116,10 +119,20 @@ class ReadModelQueries:
         kind: SubjectKind | None,
         limit: int | None,
         offset: int,
+        search: str | None = None,
+        provider: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         current_only(known_at)
         params: list[Any] = [micros(as_of), micros(as_of)]
         where = ""
+        if search:
+            escaped = "".join("\\" + c if c in "\\%_" else c for c in search.casefold())
+            where += " AND s.identity LIKE %s ESCAPE '\\'"
+            params.append(f"%{escaped}%")
+        if provider:
+            where += " AND EXISTS (SELECT 1 FROM {timeline} a WHERE a.subject_id = s.subject_id "
+            where += "AND a.provider = %s AND a.retracted_by IS NULL AND a.occurred_at <= %s)"
+            params += [provider_identity(provider), micros(as_of)]
         if status is not None:
             where += " AND p.overall = %s"
             params.append(status.value)
@@ -138,7 +151,8 @@ class ReadModelQueries:
                 f"FROM {t['subjects']} s JOIN {t['periods']} p ON p.subject_id = s.subject_id "
                 f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
                 "WHERE q.subject_id = s.subject_id AND q.valid_from <= %s) "
-                f"WHERE (p.valid_to IS NULL OR p.valid_to > %s){where} ORDER BY {order}"
+                f"WHERE (p.valid_to IS NULL OR p.valid_to > %s)"
+                f"{where.replace('{timeline}', t['timeline'])} ORDER BY {order}"
                 + (" LIMIT %s OFFSET %s" if limit is not None else "")
             )
 
@@ -155,7 +169,7 @@ class ReadModelQueries:
         if rows:
             total = int(rows[0]["total"])
         elif offset and limit is not None:  # past the end: count what there is
-            total = self._periods(as_of, known_at, status, kind, 1, 0)[1]
+            total = self._periods(as_of, known_at, status, kind, 1, 0, search, provider)[1]
         else:
             total = 0
         return found, total

@@ -23,8 +23,8 @@ from eventsourcing.utils import retry
 
 from domain.clock import micros, now
 
-# The tables' layout (3: platforms' documents say since when and why); a generation of an
-# older layout is replaced when opened.
+# The tables' layout (3: platforms' documents say since when and why, the timeline names
+# providers); a generation of an older layout is replaced when opened.
 LAYOUT = 3
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
@@ -50,7 +50,9 @@ def table_statements(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t['timeline']} (subject_id TEXT NOT NULL, "
         "occurred_at BIGINT NOT NULL, version BIGINT NOT NULL, event_id TEXT NOT NULL, "
         "record TEXT NOT NULL, retracted_by TEXT, retracted_at BIGINT, "
-        "retraction_reason TEXT, PRIMARY KEY (subject_id, occurred_at, version))",
+        "retraction_reason TEXT, provider TEXT, PRIMARY KEY (subject_id, occurred_at, version))",
+        f"CREATE INDEX IF NOT EXISTS {t['index']}_timeline_provider ON {t['timeline']} "
+        "(provider, subject_id)",
     ]
 
 

@@ -12,6 +12,7 @@ from eventsourcing.persistence import Tracking
 from adapters.read_models.schema import Generations
 from adapters.serialize import document_json, record_json
 from domain.clock import micros
+from domain.values import provider_identity
 from projections.documents import OVERALL
 from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
 from projections.status import Interval, Snapshot
@@ -127,8 +128,9 @@ class Writer(Generations):
         )
         self.executemany(
             c,
-            f"INSERT INTO {t['timeline']} (subject_id, occurred_at, version, event_id, record) "
-            "VALUES (%s, %s, %s, %s, %s)",
+            f"INSERT INTO {t['timeline']} "
+            "(subject_id, occurred_at, version, event_id, record, provider) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
             [
                 (
                     r.subject_id,
@@ -136,6 +138,9 @@ class Writer(Generations):
                     r.version,
                     r.record.event_id,
                     json.dumps(record_json(r.record)),
+                    provider_identity(r.record.fields["provider"])
+                    if "provider" in r.record.fields
+                    else None,
                 )
                 for r in timeline
             ],

@@ -153,3 +153,45 @@ def test_a_provider_page_says_what_it_did_to_whom_and_the_outage_it_opened(loade
     assert 'href="/providers/Amazon%20Web%20Services"' in subject
     unknown = loaded.get("/providers/nobody")
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/html")
+
+
+def test_the_board_says_since_when_and_filters_by_status_kind_provider_and_search(loaded):
+    def board(query: str) -> dict[str, str]:
+        page = loaded.get(f"/?as_of=2021-01-12&{query}")
+        assert page.status_code == 200, page.text
+        cells = re.findall(
+            r'data-subject="([^"]+)" data-channel="overall">.*?class="since">(.*?)</td>',
+            page.text,
+            re.S,
+        )
+        return {
+            key: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", since)).strip() for key, since in cells
+        }
+
+    everyone = board("")
+    assert everyone["parler"] == "2021-01-11 hosting terminated by Amazon Web Services"
+    assert everyone["twitter:realDonaldTrump"] == "2021-01-08 account banned by Twitter"
+    assert set(board("status=offline")) == {"parler"}
+    assert set(board("kind=account")) == set(everyone) - {"parler"}
+    assert set(board("q=TRUMP")) == set(everyone) - {"parler"}
+    assert set(board("provider=amazon+web+services")) == {"parler"}
+    kept = loaded.get("/?as_of=2021-01-12&status=offline").text
+    assert 'name="status" value="offline"' in kept  # the moment's form keeps the filters
+    assert loaded.get("/?status=sideways").status_code == 422
+
+
+def test_the_board_bars_cover_a_chosen_window_with_its_dates(loaded):
+    page = loaded.get("/?as_of=2021-03-01&from=2021-01-01&to=2021-02-01").text
+    assert "Daily, 2021-01-01 to 2021-02-01" in page and "(31 days)" in page
+    bars = re.search(r'data-subject="parler" data-channel="web">.*?<svg(.*?)</svg>', page, re.S)
+    assert bars and bars.group(1).count("<rect") == 31
+    assert "did not exist" in page  # the legend names every colour
+    assert loaded.get("/?from=2021-02-01&to=2021-01-01").status_code == 422
+
+
+def test_listings_filter_by_search_and_provider(loaded):
+    accounts = loaded.get("/accounts", params={"q": "trump", "as_of": "2021-01-12"}).json()
+    assert accounts["total"] == 3
+    platforms = loaded.get("/platforms", params={"provider": "ddos-guard"}).json()
+    assert [p["subject"] for p in platforms["items"]] == ["parler"]
+    assert loaded.get("/platforms", params={"provider": "nobody"}).json()["total"] == 0

@@ -11,6 +11,7 @@ behind they are.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -88,12 +89,28 @@ class QueryService:
     def _source(self, known_at: datetime | None) -> Queries:
         return self.fold if known_at is not None else self.read_models
 
-    def _behind(self, refusal: UnknownSubject) -> UnknownSubject:
-        """A subject the read models do not know may be one they have not reached yet."""
+    def _behind(self, refusal: UnknownSubject, key: SubjectKey) -> UnknownSubject:
+        """A refusal, with why it may be (the read models may not have reached the subject
+        yet) and, for a subject with no record at all, the subjects it may have meant."""
+        notes = []
         lag = self.runner.progress().lag
-        if not lag:
-            return refusal
-        return UnknownSubject(f"{refusal} (the read models are {lag} event(s) behind the store)")
+        if lag:
+            notes.append(f"the read models are {lag} event(s) behind the store")
+        if not self.read_models.exists(key, None):
+            close = self.close_to(key)
+            if close:
+                notes.append("did you mean " + " or ".join(repr(k) for k in close) + "?")
+        return UnknownSubject(f"{refusal} ({'; '.join(notes)})") if notes else refusal
+
+    def close_to(self, key: SubjectKey, count: int = 3) -> list[str]:
+        """The keys of subjects whose key or name is spelled like `key` (an alias, a typo)."""
+        spelled: dict[str, str] = {}
+        for status in self.read_models.statuses(now(), None):
+            spelled.setdefault(status.subject.identity, status.subject.key)
+            if status.name:
+                spelled.setdefault(status.name.casefold(), status.subject.key)
+        matches = difflib.get_close_matches(key.identity, list(spelled), n=count, cutoff=0.4)
+        return list(dict.fromkeys(spelled[m] for m in matches))
 
     # Queries ------------------------------------------------------------------------------
 
@@ -104,7 +121,7 @@ class QueryService:
         try:
             found = self._source(known_at).status(key, as_of or stamp, known_at)
         except UnknownSubject as refusal:
-            raise (self._behind(refusal) if known_at is None else refusal) from None
+            raise (self._behind(refusal, key) if known_at is None else refusal) from None
         return replace(found, known_at=stamp)
 
     def statuses(
@@ -154,12 +171,12 @@ class QueryService:
         try:
             return self._source(known_at).history(key, known_at, limit, offset)
         except UnknownSubject as refusal:
-            raise (self._behind(refusal) if known_at is None else refusal) from None
+            raise (self._behind(refusal, key) if known_at is None else refusal) from None
 
     def intervals(self, key: SubjectKey, known_at: datetime | None = None) -> list[Interval]:
         source = self._source(known_at)
         if not source.exists(key, known_at):
-            raise self._behind(no_record(key)) if known_at is None else no_record(key)
+            raise self._behind(no_record(key), key) if known_at is None else no_record(key)
         return source.intervals([key], known_at)[key]
 
     def intervals_many(

@@ -7,10 +7,9 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from adapters.cli.common import AsJSON, DatabaseURL, cli, err, out, print_json, store
-from adapters.cli.render import progress_bar
+from adapters.cli.render import progress_bar, table_of
 from adapters.composition import rebuild
 from adapters.serialize import progress_json
 
@@ -50,9 +49,7 @@ def projections_status(as_json: AsJSON = False, database_url: DatabaseURL = None
     if as_json:
         print_json(report)
         return
-    table = Table(title="read models")
-    for column in report:
-        table.add_column(column)
+    table = table_of("read models", list(report))
     table.add_row(*(str(v) if v is not None else "" for v in report.values()))
     out.print(table)
 

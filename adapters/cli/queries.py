@@ -98,10 +98,11 @@ def intervals(
     with store(database_url) as services:
         warn_if_behind(services)
         runs = services.queries.intervals(key)
+        events = {e.record.event_id: e.record for e in services.queries.history(key)}
     if as_json:
         print_json([interval_json(run) for run in runs])
     else:
-        out.print(intervals_table(subject, runs))
+        out.print(intervals_table(subject, runs, events))
 
 
 @cli.command()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
 import typer
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from adapters.cli.common import err, out, print_json
-from domain.clock import iso
+from adapters.reporting.tables import human_duration
+from adapters.wording import words
+from domain.clock import iso, now
 from domain.values import STATUSES, Status
-from projections.documents import HistoryEntry, PlatformDocument
+from projections.documents import FactRecord, HistoryEntry, PlatformDocument
 from projections.status import Interval
 from service.queries import SubjectStatus
 from service.recording import Outcome
@@ -27,10 +30,28 @@ def coloured(value: Status | str | None) -> str:
     return f"[{COLOURS[status.rank]}]{value}[/]" if status is not None else str(value)
 
 
+WHOLE = {"subject", "occurred_at", "recorded_at", "since", "from", "to", "at", "status"}
+
+
+def table_of(title: str, columns: Sequence[str]) -> Table:
+    """A table whose cells wrap at the terminal's width rather than being cut short; keys,
+    times and statuses are kept on one line (folded only if even they do not fit)."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in WHOLE)
+    return table
+
+
+def second(moment: datetime | None) -> str:
+    """An instant to the second, in UTC (`2021-01-11T07:59:00Z`), as tables show it."""
+    return iso(moment.replace(microsecond=0)) if moment is not None else ""
+
+
 def status_table(statuses: Sequence[SubjectStatus]) -> Table:
-    table = Table(title=f"as of {iso(statuses[0].as_of)}" if statuses else "no subjects")
-    for column in ("subject", "kind", "status", "web", "ios", "android", "hosting / detail"):
-        table.add_column(column)
+    table = table_of(
+        f"as of {second(statuses[0].as_of)}" if statuses else "no subjects",
+        ("subject", "status", "since", "by", "web", "ios", "android", "hosting / detail"),
+    )
     for status in statuses:
         doc = status.document
         if isinstance(doc, PlatformDocument):
@@ -38,11 +59,14 @@ def status_table(statuses: Sequence[SubjectStatus]) -> Table:
             detail = ", ".join(f"{h.provider} ({h.scope})" for h in doc.hosting) or "no host"
         else:
             channels = {}
-            detail = f"until {iso(doc.until)}" if doc.until else ""
+            detail = f"until {second(doc.until)}" if doc.until else ""
+        cause = doc.last_event
+        by = f"{words(cause.type)} ({cause.provider})" if cause and cause.provider else ""
         table.add_row(
             status.subject.key,
-            status.subject.kind,
             coloured(status.status),
+            second(doc.since),
+            by or (words(cause.type) if cause else ""),
             *(coloured(channels.get(c)) for c in ("web", "ios", "android")),
             detail,
         )
@@ -50,35 +74,46 @@ def status_table(statuses: Sequence[SubjectStatus]) -> Table:
 
 
 def history_table(subject: str, entries: Sequence[HistoryEntry]) -> Table:
-    table = Table(title=f"history of {subject}")
-    for column in ("occurred_at", "type", "provider", "reason", "recorded_at", "position"):
-        table.add_column(column)
+    table = table_of(
+        f"history of {subject}",
+        ("occurred_at", "type", "provider", "reason", "recorded_at", "by", "position"),
+    )
     for entry in entries:
         record = entry.record
         strike = "[strike]" if entry.retracted else ""
         occurred = record.occurred_at
         table.add_row(
-            f"{strike}{iso(occurred) if occurred else ''}",
-            f"{strike}{record.type}" + (" (retracted)" if entry.retracted else ""),
+            f"{strike}{second(occurred)}",
+            f"{strike}{words(record.type)}" + (" (retracted)" if entry.retracted else ""),
             record.fields.get("provider", ""),
             record.fields.get("reason", ""),
-            iso(record.recorded_at),
+            second(record.recorded_at),
+            record.recorded_by or "",
             str(record.position),
         )
     return table
 
 
-def intervals_table(subject: str, runs: Sequence[Interval]) -> Table:
-    table = Table(title=f"status intervals of {subject}")
-    for column in ("channel", "status", "from", "to", "begun by event"):
-        table.add_column(column)
+def intervals_table(
+    subject: str, runs: Sequence[Interval], events: Mapping[str, FactRecord]
+) -> Table:
+    """Each run of one status, with the event that began it (its type and provider, from
+    `events` by id) and how long it lasted (or has lasted, if it goes on)."""
+    table = table_of(
+        f"status intervals of {subject}",
+        ("channel", "status", "from", "to", "for", "begun by", "provider"),
+    )
     for run in runs:
+        began = events.get(run.event_id) if run.event_id else None
+        lasted = (run.valid_to or now()) - run.valid_from
         table.add_row(
             run.channel,
             coloured(run.status),
-            iso(run.valid_from),
-            iso(run.valid_to) if run.valid_to else "",
-            run.event_id or "(suspension ran out)",
+            second(run.valid_from),
+            second(run.valid_to) or "(goes on)",
+            human_duration(lasted),
+            words(began.type) if began else ("(suspension ran out)" if not run.event_id else ""),
+            began.fields.get("provider", "") if began else "",
         )
     return table
 

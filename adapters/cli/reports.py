@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from adapters.cli.common import (
     AsJSON,
@@ -24,7 +23,7 @@ from adapters.cli.common import (
     subject_key,
     warn_if_behind,
 )
-from adapters.cli.render import coloured
+from adapters.cli.render import coloured, second, table_of
 from adapters.reporting import FORMATS, BadReportRequest, render
 from adapters.serialize import change_json
 from domain.clock import iso
@@ -124,9 +123,10 @@ def changes(
             {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
         )
         return
-    table = Table(title=f"changes from {iso(start)} to {iso(end)}")
-    for column in ("subject", "channel", "at", "from", "to", "by"):
-        table.add_column(column)
+    table = table_of(
+        f"changes from {second(start)} to {second(end)}",
+        ("subject", "channel", "at", "from", "to", "by"),
+    )
     for change in found:
         for t in change.transitions:
             by = (
@@ -137,7 +137,7 @@ def changes(
             table.add_row(
                 change.subject.key,
                 str(t.channel),
-                iso(t.at),
+                second(t.at),
                 coloured(t.before),
                 coloured(t.after),
                 by,

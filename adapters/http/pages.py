@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
@@ -17,6 +16,7 @@ from adapters.http.templating import mark_page, templates
 from adapters.reporting.tables import human_duration
 from adapters.serialize import history_json, status_json
 from adapters.timeline import fill, timeline_svg
+from adapters.wording import words
 from domain.clock import FIRST, iso, now, shifted
 from domain.values import STATUSES, status_value
 from projections.documents import readings
@@ -148,11 +148,6 @@ def window(request: Request, moment: datetime) -> tuple[datetime, datetime]:
     if end - start > timedelta(days=MAX_DAYS):
         raise Problem(422, "Invalid window", f"at most {MAX_DAYS} days of bars", field="from")
     return start, start + timedelta(days=max((end - start).days, 1))
-
-
-def words(event_type: str) -> str:
-    """`HostingTerminated` -> `hosting terminated`."""
-    return re.sub(r"(?<!^)(?=[A-Z])", " ", event_type).lower()
 
 
 def day_bars(subject: str, channel: str, days: list[Day]) -> str:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from adapters.wording import words
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
@@ -18,6 +20,7 @@ def site(url: str) -> str:
 
 
 templates.env.filters["site"] = site
+templates.env.filters["words"] = words
 
 
 def mark_page(request: Request) -> None:

@@ -218,3 +218,35 @@ def test_report_changes_and_export_after_a_position(database_url, tmp_path):
         for line in run(database_url, "export", "--after", str(middle)).stdout.splitlines()
     ]
     assert rest == everything[6:]
+
+
+def test_tables_keep_keys_and_times_whole_and_intervals_say_what_began_them(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    env = dict(os.environ, COLUMNS="80")
+    subprocess.run([DEPLATFORM, "import", str(EXAMPLE), "--database-url", url], check=True, env=env)
+    shown = subprocess.run(
+        [DEPLATFORM, "status", "--all", "--as-of", "2021-01-12", "--database-url", url],
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    assert "twitter:realDonaldTrump" in shown and "2021-01-11T07:59:00Z" in shown
+    assert "…" not in shown
+    runs = subprocess.run(
+        [DEPLATFORM, "intervals", "parler", "--database-url", url],
+        capture_output=True,
+        text=True,
+        env=dict(env, COLUMNS="160"),
+    ).stdout
+    assert "hosting terminated" in runs and "Amazon Web Services" in runs
+    assert "5 d 16 h 1 min" in runs  # offline from AWS's cut to DDoS-Guard's return
+
+
+def test_an_unknown_subject_gets_close_matches_and_the_store_named(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    subprocess.run([DEPLATFORM, "import", str(EXAMPLE), "--database-url", url], check=True)
+    asked = subprocess.run(
+        [DEPLATFORM, "status", "parlor", "--database-url", url], capture_output=True, text=True
+    )
+    assert asked.returncode == 1
+    assert "did you mean 'parler'" in asked.stderr and str(tmp_path) in asked.stderr

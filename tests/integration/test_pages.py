@@ -195,3 +195,13 @@ def test_listings_filter_by_search_and_provider(loaded):
     platforms = loaded.get("/platforms", params={"provider": "ddos-guard"}).json()
     assert [p["subject"] for p in platforms["items"]] == ["parler"]
     assert loaded.get("/platforms", params={"provider": "nobody"}).json()["total"] == 0
+
+
+def test_the_example_cites_its_sources_named_by_their_site(loaded):
+    page = loaded.get("/subjects/parler").text
+    links = re.findall(r'<a href="(https://[^"]+)" rel="noopener">([^<]+)</a>', page)
+    assert links and all(name in url and "source" not in name for url, name in links)
+    assert (
+        "https://www.rferl.org/a/parler-network-russian-support-far-right/31051724.html",
+        "rferl.org",
+    ) in links

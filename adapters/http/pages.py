@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -14,7 +15,7 @@ from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
 from adapters.reporting.tables import human_duration
-from adapters.serialize import history_json, status_json
+from adapters.serialize import history_json, record_json, status_json
 from adapters.timeline import fill, timeline_svg
 from adapters.wording import words
 from domain.clock import FIRST, iso, now, shifted
@@ -235,22 +236,62 @@ def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResp
 
 @router.api_route("/feed.atom", methods=["GET", "HEAD"])
 def atom(request: Request, tracker: Tracker) -> Response:
+    """The last 100 facts recorded, newest first."""
     head = tracker.app.head()
     facts, _ = tracker.app.feed(max(head - 200, 0), 200)
-    entries = []
-    for stored in reversed(facts[-100:]):
-        record = interchange.export_record(stored)
-        what = record.get("reason") or record.get("note") or ""
-        entries.append(
-            record
-            | {
-                "subject": stored.subject.key,
-                "provider": record.get("provider"),
-                "summary": f"{record.get('occurred_at', '')} {what}".strip(),
-            }
-        )
+    entries = [
+        feed_entry(stored.subject.key, interchange.export_record(stored)) for stored in facts
+    ]
+    return feed_response(
+        request,
+        list(reversed(entries[-100:])),
+        title="deplatforming: recorded events",
+        feed_id="urn:deplatforming:feed",
+        paths=("feed.atom", ""),
+    )
+
+
+@router.api_route("/subjects/{subject}/feed.atom", methods=["GET", "HEAD"])
+def subject_atom(subject: str, request: Request, queries: Reads) -> Response:
+    """A subject's last 100 facts by recording time, newest first."""
+    key = subject_key(subject)
+    history = queries.history(key)
+    records = sorted((e.record for e in history), key=lambda r: r.position or 0)
+    entries = [feed_entry(key.key, record_json(r)) for r in records[-100:]]
+    return feed_response(
+        request,
+        list(reversed(entries)),
+        title=f"deplatforming: {key.key}",
+        feed_id=f"urn:deplatforming:subject:{key.id}",
+        paths=(f"subjects/{quote(key.key)}/feed.atom", f"subjects/{quote(key.key)}"),
+    )
+
+
+def feed_entry(subject: str, record: dict[str, Any]) -> dict[str, Any]:
+    what = record.get("reason") or record.get("note") or ""
+    return record | {
+        "subject": subject,
+        "provider": record.get("provider"),
+        "summary": f"{record.get('occurred_at', '')} {what}".strip(),
+    }
+
+
+def feed_response(
+    request: Request,
+    entries: list[dict[str, Any]],
+    *,
+    title: str,
+    feed_id: str,
+    paths: tuple[str, str],
+) -> Response:
     updated = entries[0]["recorded_at"] if entries else iso(datetime(1970, 1, 1, tzinfo=UTC))
     body = templates.get_template("feed.atom").render(
-        events=entries, updated=updated, base=str(request.base_url)
+        events=entries,
+        updated=updated,
+        base=str(request.base_url),
+        title=title,
+        feed_id=feed_id,
+        self_path=paths[0],
+        page_path=paths[1],
     )
     return Response(body, media_type="application/atom+xml")

@@ -53,7 +53,7 @@ def test_the_atom_feed_lists_recorded_events(loaded):
     atom = "{http://www.w3.org/2005/Atom}"
     entries = ElementTree.fromstring(feed.text).findall(f"{atom}entry")
     assert len(entries) == 12
-    assert any("HostingTerminated: parler" in e.find(f"{atom}title").text for e in entries)
+    assert any("hosting terminated: parler" in e.find(f"{atom}title").text for e in entries)
 
 
 def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):
@@ -75,7 +75,7 @@ def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):
         for e in ElementTree.fromstring(feed)
         if e.tag.endswith("entry")
     ]
-    assert "DomainSuspended: parler (<b>Evil & Co</b>)" in titles
+    assert "domain suspended: parler (<b>Evil & Co</b>)" in titles
 
 
 @pytest.mark.parametrize(("as_of", "overall", "channels", "twitter", "facebook"), WORKED_EXAMPLE)
@@ -205,3 +205,22 @@ def test_the_example_cites_its_sources_named_by_their_site(loaded):
         "https://www.rferl.org/a/parler-network-russian-support-far-right/31051724.html",
         "rferl.org",
     ) in links
+
+
+def test_each_subject_has_an_atom_feed_with_authors_and_sources(loaded):
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = loaded.get("/subjects/parler/feed.atom")
+    assert feed.status_code == 200 and feed.headers["content-type"] == "application/atom+xml"
+    root = ElementTree.fromstring(feed.text)
+    assert root.find(f"{atom}author/{atom}name").text  # RFC 4287: a feed names an author
+    entries = root.findall(f"{atom}entry")
+    assert entries and all("parler" in e.find(f"{atom}title").text for e in entries)
+    assert all(e.find(f"{atom}author/{atom}name").text for e in entries)
+    related = [
+        link.get("href") for e in entries for link in e.findall(f"{atom}link[@rel='related']")
+    ]
+    assert (
+        "https://www.rferl.org/a/parler-network-russian-support-far-right/31051724.html" in related
+    )
+    assert 'href="/subjects/parler/feed.atom"' in loaded.get("/subjects/parler").text
+    assert loaded.head("/subjects/parler/feed.atom").status_code == 200

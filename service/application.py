@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 from uuid import UUID
 
@@ -285,6 +286,13 @@ class Deplatforming(Application[UUID]):
     def head(self) -> int:
         """The store's last position (0 when empty)."""
         return self.recorder.max_notification_id() or 0
+
+    def last_recorded_at(self) -> datetime | None:
+        """When the store's last fact was recorded: as of then, the store knew everything it
+        knows now (a `known_at` that gives the same answers for good)."""
+        head = self.head()
+        found = self.recorder.select_notifications(head, 1) if head else []
+        return self.decode(found[0]).timestamp if found else None
 
     def feed(self, after: int, limit: int) -> tuple[list[StoredFact], int]:
         """At most `limit` facts recorded after position `after`, in recording order (as many

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from html import escape
+from importlib.metadata import version as package_version
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from adapters import interchange
+from adapters.composition import PACKAGE, Services
 from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
@@ -45,17 +48,25 @@ def form_instant(request: Request, name: str) -> datetime | None:
         raise Problem(422, "Invalid time", f"{name}: {error}", field=name) from None
 
 
-def moments(request: Request) -> tuple[datetime | None, datetime | None, dict[str, Any]]:
+def moments(
+    request: Request, tracker: Services
+) -> tuple[datetime | None, datetime | None, dict[str, Any]]:
+    """The moment a page shows (`as_of`, `known_at`), the form's values, and the page's
+    permalink: the same view with both pinned, `known_at` to when the store's last fact was
+    recorded, so that the link gives the same answer whatever is recorded later."""
     as_of, known_at = form_instant(request, "as_of"), form_instant(request, "known_at")
-    shown = {"as_of": iso(as_of or now()), "known_at": iso(known_at) if known_at else None}
+    moment = as_of or now()
+    shown = {"as_of": iso(moment), "known_at": iso(known_at) if known_at else None}
     form = {k: (v[:19] if v and request.query_params.get(k) else "") for k, v in shown.items()}
     query = "?" + str(request.query_params) if request.query_params else ""
-    return as_of, known_at, {"form": form, "query": query, **shown}
+    pinned = known_at or tracker.app.last_recorded_at() or moment
+    permalink = request.url.include_query_params(as_of=iso(moment), known_at=iso(pinned))
+    return as_of, known_at, {"form": form, "query": query, "permalink": str(permalink), **shown}
 
 
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def board(request: Request, queries: Reads) -> HTMLResponse:
-    as_of, known_at, context = moments(request)
+def board(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
+    as_of, known_at, context = moments(request, tracker)
     moment = as_of or now()
     shown = filters(request)
     window_start, window_end = window(request, moment)
@@ -166,8 +177,8 @@ def day_bars(subject: str, channel: str, days: list[Day]) -> str:
 
 
 @router.api_route("/subjects/{subject}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse:
-    as_of, known_at, context = moments(request)
+def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
+    as_of, known_at, context = moments(request, tracker)
     key = subject_key(subject)
     status = queries.status(key, as_of, known_at)
     history = queries.history(key, known_at)
@@ -184,6 +195,7 @@ def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse
         start = shifted(end, -timedelta(days=30))
     channels = [str(channel) for channel in readings(status.document)]
     svg = timeline_svg(status.subject.key, channels, intervals, events, start, end)
+    cited = citation(status.name, status.subject.key, context)
     return templates.TemplateResponse(
         request,
         "subject.html",
@@ -192,16 +204,57 @@ def subject_page(subject: str, request: Request, queries: Reads) -> HTMLResponse
             "history": [history_json(e) for e in history],
             "timeline": svg,
             "span": (iso(start), iso(end)),
+            "citation": cited,
             **context,
         },
     )
+
+
+@router.api_route("/subjects/{subject}/citation.json", methods=["GET", "HEAD"])
+def subject_citation(subject: str, request: Request, queries: Reads, tracker: Tracker) -> Response:
+    """CSL-JSON for reference managers: the subject page's view, its moment pinned."""
+    _, _, context = moments(request, tracker)
+    status = queries.status(subject_key(subject), form_instant(request, "as_of"))
+    page = context["permalink"].replace("/citation.json", "", 1)
+    cited = citation(status.name, status.subject.key, context | {"permalink": page})
+    return Response(
+        json.dumps([cited["csl"]], ensure_ascii=False, indent=2),
+        media_type="application/vnd.citationstyles.csl+json",
+    )
+
+
+def citation(name: str, key: str, context: dict[str, Any]) -> dict[str, Any]:
+    """A citation of a view: its text, as a journalist pastes it, and CSL-JSON."""
+    link = context["permalink"]
+    pinned = parse_qs(urlsplit(link).query)["known_at"][0]
+    as_of = context["as_of"]
+    title = f"{name} ({key}): status as of {as_of[:19]}Z, as recorded by {pinned[:19]}Z"
+    accessed = now()
+    version = package_version(PACKAGE)
+    text = (
+        f"deplatforming, “{title}”, dataset version {version}, {link} "
+        f"(accessed {accessed:%Y-%m-%d})."
+    )
+    csl = {
+        "id": f"deplatforming-{key}-{as_of[:10]}",
+        "type": "dataset",
+        "title": title,
+        "publisher": "deplatforming",
+        "version": version,
+        "URL": link,
+        "issued": {"date-parts": [[int(part) for part in pinned[:10].split("-")]]},
+        "accessed": {"date-parts": [[accessed.year, accessed.month, accessed.day]]},
+    }
+    parts = urlsplit(link)
+    csl_url = parts._replace(path=parts.path.rstrip("/") + "/citation.json").geturl()
+    return {"text": text, "csl": csl, "link": link, "csl_url": csl_url}
 
 
 @router.api_route("/providers/{provider}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResponse:
     """What a provider did to whom and when, and the outage time each action opened, over
     the whole record up to `as_of`."""
-    as_of, known_at, context = moments(request)
+    as_of, known_at, context = moments(request, tracker)
     end = as_of or now()
     tracker.queries.settle()
     report = tracker.report(FIRST, end, provider=provider[:200], known_at=known_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from xml.etree import ElementTree
 
 import pytest
@@ -224,3 +225,32 @@ def test_each_subject_has_an_atom_feed_with_authors_and_sources(loaded):
     )
     assert 'href="/subjects/parler/feed.atom"' in loaded.get("/subjects/parler").text
     assert loaded.head("/subjects/parler/feed.atom").status_code == 200
+
+
+def test_a_permalink_pins_the_view_and_a_citation_names_it(loaded):
+    page = loaded.get("/subjects/parler?as_of=2021-01-12").text
+    permalink = unescape(re.search(r'<a href="([^"]+)" rel="bookmark">Permalink</a>', page)[1])
+    pinned = dict(p.split("=", 1) for p in permalink.split("?", 1)[1].split("&"))
+    assert pinned["as_of"].startswith("2021-01-12T00%3A00%3A00") and pinned["known_at"]
+    before = loaded.get(permalink)
+    text = re.search(r'<blockquote class="citation">(.*?)</blockquote>', page, re.S).group(1)
+    assert "Parler (parler): status as of 2021-01-12T00:00:00Z" in text and "dataset" in text
+    # Something recorded later does not change what the permalink shows.
+    late = {
+        "type": "HostingRestored",
+        "platform": "parler",
+        "occurred_at": "2021-01-11T12:00:00Z",
+        "provider": "Someone",
+        "scope": "full",
+    }
+    assert loaded.post("/events", json=late, headers=AUTH).status_code == 201
+    now_answer = loaded.get("/subjects/parler/status", params={"as_of": "2021-01-12"}).json()
+    assert now_answer["status"] == "partial"  # the record changed: rehosted, storeless
+    after = loaded.get(permalink)
+    offline = 'class="status offline">offline'
+    assert offline in before.text and offline in after.text
+    csl_url = unescape(re.search(r'<a href="([^"]+)">CSL-JSON</a>', page)[1])
+    csl = loaded.get(csl_url)
+    assert csl.headers["content-type"] == "application/vnd.citationstyles.csl+json"
+    [item] = csl.json()
+    assert item["type"] == "dataset" and item["URL"].split("?")[0].endswith("/subjects/parler")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from html import escape
 
+from adapters.wording import words
 from domain.clock import iso
 from domain.values import Status
 from projections.documents import FactRecord
@@ -15,6 +16,8 @@ from service.reports import ServiceSpan
 FILL = {0: "#cf222e", 1: "#d4a72c", 2: "#2da44e"}  # by rank: worst first
 NO_STATUS = "#d0d7de"  # before the subject existed
 STRIPES = "url(#stripes)"  # the middle rank (partial, suspended): not told by colour alone
+MIN_WIDTH = 3  # px: an interval of hours in a span of years stays visible
+MARKER_GAP = 11  # px: markers closer than this are drawn one below the other
 
 
 def fill(status: Status | None) -> str:
@@ -33,9 +36,12 @@ def timeline_svg(
     start: datetime,
     end: datetime,
     services: Sequence[ServiceSpan] = (),
+    link: Callable[[FactRecord], str] | None = None,
 ) -> str:
     """One bar per channel, coloured (and patterned) by status, a lane per supporting service
-    marking when it was lost, and the events marked."""
+    marking when it was lost, a date axis, and the events marked (apart, when close), each
+    marker a link (`link`: by default, to the event's first source)."""
+    link = link or default_link
     left, width, row = 80, 900, 30
     total = (end - start).total_seconds()
 
@@ -60,7 +66,7 @@ def timeline_svg(
             )
             parts.append(
                 f'<rect class="interval {interval.status}" data-channel="{channel}" '
-                f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), 1):.1f}" height="20" '
+                f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), MIN_WIDTH):.1f}" height="20" '
                 f'fill="{pattern(interval.status)}"><title>{title}</title></rect>'
             )
     lanes = list(dict.fromkeys(f"{s.service} ({s.provider})" for s in services))
@@ -79,34 +85,110 @@ def timeline_svg(
             )
             parts.append(
                 f'<rect class="service-lost" data-service="{escape(span.service)}" '
-                f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), 1):.1f}" height="20" '
+                f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), MIN_WIDTH):.1f}" height="20" '
                 f'fill="{FILL[0]}"><title>{title}</title></rect>'
             )
     bottom = 10 + (len(channels) + len(lanes)) * row
+    parts += axis(start, end, x, top=6, bottom=bottom)
+    taken: list[tuple[float, int]] = []  # markers placed: (x, level)
     for event in events:
         moment = event.occurred_at
         if moment is None or not start <= moment <= end:
             continue
+        at = x(moment)
+        # A marker too close to one already placed goes one level lower, so both are seen.
+        level = 0
+        while any(abs(at - other) < MARKER_GAP and lvl == level for other, lvl in taken):
+            level += 1
+        taken.append((at, level))
         provider, reason = event.fields.get("provider"), event.fields.get("reason")
         title = escape(
-            f"{iso(moment)} {event.type}"
+            f"{iso(moment)} {words(event.type)}"
             + (f" by {provider}" if provider else "")
             + (f": {reason}" if reason else "")
         )
-        marker = (
-            f'<path class="event" d="M{x(moment):.1f},{bottom} l-5,10 h10 z" fill="#1b1f24">'
-            f"<title>{title}</title></path>"
-            f'<line x1="{x(moment):.1f}" x2="{x(moment):.1f}" y1="6" y2="{bottom}" '
-            'stroke="#1b1f24" stroke-dasharray="2,2"/>'
+        tip = bottom + 22 + level * 12
+        parts.append(
+            f'<a href="{link(event)}"><path class="event" data-event="{escape(event.event_id)}" '
+            f'd="M{at:.1f},{tip - 12} l-5,10 h10 z" fill="#1b1f24"><title>{title}</title></path>'
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="6" y2="{tip - 12}" '
+            'stroke="#1b1f24" stroke-dasharray="2,2"/></a>'
         )
-        sources = event.fields.get("sources") or []
-        parts.append(f'<a href="{escape(sources[0])}">{marker}</a>' if sources else marker)
-    parts.append(f'<text x="{left}" y="{bottom + 26}">{start:%Y-%m-%d}</text>')
-    parts.append(
-        f'<text x="{left + width}" y="{bottom + 26}" text-anchor="end">{end:%Y-%m-%d}</text>'
-    )
+    depth = bottom + 30 + 12 * max((lvl for _, lvl in taken), default=0)
     label = escape(f"Status of {subject} per channel from {iso(start)} to {iso(end)}")
     return (
-        f'<svg class="timeline" viewBox="0 0 {left + width + 10} {bottom + 32}" width="100%" '
+        f'<svg class="timeline" viewBox="0 0 {left + width + 10} {depth}" width="100%" '
         f'role="img" aria-label="{label}">' + "".join(parts) + "</svg>"
     )
+
+
+def default_link(event: FactRecord) -> str:
+    """Where a marker leads: the event's first source."""
+    sources = event.fields.get("sources") or []
+    return escape(sources[0]) if sources else f"#event-{escape(event.event_id)}"
+
+
+# Ticks: (unit, count, label format), finest first; the axis takes the first that gives at
+# most MAX_TICKS ticks.
+TICKS = [
+    ("hours", 6, "%m-%d %H:%M"),
+    ("days", 1, "%Y-%m-%d"),
+    ("days", 7, "%Y-%m-%d"),
+    ("months", 1, "%Y-%m"),
+    ("months", 3, "%Y-%m"),
+    *(("years", n, "%Y") for n in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)),
+]
+MAX_TICKS = 8
+UNIT_DAYS = {"hours": 1 / 24, "days": 1, "months": 30.44, "years": 365.25}
+
+
+def axis(
+    start: datetime, end: datetime, x: Callable[[datetime], float], *, top: int, bottom: int
+) -> list[str]:
+    """Date ticks across the span, on round dates (midnights, months, years)."""
+    days = (end - start) / timedelta(days=1)
+    unit, count, fmt = next(
+        (t for t in TICKS if days / (UNIT_DAYS[t[0]] * t[1]) <= MAX_TICKS), TICKS[-1]
+    )
+    marks = []
+    moment: datetime | None = first_tick(start, unit, count)
+    while moment is not None and moment <= end:
+        at = x(moment)
+        marks.append(
+            f'<line class="tick" x1="{at:.1f}" x2="{at:.1f}" y1="{top}" y2="{bottom}" '
+            'stroke="#d0d7de"/>'
+            f'<text x="{at:.1f}" y="{bottom + 12}" text-anchor="middle" '
+            f'font-size="10">{moment.strftime(fmt)}</text>'
+        )
+        moment = advanced(moment, unit, count)
+    return marks
+
+
+def first_tick(start: datetime, unit: str, count: int) -> datetime | None:
+    """The first round date at or after `start` for ticks of `count` `unit`s."""
+    moment = start.replace(minute=0, second=0, microsecond=0)
+    if unit != "hours":
+        moment = moment.replace(hour=0)
+    if unit in ("months", "years"):
+        moment = moment.replace(day=1)
+    if unit == "years":
+        moment = moment.replace(month=1, year=max(1, moment.year - moment.year % count))
+    elif unit == "months":
+        moment = moment.replace(month=moment.month - (moment.month - 1) % count)
+    elif unit == "hours":
+        moment = moment.replace(hour=moment.hour - moment.hour % count)
+    found: datetime | None = moment
+    while found is not None and found < start:
+        found = advanced(found, unit, count)
+    return found
+
+
+def advanced(moment: datetime, unit: str, count: int) -> datetime | None:
+    """`count` `unit`s later, or None past the calendar's end."""
+    try:
+        if unit in ("hours", "days"):
+            return moment + timedelta(**{unit: count})
+        months = moment.month - 1 + count * (12 if unit == "years" else 1)
+        return moment.replace(year=moment.year + months // 12, month=months % 12 + 1)
+    except (OverflowError, ValueError):
+        return None

@@ -23,9 +23,10 @@ from adapters.timeline import fill, timeline_svg
 from adapters.wording import words
 from domain.clock import FIRST, iso, now, shifted
 from domain.values import STATUSES, status_value
-from projections.documents import readings
+from projections.documents import OVERALL, readings
 from projections.uptime import Day, daily, share_available
 from service.queries import SubjectStatus
+from service.reports import service_spans
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
 DAYS = 90  # the board's bars: this many days up to the moment shown, unless from/to
@@ -184,17 +185,38 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
     history = queries.history(key, known_at)
     intervals = queries.intervals(key, known_at)
     events = [e.record for e in history if not e.retracted]
-    times = [r.occurred_at for r in events if r.occurred_at is not None]
-    end = as_of or max([now(), *times])
-    changes = [r.occurred_at for r in events if r.occurred_at and r.type != "PlatformRegistered"]
-    first = min((i.valid_from for i in intervals), default=end)
-    start = max(first, shifted(min(changes, default=first), -timedelta(days=7)))
-    if as_of is None and changes:
-        end = shifted(max(changes), timedelta(days=7))
-    if start >= end:
-        start = shifted(end, -timedelta(days=30))
+    moment = as_of or now()
+    born = min((i.valid_from for i in intervals), default=moment)
+    start = form_instant(request, "from") or born  # the subject's life, unless a range
+    end = form_instant(request, "to") or max(moment, shifted(start, timedelta(days=1)))
+    if end <= start:
+        raise Problem(422, "Invalid range", "to must be later than from", field="to")
     channels = [str(channel) for channel in readings(status.document)]
-    svg = timeline_svg(status.subject.key, channels, intervals, events, start, end)
+    services = service_spans(key, history, start, end)
+    svg = timeline_svg(
+        status.subject.key,
+        channels,
+        intervals,
+        events,
+        start,
+        end,
+        services,
+        link=lambda event: f"#event-{quote(event.event_id)}",
+    )
+    changed = sorted({i.valid_from.year for i in intervals if i.channel == OVERALL})
+    zooms = [
+        {
+            "label": str(year),
+            "href": str(
+                request.url.include_query_params(
+                    **{"from": f"{year:04d}-01-01", "to": f"{year + 1:04d}-01-01"}
+                )
+            ),
+        }
+        for year in changed
+        if year < 9999
+    ]
+    whole = str(request.url.remove_query_params(["from", "to"]))
     cited = citation(status.name, status.subject.key, context)
     return templates.TemplateResponse(
         request,
@@ -204,6 +226,8 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
             "history": [history_json(e) for e in history],
             "timeline": svg,
             "span": (iso(start), iso(end)),
+            "zooms": zooms,
+            "whole": whole,
             "citation": cited,
             **context,
         },

@@ -43,7 +43,8 @@ def test_a_subject_page_draws_its_channels_intervals_and_events(loaded):
     assert page.status_code == 200
     intervals = re.findall(r'<rect class="interval (\w+)" data-channel="(\w+)"', page.text)
     assert ("offline", "web") in intervals and ("online", "web") in intervals
-    assert page.text.count('<path class="event"') == 3  # the delistings and the cut, up to as_of
+    # Over its whole life up to as_of: the registration, the delistings and the cut.
+    assert page.text.count('<path class="event"') == 4
     assert "Amazon Web Services" in page.text and "hosting terminated" in page.text
     assert loaded.get("/subjects/nowhere").status_code == 404
 
@@ -254,3 +255,64 @@ def test_a_permalink_pins_the_view_and_a_citation_names_it(loaded):
     assert csl.headers["content-type"] == "application/vnd.citationstyles.csl+json"
     [item] = csl.json()
     assert item["type"] == "dataset" and item["URL"].split("?")[0].endswith("/subjects/parler")
+
+
+def test_a_subject_timeline_spans_its_life_with_an_axis_lanes_and_readable_markers(client):
+    events = [
+        {
+            "type": "PlatformRegistered",
+            "platform": "kf",
+            "name": "KF",
+            "occurred_at": "2013-01-01",
+            "hosting_provider": "H",
+        },
+        {
+            "type": "ServiceTerminated",
+            "platform": "kf",
+            "occurred_at": "2022-09-03T12:00:00Z",
+            "provider": "Cloudflare",
+            "service": "ddos_protection",
+        },
+        {
+            "type": "HostingTerminated",
+            "platform": "kf",
+            "occurred_at": "2022-09-05T10:00:00Z",
+            "provider": "H",
+        },
+        {
+            "type": "HostingRestored",
+            "platform": "kf",
+            "occurred_at": "2022-09-05T13:00:00Z",
+            "provider": "Other",
+            "scope": "full",
+        },
+    ]
+    assert client.post("/events", json=events, headers=AUTH).status_code == 201
+    page = client.get("/subjects/kf", params={"as_of": "2023-01-01"}).text
+    svg = page[
+        page.index('<svg class="timeline"') : page.index(
+            "</svg>", page.index('<svg class="timeline"')
+        )
+    ]
+    ticks = re.findall(r'font-size="10">(\d{4})</text>', svg)
+    assert ticks and ticks == sorted(ticks) and "2014" in ticks  # years across its life
+    offline = re.search(
+        r'class="interval offline" data-channel="web" x="[\d.]+" y="\d+" width="([\d.]+)"', svg
+    )
+    assert offline and float(offline[1]) >= 3  # three hours in ten years, still visible
+    assert 'data-service="ddos_protection"' in svg  # a lane for the service Cloudflare cut
+    # The two hosting events, hours apart, are drawn apart, and each leads to its details.
+    tips = re.findall(
+        r'<a href="#event-([^"]+)"><path class="event" data-event="[^"]+" d="M([\d.]+),([\d.]+)',
+        svg,
+    )
+    assert len(tips) == 4 and len({(x, y) for _, x, y in tips}) == 4
+    assert all(f'id="event-{anchor}"' in page for anchor, _, _ in tips)
+    assert (
+        'href="http://testserver/subjects/kf?as_of=2023-01-01&amp;from=2022-01-01&amp;to=2023-01-01"'
+        in page
+    )
+    zoomed = client.get(
+        "/subjects/kf", params={"as_of": "2023-01-01", "from": "2022-09-01", "to": "2022-10-01"}
+    ).text
+    assert re.search(r'font-size="10">2022-09-0\d</text>', zoomed)  # days when zoomed in

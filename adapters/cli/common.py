@@ -10,20 +10,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import structlog
 import typer
-from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 
-from adapters import interchange
-from adapters.composition import Services, open_services
-from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, redacted, store_env
-from adapters.logging import configure
-from domain.errors import UnknownSubject
-from domain.values import InvalidSubject, SubjectKey
-from service.application import ConcurrentWrites
+if TYPE_CHECKING:  # the store, the HTTP stack and the domain load only where a command runs
+    from structlog.typing import FilteringBoundLogger
+
+    from adapters.composition import Services
+    from domain.values import SubjectKey
 
 cli = typer.Typer(
     help="Track deplatforming: who cut which platform or account off, when, and how.",
@@ -33,14 +29,21 @@ cli = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-log = structlog.get_logger("deplatform")
+
+
+def log() -> FilteringBoundLogger:
+    import structlog
+
+    return structlog.get_logger("deplatform")  # type: ignore[no-any-return]
 
 
 def parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
+    from adapters.interchange import parse_instant
+
     try:
-        return interchange.parse_instant(value)
+        return parse_instant(value)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
 
@@ -94,6 +97,8 @@ def cli_writer() -> str:
 
 def check_url(database_url: str) -> None:
     """A bad URL is a usage error (2); a store that refuses us, a failure (1)."""
+    from adapters.config import BadDatabaseURL, StoreUnavailable, store_env
+
     try:
         store_env(database_url)
     except BadDatabaseURL as error:
@@ -109,6 +114,14 @@ def store(
     """The tracker on the store the option or the environment names, with failures reported
     as messages and exit codes (and, for a write asked for `--json`, as its JSON summary).
     Embedded, its writes bring the read models up to date."""
+    from eventsourcing.persistence import PersistenceError
+
+    from adapters.composition import open_services
+    from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, redacted
+    from adapters.logging import configure
+    from domain.errors import UnknownSubject
+    from service.application import ConcurrentWrites
+
     settings = Settings()
     configure(settings.log_level)
     url = database_url or settings.database_url
@@ -137,6 +150,8 @@ def store(
 
 
 def subject_key(text: str) -> SubjectKey:
+    from domain.values import InvalidSubject, SubjectKey
+
     try:
         return SubjectKey.parse(text)
     except InvalidSubject as error:

@@ -7,10 +7,6 @@ from typing import Annotated
 import typer
 
 from adapters.cli.common import DatabaseURL, cli, fail, out, store
-from adapters.cli.render import progress_bar
-from adapters.composition import MigrationMismatch, migrate
-from adapters.config import redacted
-from service.application import StoreNotEmpty
 
 
 @cli.command("migrate")
@@ -20,6 +16,11 @@ def migrate_(
 ) -> None:
     """Copy this store into an empty one (SQLite to PostgreSQL, say), recording times and order
     kept, then check that both export the same facts and project the copy."""
+    from adapters.cli.render import progress_bar
+    from adapters.composition import MigrationMismatch, migrate
+    from adapters.config import redacted
+    from service.application import StoreNotEmpty
+
     with store(database_url) as source, store(to) as target:
         total = source.app.head()
         try:

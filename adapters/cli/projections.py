@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 
 from adapters.cli.common import AsJSON, DatabaseURL, cli, err, out, print_json, store
-from adapters.cli.render import progress_bar, table_of
-from adapters.composition import rebuild
-from adapters.serialize import progress_json
 
 projections_cli = typer.Typer(
     help="The read models that serve queries: follow the event stream, report, rebuild.",
@@ -44,6 +41,9 @@ def projections_run(
 @projections_cli.command("status")
 def projections_status(as_json: AsJSON = False, database_url: DatabaseURL = None) -> None:
     """Position, lag and last error of the read models."""
+    from adapters.cli.render import table_of
+    from adapters.serialize import progress_json
+
     with store(database_url) as services:
         report = progress_json(services.runner.report())
     if as_json:
@@ -57,6 +57,9 @@ def projections_status(as_json: AsJSON = False, database_url: DatabaseURL = None
 @projections_cli.command("rebuild")
 def projections_rebuild(database_url: DatabaseURL = None) -> None:
     """Rebuild the read models from the first event into fresh tables, then switch to them."""
+    from adapters.cli.render import progress_bar
+    from adapters.composition import rebuild
+
     with store(database_url) as services:
         total = services.app.head()
         with progress_bar("rebuilding", total) as advance:

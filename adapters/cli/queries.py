@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from adapters import interchange
 from adapters.cli.common import (
     AsJSON,
     AsOf,
@@ -23,9 +22,9 @@ from adapters.cli.common import (
     subject_key,
     warn_if_behind,
 )
-from adapters.cli.render import history_table, intervals_table, status_table
-from adapters.serialize import StatusName, history_json, interval_json, status_json
-from domain.values import status_value
+
+# Statuses by name, for --status (the domain's, checked when the command runs).
+STATUS_NAMES = ("online", "partial", "offline", "active", "suspended", "banned")
 
 
 @cli.command()
@@ -35,8 +34,11 @@ def status(
     ] = None,
     all_subjects: Annotated[bool, typer.Option("--all", help="Every subject.")] = False,
     status_filter: Annotated[
-        StatusName | None,
-        typer.Option("--status", help="With --all: only subjects with this overall status."),
+        str | None,
+        typer.Option(
+            "--status",
+            help=f"With --all: only subjects with this overall status ({', '.join(STATUS_NAMES)}).",
+        ),
     ] = None,
     as_of: AsOf = None,
     known_at: KnownAt = None,
@@ -48,8 +50,15 @@ def status(
         fail("give a SUBJECT or --all (not both)", 2)
     if status_filter is not None and not all_subjects:
         fail("--status filters --all", 2)
+    from adapters.cli.render import status_table
+    from adapters.serialize import status_json
+    from domain.values import status_value
+
     key = subject_key(subject) if subject else None
-    wanted = status_value(status_filter.value) if status_filter else None
+    try:
+        wanted = status_value(status_filter) if status_filter else None
+    except ValueError as error:
+        fail(f"--status: {error}", 2)
     with store(database_url) as services:
         if known_at is None:
             warn_if_behind(services)
@@ -76,6 +85,9 @@ def history(
     database_url: DatabaseURL = None,
 ) -> None:
     """A subject's events in valid-time order, with recording times and retractions."""
+    from adapters.cli.render import history_table
+    from adapters.serialize import history_json
+
     key = subject_key(subject)
     with store(database_url) as services:
         if known_at is None:
@@ -94,6 +106,9 @@ def intervals(
     database_url: DatabaseURL = None,
 ) -> None:
     """Per channel, the periods of one status: when it went offline, and for how long."""
+    from adapters.cli.render import intervals_table
+    from adapters.serialize import interval_json
+
     key = subject_key(subject)
     with store(database_url) as services:
         warn_if_behind(services)
@@ -123,11 +138,13 @@ def export(
     database_url: DatabaseURL = None,
 ) -> None:
     """Export the store as JSON Lines, in recording order (from a position, with --after)."""
+    from adapters.interchange import export_record
+
     with store(database_url) as services:
         target = open(file, "w", encoding="utf-8") if file else sys.stdout  # noqa: SIM115
         try:
             for stored in services.app.export(after):
-                record = interchange.export_record(stored)
+                record = export_record(stored)
                 target.write(json.dumps(record, ensure_ascii=False) + "\n")
         finally:
             if file:

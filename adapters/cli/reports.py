@@ -23,11 +23,8 @@ from adapters.cli.common import (
     subject_key,
     warn_if_behind,
 )
-from adapters.cli.render import coloured, second, table_of
-from adapters.reporting import FORMATS, BadReportRequest, render
-from adapters.serialize import change_json
-from domain.clock import iso
-from domain.values import SubjectKind
+
+FORMATS = ("json", "csv", "md", "html", "parquet")  # the reports' (checked when run)
 
 From = Annotated[
     datetime,
@@ -42,13 +39,6 @@ To = Annotated[
 class KindName(StrEnum):
     platform = "platform"
     account = "account"
-
-
-KINDS: dict[KindName | None, SubjectKind | None] = {
-    None: None,
-    KindName.platform: "platform",
-    KindName.account: "account",
-}
 
 
 def check_period(start: datetime, end: datetime) -> None:
@@ -82,13 +72,20 @@ def report(
 ) -> None:
     """A report of a period: time in each status, outages and their causes, providers'
     actions, services lost, accounts' suspensions and bans, and the period's events."""
+    from adapters.reporting import BadReportRequest, render
+
     check_period(start, end)
     named = [subject_key(s).key for s in subjects or []]
     with store(database_url) as services:
         if known_at is None:
             warn_if_behind(services)
         made = services.report(
-            start, end, subjects=named, kind=KINDS[kind], provider=provider, known_at=known_at
+            start,
+            end,
+            subjects=named,
+            kind=kind.value if kind else None,
+            provider=provider,
+            known_at=known_at,
         )
     try:
         rendered = render(made, fmt, table)
@@ -114,6 +111,10 @@ def changes(
     database_url: DatabaseURL = None,
 ) -> None:
     """Every subject and channel whose status changed in (--from, --to], change by change."""
+    from adapters.cli.render import coloured, second, table_of
+    from adapters.serialize import change_json
+    from domain.clock import iso
+
     check_period(start, end)
     with store(database_url) as services:
         warn_if_behind(services)

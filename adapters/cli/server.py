@@ -10,15 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adapters import interchange
-from adapters.access import TokenFileError, Tokens
 from adapters.cli.common import DatabaseURL, check_url, cli, err, fail, out, store
-from adapters.cli.render import coloured
-from adapters.config import Settings, redacted
-from adapters.logging import configure
-from domain import Subject
-from domain.clock import iso
-from projections.documents import PlatformDocument
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "parler-2021.jsonl"
 
@@ -36,8 +28,14 @@ def demo(
     ] = False,
 ) -> None:
     """Load the Parler example into a fresh store, replay it event by event, and serve it."""
+    from adapters.cli.render import coloured
+    from adapters.interchange import parse_lines
+    from domain import Subject
+    from domain.clock import iso
+    from projections.documents import PlatformDocument
+
     url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
-    parsed = list(interchange.parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines()))
+    parsed = list(parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines()))
     with store(url) as services:
         outcome = services.record([p.fact for p in parsed if p.fact is not None])
         if outcome.rejected or not outcome.committed:
@@ -88,6 +86,9 @@ def serve(
     database_url: DatabaseURL = None,
 ) -> None:
     """Serve the JSON API (documented at /docs) and the status pages."""
+    from adapters.config import Settings, redacted
+    from adapters.logging import configure
+
     settings = Settings()
     configure(settings.log_level if settings.log_level != "WARNING" else "INFO", json=True)
     url = database_url or settings.database_url
@@ -98,6 +99,8 @@ def serve(
 def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
     import uvicorn  # the HTTP stack is loaded only by the commands that serve
 
+    from adapters.access import TokenFileError, Tokens
+    from adapters.config import Settings
     from adapters.http.app import create_app
 
     check_url(database_url)  # a bad URL or a refusing database, said before serving

@@ -9,11 +9,10 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from adapters import interchange
 from adapters.cli.common import (
     AsJSON,
     DatabaseURL,
@@ -25,8 +24,10 @@ from adapters.cli.common import (
     out,
     store,
 )
-from adapters.cli.render import progress_bar, report
-from service.recording import NewFact, Outcome
+
+if TYPE_CHECKING:
+    from adapters.interchange import ParsedLine
+    from service.recording import NewFact
 
 IMPORT_CHUNK = 5000  # lines parsed, validated and written together
 PARALLEL_BYTES = 8_000_000  # a file larger than this is parsed by a worker process
@@ -43,6 +44,9 @@ def import_(
     database_url: DatabaseURL = None,
 ) -> None:
     """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
+    from adapters.cli.render import progress_bar, report
+    from adapters.interchange import parse_chunks
+
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as error:
@@ -55,7 +59,7 @@ def import_(
         large = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and (
             os.fstat(stream.fileno()).st_size > PARALLEL_BYTES
         )
-        for parsed in interchange.parse_chunks(stream, IMPORT_CHUNK, parallel=large):
+        for parsed in parse_chunks(stream, IMPORT_CHUNK, parallel=large):
             parse_errors.extend((p.line, p.error) for p in parsed if p.error is not None)
             yield [p.fact for p in parsed if p.fact is not None]
 
@@ -71,7 +75,7 @@ def import_(
             progress=advance,
             recorded_by=cli_writer(),
         )
-    log.info("import", file=file, recorded=outcome.recorded_count, rejected=len(outcome.rejected))
+    log().info("import", file=file, recorded=outcome.recorded_count, rejected=len(outcome.rejected))
     report(outcome, parse_errors, as_json)
 
 
@@ -83,7 +87,9 @@ def record(
     database_url: DatabaseURL = None,
 ) -> None:
     """Record one event given as JSON."""
-    parsed = list(interchange.parse_lines([json_event]))
+    from adapters.interchange import parse_lines
+
+    parsed = list(parse_lines([json_event]))
     if not parsed:
         fail("--json-event is empty", 2)
     write_one(parsed[0], as_json, database_url, not no_projections)
@@ -98,14 +104,17 @@ def retract(
     database_url: DatabaseURL = None,
 ) -> None:
     """Retract an event: from now on it no longer counts (history keeps it, marked)."""
+    from adapters.interchange import parse_lines
+
     raw = {"type": "EventRetracted", "retracts": event_id, "reason": reason}
-    parsed = next(interchange.parse_lines([json.dumps(raw)]))
+    parsed = next(parse_lines([json.dumps(raw)]))
     write_one(parsed, as_json, database_url, not no_projections)
 
 
-def write_one(
-    parsed: interchange.ParsedLine, as_json: bool, database_url: str | None, embedded: bool
-) -> None:
+def write_one(parsed: ParsedLine, as_json: bool, database_url: str | None, embedded: bool) -> None:
+    from adapters.cli.render import report
+    from service.recording import Outcome
+
     if parsed.fact is None:
         assert parsed.error is not None
         report(Outcome(), [(parsed.line, parsed.error)], as_json)

@@ -250,3 +250,32 @@ def test_an_unknown_subject_gets_close_matches_and_the_store_named(tmp_path):
     )
     assert asked.returncode == 1
     assert "did you mean 'parler'" in asked.stderr and str(tmp_path) in asked.stderr
+
+
+def test_the_cli_loads_the_store_the_http_stack_and_the_domain_only_when_a_command_runs():
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, adapters.cli; heavy = ('eventsourcing', 'psycopg', 'fastapi', "
+            "'pydantic', 'pyarrow', 'structlog', 'uvicorn', 'domain', 'jinja2'); "
+            "print(' '.join(m for m in heavy if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == ""  # `deplatform --help` stays fast for scripts
+
+
+def test_the_option_choices_the_cli_lists_are_the_domains_and_the_reports():
+    from adapters.cli.queries import STATUS_NAMES
+    from adapters.cli.reports import FORMATS as LISTED
+    from adapters.reporting import FORMATS
+    from domain.values import STATUSES
+
+    assert set(STATUS_NAMES) == {s.value for s in STATUSES} and LISTED == FORMATS
+    refused = subprocess.run(
+        [DEPLATFORM, "status", "--all", "--status", "sideways"], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "sideways" in refused.stderr

@@ -118,7 +118,9 @@ def timeline_svg(
     label = escape(f"Status of {subject} per channel from {iso(start)} to {iso(end)}")
     return (
         f'<svg class="timeline" viewBox="0 0 {left + width + 10} {depth}" width="100%" '
-        f'role="img" aria-label="{label}">' + "".join(parts) + "</svg>"
+        f'role="group" aria-label="{label}">'  # a group: its markers are links
+        + "".join(parts)
+        + "</svg>"
     )
 
 

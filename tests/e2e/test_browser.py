@@ -125,3 +125,96 @@ def test_the_reports_page_shows_the_report_and_links_every_format(demo, browser)
     assert "5 d 16 h 1 min" in report.locator("body").inner_text()
     page.screenshot(path=ARTIFACTS / "report-2021-01.png", full_page=True)
     page.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"  # the README's
+
+
+def serious_violations(page) -> list[str]:
+    """What axe-core finds wrong and serious on the page (headings, labels, contrast, names,
+    colour alone...)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} on {len(v['nodes'])} element(s)"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def new_page(browser, width: int):
+    # axe-core is injected by the test: the pages' own policy allows no script.
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    return context.new_page()
+
+
+def test_the_board_at_a_past_moment_with_a_window_and_filters(demo, browser):
+    page = new_page(browser, 1200)
+    page.goto(f"{demo}?as_of=2021-01-12T00:00&from=2021-01-01&to=2021-01-31")
+    assert "Daily, 2021-01-01 to 2021-01-31" in page.inner_text("table")
+    since = page.inner_text('tr[data-subject="parler"][data-channel="overall"] td.since')
+    assert "2021-01-11" in since and "Amazon Web Services" in since
+    page.select_option("#status", "offline")
+    page.click("text=Filter")
+    page.wait_for_url("**status=offline**")
+    subjects = page.locator('tr[data-channel="overall"]').evaluate_all(
+        "rows => rows.map(r => r.dataset.subject)"
+    )
+    assert subjects == ["parler"] and "from=2021-01-01" in page.url  # the window is kept
+    page.fill("#q", "trump")
+    page.select_option("#status", "")
+    page.click("text=Filter")
+    page.wait_for_url("**q=trump**")
+    shown = page.locator('tr[data-channel="overall"]').evaluate_all(
+        "rows => rows.map(r => r.dataset.subject)"
+    )
+    assert shown and all("trump" in s.lower() for s in shown)
+    assert serious_violations(page) == []
+    page.goto(f"{demo}?as_of=2021-01-12T00:00")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "board-2021-01-12.png", full_page=True)
+    page.close()
+
+
+def test_a_subject_page_on_a_phone_has_readable_details_and_passes_axe(demo, browser):
+    page = new_page(browser, 390)
+    page.goto(f"{demo}subjects/parler?as_of=2021-01-18T12:00")
+    marker = page.locator("svg.timeline a").filter(has=page.locator("path.event")).nth(2)
+    target = marker.get_attribute("href")
+    marker.click()
+    page.wait_for_url(f"**{target}")
+    row = page.locator(f"tr{target}")
+    assert row.is_visible() and row.inner_text().strip()  # its details, without hovering
+    assert "rferl.org" in page.inner_text("table.events")  # sources named by their site
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    assert "Cite this view" in page.inner_text("main")
+    assert serious_violations(page) == []
+    page.screenshot(path=ARTIFACTS / "parler-phone.png", full_page=True)
+    wide = new_page(browser, 1200)
+    wide.goto(f"{demo}subjects/parler?as_of=2021-01-18T12:00")
+    wide.screenshot(path=SCREENSHOTS / "parler-timeline.png", full_page=False)
+    wide.close()
+    page.close()
+
+
+def test_an_error_page_a_provider_page_and_the_api_docs_without_network(demo, browser):
+    page = new_page(browser, 1200)
+    answer = page.goto(f"{demo}subjects/parlor")
+    assert answer.status == 404 and "did you mean 'parler'" in page.inner_text("main")
+    assert page.locator("h1").inner_text() == "Unknown subject"
+    page.goto(f"{demo}providers/Amazon%20Web%20Services")
+    assert "hosting terminated" in page.inner_text("table") and "parler" in page.inner_text("table")
+    assert serious_violations(page) == []
+    page.screenshot(path=ARTIFACTS / "provider-aws.png", full_page=True)
+    # Nothing but this server answers: the docs' assets must come from it.
+    local = demo.rstrip("/")
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(local) else route.abort(),
+    )
+    page.goto(f"{demo}docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
+    assert page.locator(".swagger-ui .opblock").count() > 10
+    page.screenshot(path=ARTIFACTS / "docs-offline.png")
+    page.close()

@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from adapters.cli.common import DatabaseURL, cli, fail, out, store
+from adapters.cli.common import AsJSON, DatabaseURL, cli, fail, out, print_json, store
 
 
 @cli.command("migrate")
 def migrate_(
     to: Annotated[str, typer.Option("--to", help="The empty store to copy into (a database URL).")],
+    as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
     """Copy this store into an empty one (SQLite to PostgreSQL, say), recording times and order
@@ -24,10 +25,13 @@ def migrate_(
     with store(database_url) as source, store(to) as target:
         total = source.app.head()
         try:
-            with progress_bar("copying", total) as advance:
+            with progress_bar("copying", total, visible=not as_json) as advance:
                 migrated = migrate(source, target, advance)
         except (StoreNotEmpty, MigrationMismatch) as error:
             fail(f"{redacted(to)}: {error}")
+    if as_json:
+        print_json({"to": redacted(to), "events": migrated.events, "facts": migrated.facts})
+        return
     out.print(
         f"copied {migrated.events} stored events into {redacted(to)}; its export matches this "
         f"store's, fact by fact ({migrated.facts} facts)",

@@ -55,15 +55,25 @@ def projections_status(as_json: AsJSON = False, database_url: DatabaseURL = None
 
 
 @projections_cli.command("rebuild")
-def projections_rebuild(database_url: DatabaseURL = None) -> None:
+def projections_rebuild(as_json: AsJSON = False, database_url: DatabaseURL = None) -> None:
     """Rebuild the read models from the first event into fresh tables, then switch to them."""
     from adapters.cli.render import progress_bar
     from adapters.composition import rebuild
 
     with store(database_url) as services:
         total = services.app.head()
-        with progress_bar("rebuilding", total) as advance:
+        with progress_bar("rebuilding", total, visible=not as_json) as advance:
             rebuilt = rebuild(services, advance)
+    if as_json:
+        print_json(
+            {
+                "generation": rebuilt.generation,
+                "events": rebuilt.events,
+                "seconds": round(rebuilt.seconds, 3),
+                "replaced": rebuilt.replaced,
+            }
+        )
+        return
     out.print(
         f"rebuilt generation {rebuilt.generation} from {rebuilt.events} events in "
         f"{rebuilt.seconds:.2f}s ({rebuilt.rate:,.0f} events/s)"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from adapters.access import NAME, TokenFileError, hash_token, new_token, read_tokens_file
-from adapters.cli.common import cli, err, fail, out
+from adapters.cli.common import AsJSON, cli, err, fail, out, print_json
 
 tokens_cli = typer.Typer(
     help="API tokens: who may write through the HTTP API (DEPLATFORM_API_TOKENS).",
@@ -22,6 +22,7 @@ cli.add_typer(tokens_cli, name="token")
 def token_add(
     name: Annotated[str, typer.Argument(help="Who writes with it; recorded with each write.")],
     file: Annotated[Path, typer.Option("--file", help="The tokens file (made if missing).")],
+    as_json: AsJSON = False,
 ) -> None:
     """Make a token named NAME, add its hash to the file, and print the token (once: only its
     hash is kept)."""
@@ -37,5 +38,8 @@ def token_add(
     descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as tokens:
         tokens.write(f"{name}:{hash_token(token)}\n")
+    if as_json:
+        print_json({"name": name, "file": str(file), "token": token})
+        return
     err.print(f"added {name!r} to {file}; the token (shown once):", highlight=False)
     out.print(token, highlight=False, soft_wrap=True)

@@ -23,7 +23,7 @@ from adapters.timeline import fill, timeline_svg
 from adapters.wording import words
 from domain.clock import FIRST, iso, now, shifted
 from domain.values import STATUSES, status_value
-from projections.documents import OVERALL, readings
+from projections.documents import OVERALL, FactRecord, readings
 from projections.uptime import Day, daily, share_available
 from service.queries import SubjectStatus
 from service.reports import service_spans
@@ -218,6 +218,7 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
     ]
     whole = str(request.url.remove_query_params(["from", "to"]))
     cited = citation(status.name, status.subject.key, context)
+    lasts = last_changes(events, moment)
     return templates.TemplateResponse(
         request,
         "subject.html",
@@ -227,11 +228,36 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
             "timeline": svg,
             "span": (iso(start), iso(end)),
             "zooms": zooms,
+            "lasts": lasts,
             "whole": whole,
             "citation": cited,
             **context,
         },
     )
+
+
+@router.api_route("/subjects/{subject}/citation.json", methods=["GET", "HEAD"])
+def last_changes(events: list[FactRecord], moment: datetime) -> dict[str, Any]:
+    """When the platform's domain, each store listing and each service last changed by
+    `moment`: the header's "since when" (as ISO text, keyed as the template reads them)."""
+    lasts: dict[str, Any] = {"domain": None, "stores": {}, "services": {}}
+    for record in sorted(
+        (r for r in events if r.occurred_at is not None and r.occurred_at <= moment),
+        key=lambda r: (r.occurred_at, r.position or 0),
+    ):
+        at = iso(record.occurred_at) if record.occurred_at else None
+        fields = record.fields
+        if record.type in ("DomainSuspended", "DomainRestored"):
+            lasts["domain"] = at
+        elif "store" in fields:
+            lasts["stores"][fields["store"]] = at
+        elif "service" in fields:
+            lasts["services"][f"{fields['service']}|{fields['provider']}"] = at
+        elif record.type == "PlatformRegistered":
+            lasts["domain"] = lasts["domain"] or at
+            for store in fields.get("app_stores", []):
+                lasts["stores"].setdefault(store, at)
+    return lasts
 
 
 @router.api_route("/subjects/{subject}/citation.json", methods=["GET", "HEAD"])

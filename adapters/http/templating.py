@@ -23,6 +23,14 @@ templates.env.filters["site"] = site
 templates.env.filters["words"] = words
 
 
+def to_second(text: str | None) -> str:
+    """An ISO 8601 instant as pages show it: to the second, in UTC (`2021-01-11 07:59:00`)."""
+    return text[:19].replace("T", " ") if text else ""
+
+
+templates.env.filters["second"] = to_second
+
+
 def mark_page(request: Request) -> None:
     """A router dependency of the page routes: their errors are answered as pages."""
     request.state.page = True

@@ -279,3 +279,24 @@ def test_the_option_choices_the_cli_lists_are_the_domains_and_the_reports():
         [DEPLATFORM, "status", "--all", "--status", "sideways"], capture_output=True, text=True
     )
     assert refused.returncode == 2 and "sideways" in refused.stderr
+
+
+def test_rebuild_and_token_add_print_json_when_asked(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    subprocess.run([DEPLATFORM, "import", str(EXAMPLE), "--database-url", url], check=True)
+    rebuilt = subprocess.run(
+        [DEPLATFORM, "projections", "rebuild", "--json", "--database-url", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = json.loads(rebuilt.stdout)
+    assert summary["generation"] == 2 and summary["events"] == 16 and summary["replaced"] == 1
+    added = subprocess.run(
+        [DEPLATFORM, "token", "add", "alice", "--file", str(tmp_path / "tokens"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = json.loads(added.stdout)
+    assert token["name"] == "alice" and token["token"] not in (tmp_path / "tokens").read_text()

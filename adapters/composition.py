@@ -143,7 +143,13 @@ def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
         app.close()
         raise
     runner = Runner(app, view)
-    queries = QueryService(ReadModelQueries(view), FoldQueries(app), runner, wait=read_wait)
+    queries = QueryService(
+        ReadModelQueries(view),
+        FoldQueries(app),
+        runner,
+        wait=read_wait,
+        recorded_at=app.recorded_at,
+    )
     return Services(app, view, runner, queries, project_writes=embedded)
 
 

@@ -290,8 +290,11 @@ class Deplatforming(Application[UUID]):
     def last_recorded_at(self) -> datetime | None:
         """When the store's last fact was recorded: as of then, the store knew everything it
         knows now (a `known_at` that gives the same answers for good)."""
-        head = self.head()
-        found = self.recorder.select_notifications(head, 1) if head else []
+        return self.recorded_at(self.head())
+
+    def recorded_at(self, position: int) -> datetime | None:
+        """When the event at `position` was recorded (None for an empty store)."""
+        found = self.recorder.select_notifications(position, 1) if position else []
         return self.decode(found[0]).timestamp if found else None
 
     def feed(self, after: int, limit: int) -> tuple[list[StoredFact], int]:

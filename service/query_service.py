@@ -12,7 +12,7 @@ behind they are.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -59,13 +59,21 @@ def status_at(runs: Sequence[Interval], moment: datetime) -> Status | None:
 
 class QueryService:
     def __init__(
-        self, read_models: Queries, fold: Queries, runner: Runner, *, wait: float = READ_WAIT
+        self,
+        read_models: Queries,
+        fold: Queries,
+        runner: Runner,
+        *,
+        wait: float = READ_WAIT,
+        recorded_at: Callable[[int], datetime | None] = lambda position: None,
     ) -> None:
         self.read_models = read_models
         self.fold = fold
         self.runner = runner
+        self.recorded_at = recorded_at  # when the event at a position was recorded
         self.wait = wait
         self.written = 0  # the last position this process wrote
+        self._pinned: tuple[int, datetime | None] = (-1, None)  # position, its recording time
 
     # Freshness ------------------------------------------------------------------------
 
@@ -85,6 +93,14 @@ class QueryService:
 
     def progress(self) -> Progress:
         return self.runner.progress()
+
+    def known_at_of(self, progress: Progress) -> datetime | None:
+        """The `known_at` that pins answers given at this progress: when the last event the
+        read models have applied was recorded (asked of the store once per position)."""
+        position = progress.position
+        if self._pinned[0] != position:
+            self._pinned = (position, self.recorded_at(position))
+        return self._pinned[1]
 
     def _source(self, known_at: datetime | None) -> Queries:
         return self.fold if known_at is not None else self.read_models

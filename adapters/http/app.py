@@ -23,6 +23,7 @@ from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
 from adapters.http.pages import router as pages
 from adapters.http.reports import router as reports
+from domain.clock import iso
 from service.query_service import READ_WAIT
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
@@ -139,6 +140,12 @@ def create_app(
         if progress is not None:  # a read: how far the read models it answered from are
             response.headers["X-Read-Models-Position"] = str(progress.position)
             response.headers["X-Read-Models-Lag"] = str(progress.lag)
+        pinned = getattr(request.state, "pinned", None)
+        if pinned is not None and response.status_code == 200:
+            # The same question with the record pinned as it stood: the same answer for good
+            # (with `as_of` given: without it, the answer is about "now", which moves).
+            canonical = request.url.include_query_params(known_at=iso(pinned))
+            response.headers["Link"] = f'<{canonical}>; rel="canonical"'
         return response
 
     return app

@@ -41,7 +41,10 @@ def settled(
 ) -> QueryService:
     """The query service, once the read models have caught up with this server's last
     write (and the position the client names), or a short wait has passed."""
-    request.state.progress = tracker.queries.settle(min_position)
+    progress = tracker.queries.settle(min_position)
+    request.state.progress = progress
+    if "known_at" not in request.query_params:  # what the answer reflects, to cite it
+        request.state.pinned = tracker.queries.known_at_of(progress)
     return tracker.queries
 
 

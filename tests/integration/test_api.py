@@ -297,3 +297,23 @@ def test_a_store_that_fails_or_writers_that_collide_get_a_503_to_retry(loaded, m
     monkeypatch.setattr(Deplatforming, "record", contended)
     write = loaded.post("/events", json=EXAMPLE_EVENTS[0], headers=AUTH)
     assert is_problem(write, 503)["title"] == "Write contention"
+
+
+def test_a_read_names_the_known_at_that_pins_its_answer(loaded):
+    asked = loaded.get("/subjects/parler/status", params={"as_of": "2021-01-12"})
+    canonical = asked.headers["link"].split(";")[0].strip("<>")
+    assert 'rel="canonical"' in asked.headers["link"] and "known_at=" in canonical
+    late = {
+        "type": "HostingRestored",
+        "platform": "parler",
+        "occurred_at": "2021-01-11T12:00:00Z",
+        "provider": "Someone",
+        "scope": "full",
+    }
+    assert loaded.post("/events", json=late, headers=AUTH).status_code == 201
+    assert (
+        loaded.get("/subjects/parler/status", params={"as_of": "2021-01-12"}).json()["status"]
+        != asked.json()["status"]
+    )  # the record moved on
+    pinned = loaded.get(canonical).json()
+    assert pinned["status"] == asked.json()["status"] == "offline"  # the cited answer holds

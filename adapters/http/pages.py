@@ -134,12 +134,31 @@ def board(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
         "previous": link(page - 1) if page > 1 else None,
         "next": link(page + 1) if page < pages else None,
     }
-    axis = {"start": iso(window_start)[:10], "end": iso(window_end)[:10], "days": days}
+    axis = {
+        "start": iso(window_start)[:10],
+        "end": iso(window_end)[:10],
+        "days": days,
+        "ticks": bar_ticks(window_start, days),
+    }
     return templates.TemplateResponse(
         request,
         "board.html",
         {"rows": rows, "paging": paging, "filters": shown, "axis": axis, **context},
     )
+
+
+def bar_ticks(start: datetime, days: int) -> list[dict[str, str]]:
+    """Where the bars' days begin a month (or, for a window of weeks, a week), as a share of
+    the bars' width, with the date: the date axis under the bars' heading."""
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    weekly = days <= 45
+    ticks = []
+    for n in range(days):
+        day = first + timedelta(days=n)
+        if (weekly and day.weekday() == 0) or (not weekly and day.day == 1):
+            label = f"{day:%m-%d}" if weekly else f"{day:%Y-%m}"
+            ticks.append({"at": f"{100 * n / days:.2f}", "label": label})
+    return ticks
 
 
 def filters(request: Request) -> dict[str, str]:
@@ -236,7 +255,6 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
     )
 
 
-@router.api_route("/subjects/{subject}/citation.json", methods=["GET", "HEAD"])
 def last_changes(events: list[FactRecord], moment: datetime) -> dict[str, Any]:
     """When the platform's domain, each store listing and each service last changed by
     `moment`: the header's "since when" (as ISO text, keyed as the template reads them)."""

@@ -316,3 +316,18 @@ def test_a_subject_timeline_spans_its_life_with_an_axis_lanes_and_readable_marke
         "/subjects/kf", params={"as_of": "2023-01-01", "from": "2022-09-01", "to": "2022-10-01"}
     ).text
     assert re.search(r'font-size="10">2022-09-0\d</text>', zoomed)  # days when zoomed in
+
+
+def test_the_board_bars_have_a_date_axis(loaded):
+    months = loaded.get("/?as_of=2021-01-12").text
+    shown = re.findall(r'<span style="left: [\d.]+%">(\d{4}-\d{2})</span>', months)
+    assert list(dict.fromkeys(shown)) == [
+        "2020-11",
+        "2020-12",
+        "2021-01",
+    ]  # month starts in the 90 days up to 2021-01-12
+    weeks = loaded.get("/?as_of=2021-03-01&from=2021-01-01&to=2021-02-01").text
+    assert re.findall(r'<span style="left: [\d.]+%">(\d{2}-\d{2})</span>', weeks)[:2] == [
+        "01-04",
+        "01-11",
+    ]  # Mondays, in a window of weeks

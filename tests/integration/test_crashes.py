@@ -112,7 +112,7 @@ def test_a_killed_rebuild_leaves_nothing_once_the_next_one_has_run(database_url,
     with open_services(database_url) as services:
         projected = dump(services)
         generation = services.view.generation
-    assert killed(deplatform("projections", "rebuild", database_url=database_url), 2.0)
+    assert killed(deplatform("projections", "rebuild", database_url=database_url), 1.5)
     with open_services(database_url) as services:
         assert services.view.generation == generation  # readers kept theirs
         assert dump(services) == projected

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from adapters.cli.common import DatabaseURL, check_url, cli, err, fail, out, store
 
@@ -28,10 +27,10 @@ def demo(
     ] = False,
 ) -> None:
     """Load the Parler example into a fresh store, replay it event by event, and serve it."""
-    from adapters.cli.render import coloured
+    from adapters.cli.render import coloured, second, table_of
     from adapters.interchange import parse_lines
+    from adapters.wording import words
     from domain import Subject
-    from domain.clock import iso
     from projections.documents import PlatformDocument
 
     url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
@@ -47,13 +46,14 @@ def demo(
             if not isinstance(fact, Subject.Action):
                 continue
             by = getattr(fact, "provider", "") or ""
-            rows.append((fact.occurred_at, stored.position, key, fact.type, by))
+            rows.append((fact.occurred_at, stored.position, key, words(fact.type), by))
             until = getattr(fact, "until", None)
             if until and getattr(queries.status(key, until).document, "since", None) == until:
                 rows.append((until, 0, key, "(suspension ends)", ""))
-        table = Table(title=f"Replay of {EXAMPLE.name} (store: {url})")
-        for column in ("occurred_at", "subject", "event", "by", "status after", "channels"):
-            table.add_column(column)
+        table = table_of(
+            f"Replay of {EXAMPLE.name} (store: {url})",
+            ("occurred_at", "subject", "event", "by", "status after", "channels"),
+        )
         for moment, _, key, what, by in sorted(rows, key=lambda r: (r[0], r[1])):
             after = queries.status(key, moment)
             channels = (
@@ -61,7 +61,7 @@ def demo(
                 if isinstance(after.document, PlatformDocument)
                 else ""
             )
-            table.add_row(iso(moment), key.key, what, by, coloured(after.status), channels)
+            table.add_row(second(moment), key.key, what, by, coloured(after.status), channels)
     out.print(table)
     out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
     if no_serve:

@@ -119,7 +119,8 @@ def test_demo_replays_the_example(tmp_path):
         env=dict(os.environ, COLUMNS="200"),
     )
     assert demo.returncode == 0, demo.stderr
-    assert "HostingTerminated" in demo.stdout and "web=offline" in demo.stdout
+    assert "hosting terminated" in demo.stdout and "web=offline" in demo.stdout
+    assert "…" not in demo.stdout  # nothing cut short
 
 
 @pytest.mark.skipif(

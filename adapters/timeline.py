@@ -18,6 +18,7 @@ NO_STATUS = "#d0d7de"  # before the subject existed
 STRIPES = "url(#stripes)"  # the middle rank (partial, suspended): not told by colour alone
 MIN_WIDTH = 3  # px: an interval of hours in a span of years stays visible
 MARKER_GAP = 11  # px: markers closer than this are drawn one below the other
+MARKER_LEVELS = 6  # levels of markers at most
 
 
 def fill(status: Status | None) -> str:
@@ -90,17 +91,22 @@ def timeline_svg(
             )
     bottom = 10 + (len(channels) + len(lanes)) * row
     parts += axis(start, end, x, top=6, bottom=bottom)
-    taken: list[tuple[float, int]] = []  # markers placed: (x, level)
-    for event in events:
+    shown = sorted(
+        (e for e in events if e.occurred_at is not None and start <= e.occurred_at <= end),
+        key=lambda e: e.occurred_at or start,
+    )
+    ends: list[float] = []  # per level, where its last marker stands
+    for event in shown:
         moment = event.occurred_at
-        if moment is None or not start <= moment <= end:
-            continue
+        assert moment is not None
         at = x(moment)
-        # A marker too close to one already placed goes one level lower, so both are seen.
-        level = 0
-        while any(abs(at - other) < MARKER_GAP and lvl == level for other, lvl in taken):
-            level += 1
-        taken.append((at, level))
+        # A marker too close to the last on a level goes one level lower, so both are seen;
+        # past MARKER_LEVELS they share the last level (a dense history stays one pass).
+        level = next((n for n, last in enumerate(ends) if at - last >= MARKER_GAP), len(ends))
+        if level == len(ends) and level < MARKER_LEVELS:
+            ends.append(at)
+        level = min(level, MARKER_LEVELS - 1)
+        ends[level] = at
         provider, reason = event.fields.get("provider"), event.fields.get("reason")
         title = escape(
             f"{iso(moment)} {words(event.type)}"
@@ -114,7 +120,7 @@ def timeline_svg(
             f'<line x1="{at:.1f}" x2="{at:.1f}" y1="6" y2="{tip - 12}" '
             'stroke="#1b1f24" stroke-dasharray="2,2"/></a>'
         )
-    depth = bottom + 30 + 12 * max((lvl for _, lvl in taken), default=0)
+    depth = bottom + 30 + 12 * max(len(ends) - 1, 0)
     label = escape(f"Status of {subject} per channel from {iso(start)} to {iso(end)}")
     return (
         f'<svg class="timeline" viewBox="0 0 {left + width + 10} {depth}" width="100%" '

@@ -74,6 +74,7 @@ class QueryService:
         self.wait = wait
         self.written = 0  # the last position this process wrote
         self._pinned: tuple[int, datetime | None] = (-1, None)  # position, its recording time
+        self._spelled: tuple[int, dict[str, str]] = (-1, {})  # position, subjects' spellings
 
     # Freshness ------------------------------------------------------------------------
 
@@ -120,13 +121,22 @@ class QueryService:
 
     def close_to(self, key: SubjectKey, count: int = 3) -> list[str]:
         """The keys of subjects whose key or name is spelled like `key` (an alias, a typo)."""
-        spelled: dict[str, str] = {}
-        for status in self.read_models.statuses(now(), None):
-            spelled.setdefault(status.subject.identity, status.subject.key)
-            if status.name:
-                spelled.setdefault(status.name.casefold(), status.subject.key)
+        spelled = self._spellings()
         matches = difflib.get_close_matches(key.identity, list(spelled), n=count, cutoff=0.4)
         return list(dict.fromkeys(spelled[m] for m in matches))
+
+    def _spellings(self) -> dict[str, str]:
+        """Every subject's key and name (case-folded) -> its key: read once per read-model
+        position, so that a run of unknown subjects does not read every subject each time."""
+        position = self.runner.progress().position
+        if self._spelled[0] != position:
+            spelled: dict[str, str] = {}
+            for status in self.read_models.statuses(now(), None):
+                spelled.setdefault(status.subject.identity, status.subject.key)
+                if status.name:
+                    spelled.setdefault(status.name.casefold(), status.subject.key)
+            self._spelled = (position, spelled)
+        return self._spelled[1]
 
     # Queries ------------------------------------------------------------------------------
 

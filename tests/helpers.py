@@ -30,6 +30,15 @@ EXAMPLE_EVENTS = [
     json.loads(line) for line in EXAMPLE.read_text().splitlines() if line.startswith("{")
 ]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+# Recorded late about the example: Parler rehosted in full on 11 January (so on the 12th it is
+# partial, storeless, where the example has it offline).
+LATE_REHOSTING = {
+    "type": "HostingRestored",
+    "platform": "parler",
+    "occurred_at": "2021-01-11T12:00:00Z",
+    "provider": "Someone",
+    "scope": "full",
+}
 TOKEN = "s3cret-token"  # the API token of the HTTP tests
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # The installed command, beside this interpreter (as users' scripts run it).

@@ -33,6 +33,7 @@ DAYS = 90  # the board's bars: this many days up to the moment shown, unless fro
 MAX_DAYS = 731
 PER_PAGE = 50  # subjects per page of the board
 FILTERS = ("status", "kind", "provider", "q")
+PROVIDER_SUBJECTS = 500  # subjects a provider page reads at most
 
 
 def form_instant(request: Request, name: str) -> datetime | None:
@@ -325,7 +326,14 @@ def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResp
     as_of, known_at, context = moments(request, tracker)
     end = as_of or now()
     tracker.queries.settle()
-    report = tracker.report(FIRST, end, provider=provider[:200], known_at=known_at)
+    # Only the subjects it acted on (an indexed query) are read and folded into the report.
+    acted_on, acted_total = tracker.queries.page(
+        end, known_at, limit=PROVIDER_SUBJECTS, provider=provider[:200]
+    )
+    subjects = [s.subject.key for s in acted_on]
+    report = tracker.report(
+        FIRST, end, subjects=subjects, provider=provider[:200], known_at=known_at
+    )
     if not report.providers:
         raise Problem(404, "Unknown provider", f"no action by {provider!r} is recorded")
     actions = [
@@ -350,6 +358,7 @@ def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResp
             "subjects": sorted({a["subject"] for a in actions}),
             "total": human_duration(total),
             "first": first,
+            "more": acted_total - len(subjects),
             **context,
         },
     )

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.http.app import create_app
-from tests.helpers import AUTH, EXAMPLE_EVENTS, WORKED_EXAMPLE
+from tests.helpers import AUTH, EXAMPLE_EVENTS, LATE_REHOSTING, WORKED_EXAMPLE
 
 
 def is_problem(response, status: int) -> dict:
@@ -303,14 +303,7 @@ def test_a_read_names_the_known_at_that_pins_its_answer(loaded):
     asked = loaded.get("/subjects/parler/status", params={"as_of": "2021-01-12"})
     canonical = asked.headers["link"].split(";")[0].strip("<>")
     assert 'rel="canonical"' in asked.headers["link"] and "known_at=" in canonical
-    late = {
-        "type": "HostingRestored",
-        "platform": "parler",
-        "occurred_at": "2021-01-11T12:00:00Z",
-        "provider": "Someone",
-        "scope": "full",
-    }
-    assert loaded.post("/events", json=late, headers=AUTH).status_code == 201
+    assert loaded.post("/events", json=LATE_REHOSTING, headers=AUTH).status_code == 201
     assert (
         loaded.get("/subjects/parler/status", params={"as_of": "2021-01-12"}).json()["status"]
         != asked.json()["status"]

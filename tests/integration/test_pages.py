@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.helpers import AUTH, WORKED_EXAMPLE
+from tests.helpers import AUTH, LATE_REHOSTING, WORKED_EXAMPLE
 
 
 def rows(html: str) -> dict[tuple[str, str], str]:
@@ -237,14 +237,7 @@ def test_a_permalink_pins_the_view_and_a_citation_names_it(loaded):
     text = re.search(r'<blockquote class="citation">(.*?)</blockquote>', page, re.S).group(1)
     assert "Parler (parler): status as of 2021-01-12T00:00:00Z" in text and "dataset" in text
     # Something recorded later does not change what the permalink shows.
-    late = {
-        "type": "HostingRestored",
-        "platform": "parler",
-        "occurred_at": "2021-01-11T12:00:00Z",
-        "provider": "Someone",
-        "scope": "full",
-    }
-    assert loaded.post("/events", json=late, headers=AUTH).status_code == 201
+    assert loaded.post("/events", json=LATE_REHOSTING, headers=AUTH).status_code == 201
     now_answer = loaded.get("/subjects/parler/status", params={"as_of": "2021-01-12"}).json()
     assert now_answer["status"] == "partial"  # the record changed: rehosted, storeless
     after = loaded.get(permalink)

@@ -113,9 +113,13 @@ class Platform(Subject):
 
     @property
     def registration(self) -> Platform.PlatformRegistered | None:
-        return next(
-            (f for f in self.facts.values() if isinstance(f, Platform.PlatformRegistered)), None
-        )
+        registration: Platform.PlatformRegistered | None = getattr(self, "_registration", None)
+        return registration
+
+    def add(self, fact: Subject.Fact) -> None:
+        super().add(fact)
+        if isinstance(fact, Platform.PlatformRegistered):  # never retracted, never twice
+            self._registration = fact
 
 
 Terminations = Callable[[str, tuple[datetime, int]], "Platform.HostingTerminated | None"]

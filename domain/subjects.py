@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.timeline import Change, State, Timeline
+from domain.timeline import Block, Change, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -91,10 +91,12 @@ class Subject(Aggregate):
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self.facts: dict[str, Subject.Fact] = {}
+        self._facts: dict[str, Subject.Fact] = {}  # by event id, but those in frozen blocks
+        self._frozen: dict[str, Block[Subject.Action]] = {}  # the others: the block holding each
+        self._thawed_any = False  # since `facts` last put them in recording order
         self.retractions: dict[str, Subject.EventRetracted] = {}
         self.timeline: Timeline[Subject.Action] = Timeline(
-            self.initial_state
+            self.initial_state, self._thawed
         )  # current knowledge, valid-time order
         self._checked: Change | None = None  # the change `record` checked, while it applies
         self._candidate: tuple[Subject.Action | None, Subject.Action | None] = (None, None)
@@ -155,10 +157,10 @@ class Subject(Aggregate):
         checked = self._checked
         if checked is not None and checked.event_id != fact.event_id:
             checked = None
-        self.facts[fact.event_id] = fact
+        self._facts[fact.event_id] = fact
         if isinstance(fact, Subject.EventRetracted):
             self.retractions[fact.retracts] = fact
-            target = self.facts.get(fact.retracts)
+            target = self.fact(fact.retracts)
             if isinstance(target, Subject.Action):
                 self.timeline.remove(target, checked)
         else:
@@ -186,7 +188,7 @@ class Subject(Aggregate):
 
     def _check_retraction(self, retraction: EventRetracted) -> Change:
         """The change taking the target out makes to the timeline, or a `RuleViolation`."""
-        target = self.facts.get(retraction.retracts)
+        target = self.fact(retraction.retracts)
         if target is None:
             raise RuleViolation(f"event {retraction.retracts!r} is not recorded for {self.key}")
         if retraction.retracts in self.retractions:
@@ -226,6 +228,44 @@ class Subject(Aggregate):
                 yield action
         if added is not None:
             yield added
+
+    # Memory -------------------------------------------------------------------
+
+    @property
+    def facts(self) -> dict[str, Fact]:
+        """Every fact recorded about the subject, by event id, in recording order (thawing
+        any frozen ones)."""
+        for block in set(self._frozen.values()):
+            self.timeline.read(block)
+        if self._thawed_any:  # thawed facts were put back at the end
+            self._facts = dict(sorted(self._facts.items(), key=lambda f: f[1].originator_version))
+            self._thawed_any = False
+        return self._facts
+
+    def fact(self, event_id: str) -> Fact | None:
+        block = self._frozen.get(event_id)
+        if block is not None:
+            self.timeline.read(block)
+        return self._facts.get(event_id)
+
+    @property
+    def weight(self) -> int:
+        """What the subject holds in memory, in facts: a frozen one counts for a tenth."""
+        return len(self._facts) + len(self._frozen) // 10
+
+    def freeze(self) -> None:
+        """Keeps the parts of the timeline that no change touched lately frozen (compact),
+        for a subject kept in memory between writes; they thaw when needed."""
+        for block, actions in self.timeline.freeze_untouched():
+            for action in actions:
+                del self._facts[action.event_id]
+                self._frozen[action.event_id] = block
+
+    def _thawed(self, block: Block[Action], actions: list[Action]) -> None:
+        for action in actions:
+            del self._frozen[action.event_id]
+            self._facts[action.event_id] = action
+        self._thawed_any = True
 
     # Knowledge ----------------------------------------------------------------
 

@@ -10,10 +10,17 @@ the new fold equals: from there on, nothing can differ.
 Starts are computed lazily. Loading a subject from the store inserts its facts in
 recording order without folding; the first check after that folds once, from the
 first block whose start went stale.
+
+A long-lived timeline (a writer's, an import's) keeps its memory small by freezing
+the blocks no change touched lately (`freeze_untouched`): their actions are kept
+pickled and compressed (about 40 bytes an action instead of about 1 KB of objects)
+and thawed when a change lands in them or a fold reads them.
 """
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from bisect import insort
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -62,10 +69,52 @@ class State(Protocol):
     def __eq__(self, other: object) -> bool: ...
 
 
-@dataclass
 class Block(Generic[A]):
-    actions: list[A]
-    start: State | None = None  # the fold of every earlier action (block 0: the initial state)
+    """Consecutive actions, with the fold of every earlier action (`start`; block 0: the
+    initial state). Frozen, its actions are held as compressed bytes."""
+
+    __slots__ = ("_actions", "_first", "_frozen", "start", "touched")
+
+    def __init__(self, actions: list[A], start: State | None = None) -> None:
+        self._actions: list[A] | None = actions
+        self._frozen: bytes | None = None  # the actions as frozen (kept while unmodified)
+        self._first: Order | None = None  # the first action's order, while frozen
+        self.start = start
+        self.touched = False  # thawed or changed since the last `freeze_untouched`
+
+    @property
+    def frozen(self) -> bool:
+        return self._actions is None
+
+    @property
+    def first(self) -> Order:
+        if self._actions is None:
+            assert self._first is not None
+            return self._first
+        return self._actions[0].order
+
+    def thawed(self) -> list[A]:
+        """Its actions as objects, for reading; `changed` for modifying them."""
+        if self._actions is None:
+            assert self._frozen is not None
+            self._actions = pickle.loads(zlib.decompress(self._frozen))
+            self.touched = True
+        return self._actions
+
+    def changed(self) -> list[A]:
+        actions = self.thawed()
+        self._frozen = None  # what was frozen is stale now
+        return actions
+
+    def freeze(self) -> list[A]:
+        """Replaces its actions by their frozen bytes; returns the actions it held."""
+        actions = self._actions
+        assert actions is not None
+        if self._frozen is None:
+            self._frozen = zlib.compress(pickle.dumps(actions, pickle.HIGHEST_PROTOCOL), 1)
+        self._first = actions[0].order
+        self._actions = None
+        return actions
 
 
 @dataclass
@@ -82,8 +131,13 @@ class Change:
 class Timeline(Generic[A]):
     """Actions in valid-time order (`order`), in blocks that carry checkpoints of the fold."""
 
-    def __init__(self, initial: Callable[[], State]) -> None:
+    def __init__(
+        self,
+        initial: Callable[[], State],
+        thawed: Callable[[Block[A], list[A]], None] = lambda block, actions: None,
+    ) -> None:
         self.initial = initial  # the state before any action (built anew: it can change)
+        self.thawed = thawed  # told of the actions of a frozen block when it thaws
         self.blocks: list[Block[A]] = []
         self.fresh = 1  # blocks[:fresh] have a known start
         self.end: State | None = None  # the fold of every action, when known
@@ -91,16 +145,42 @@ class Timeline(Generic[A]):
 
     def __iter__(self) -> Iterator[A]:
         for block in self.blocks:
-            yield from block.actions
+            yield from self.read(block)
 
     def __len__(self) -> int:
         return self.count
 
     def first(self) -> A | None:
-        return self.blocks[0].actions[0] if self.blocks else None
+        return self.read(self.blocks[0])[0] if self.blocks else None
 
     def last(self) -> A | None:
-        return self.blocks[-1].actions[-1] if self.blocks else None
+        return self.read(self.blocks[-1])[-1] if self.blocks else None
+
+    # Freezing ----------------------------------------------------------------------------
+
+    def read(self, block: Block[A]) -> list[A]:
+        """A block's actions, thawed if frozen (and then kept thawed until frozen again)."""
+        if block.frozen:
+            actions = block.thawed()
+            self.thawed(block, actions)
+            return actions
+        return block.thawed()
+
+    def _modify(self, block: Block[A], touch: bool = True) -> list[A]:
+        """A block's actions, to change; `touch` keeps it thawed until the next freeze but
+        one (a late fact or a retraction lands where the next ones are likely to)."""
+        self.read(block)
+        block.touched |= touch
+        return block.changed()
+
+    def freeze_untouched(self) -> Iterator[tuple[Block[A], list[A]]]:
+        """Freezes every block but the last that nothing thawed or changed (but appended to)
+        since the last call, and yields each with the actions it held."""
+        for block in self.blocks[:-1]:
+            if block.touched:
+                block.touched = False
+            elif not block.frozen:
+                yield block, block.freeze()
 
     # Checking a change (nothing is modified but checkpoints) ---------------------------
 
@@ -111,7 +191,7 @@ class Timeline(Generic[A]):
                 return self.initial()
             last = len(self.blocks) - 1
             state = self._start_of(last)
-            replay(state, self.blocks[last].actions, None)
+            replay(state, self.read(self.blocks[last]), None)
             self.end = state
         return self.end
 
@@ -123,14 +203,14 @@ class Timeline(Generic[A]):
             replay(state, [action], action)
             return Change(event_id, end=state)
         index = self._locate(action.order)
-        actions = list(self.blocks[index].actions)
+        actions = list(self.read(self.blocks[index]))
         insort(actions, action, key=lambda a: a.order)
         return self._refold(index, actions, action, event_id)
 
     def removing(self, action: A, event_id: str) -> Change:
         """The change that taking `action` out makes, or the `RuleViolation` it causes."""
         index = self._locate(action.order)
-        actions = [a for a in self.blocks[index].actions if a is not action]
+        actions = [a for a in self.read(self.blocks[index]) if a is not action]
         return self._refold(index, actions, None, event_id)
 
     def _refold(self, index: int, actions: list[A], new: A | None, event_id: str) -> Change:
@@ -143,7 +223,7 @@ class Timeline(Generic[A]):
                 change.met = True
                 return change
             change.starts.append((block, state.copy()))
-            replay(state, block.actions, new)
+            replay(state, self.read(block), new)
         change.end = state
         return change
 
@@ -155,7 +235,7 @@ class Timeline(Generic[A]):
             known = self.fresh - 1
             state = self._start_of(known)
             for stale in range(known, index):
-                replay(state, self.blocks[stale].actions, None)
+                replay(state, self.read(self.blocks[stale]), None)
                 self.blocks[stale + 1].start = state.copy()
             self.fresh = index + 1
             return state
@@ -168,7 +248,7 @@ class Timeline(Generic[A]):
         low, high = 0, len(self.blocks)
         while low < high:
             middle = (low + high) // 2
-            if self.blocks[middle].actions[0].order <= order:
+            if self.blocks[middle].first <= order:
                 low = middle + 1
             else:
                 high = middle
@@ -184,18 +264,20 @@ class Timeline(Generic[A]):
             self._append(action, change)
             return
         index = self._locate(action.order)
-        insort(self.blocks[index].actions, action, key=lambda a: a.order)
+        actions = self._modify(self.blocks[index])
+        insort(actions, action, key=lambda a: a.order)
         self._changed(index, change)
-        if len(self.blocks[index].actions) > 2 * BLOCK:
+        if len(actions) > 2 * BLOCK:
             self._split(index)
 
     def remove(self, action: A, change: Change | None = None) -> None:
         self.count -= 1
         index = self._locate(action.order)
         block = self.blocks[index]
-        block.actions.remove(action)
+        actions = self._modify(block)
+        actions.remove(action)
         self._changed(index, change)
-        if not block.actions:  # the next block starts where this one did
+        if not actions:  # the next block starts where this one did
             del self.blocks[index]
             if index < self.fresh:
                 self.fresh = max(self.fresh - 1, 1)
@@ -208,13 +290,13 @@ class Timeline(Generic[A]):
                 end.apply(action)
             except RuleViolation:
                 end = None
-        if not self.blocks or len(self.blocks[-1].actions) >= BLOCK:
+        if not self.blocks or len(self.read(self.blocks[-1])) >= BLOCK:
             known = self.fresh == len(self.blocks) and self.end is not None
             self.blocks.append(Block([action], self.end if known else None))
             if known or len(self.blocks) == 1:
                 self.fresh = len(self.blocks)
         else:
-            self.blocks[-1].actions.append(action)
+            self._modify(self.blocks[-1], touch=False).append(action)
         self.end = end
 
     def _changed(self, index: int, change: Change | None) -> None:
@@ -230,13 +312,15 @@ class Timeline(Generic[A]):
 
     def _split(self, index: int) -> None:
         block = self.blocks[index]
-        half = len(block.actions) // 2
-        tail = Block(block.actions[half:])
-        del block.actions[half:]
+        actions = self._modify(block)
+        half = len(actions) // 2
+        tail = Block(actions[half:])
+        tail.touched = True
+        del actions[half:]
         self.blocks.insert(index + 1, tail)
         if index + 1 < self.fresh:
             state = self._start_of(index)
-            replay(state, block.actions, None)
+            replay(state, actions, None)
             tail.start = state
             self.fresh += 1
 

@@ -49,38 +49,41 @@ class StoredFact:
 
 class SubjectCache:
     """The subjects a process wrote last, as of what it wrote (least recently used dropped
-    beyond `budget` facts in all). A write takes its subjects out, so that two writes never
-    share one; it puts them back only once what it holds is stored."""
+    beyond `budget` facts in all, a frozen fact counting for a tenth: see `Subject.freeze`).
+    A write takes its subjects out, so that two writes never share one; it puts them back
+    only once what it holds is stored."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._subjects: OrderedDict[UUID, Subject] = OrderedDict()
-        self._facts = 0
+        self._subjects: OrderedDict[UUID, tuple[Subject, int]] = OrderedDict()
+        self._weight = 0
         self._lock = threading.Lock()
 
     def take(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
         with self._lock:
             taken = {}
             for subject_id in dict.fromkeys(subject_ids):
-                subject = self._subjects.pop(subject_id, None)
-                if subject is not None:
-                    self._facts -= len(subject.facts)
+                held = self._subjects.pop(subject_id, None)
+                if held is not None:
+                    subject, weight = held
+                    self._weight -= weight
                     taken[subject_id] = subject
             return taken
 
     def checkin(self, subjects: Iterable[Subject]) -> None:
-        """Keeps these subjects (the most recently used); drops the least recently used
-        others while over budget."""
+        """Keeps these subjects (the most recently used), frozen where no change touched
+        them lately; drops the least recently used others while over budget."""
         with self._lock:
             kept = set()
             for subject in subjects:
                 kept.add(subject.id)
                 if subject.id not in self._subjects:
-                    self._subjects[subject.id] = subject
-                    self._facts += len(subject.facts)
-            while self._facts > self.budget and next(iter(self._subjects)) not in kept:
-                _, dropped = self._subjects.popitem(last=False)
-                self._facts -= len(dropped.facts)
+                    subject.freeze()
+                    self._subjects[subject.id] = (subject, subject.weight)
+                    self._weight += subject.weight
+            while self._weight > self.budget and next(iter(self._subjects)) not in kept:
+                _, (_, weight) = self._subjects.popitem(last=False)
+                self._weight -= weight
 
 
 class Writing:

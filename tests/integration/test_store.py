@@ -262,9 +262,11 @@ def verdicts(outcome) -> tuple:
 
 
 def test_a_stream_imported_in_chunks_gives_what_one_batch_gives(new_store, monkeypatch):
-    """Chunks of three facts, and room in memory for two facts: subjects are dropped and
-    read back through the import's transaction, and every verdict is the same."""
+    """Chunks of three facts, room in memory for two facts, and blocks of two actions:
+    subjects are frozen between chunks, or dropped and read back through the import's
+    transaction, and every verdict is the same."""
     monkeypatch.setattr("service.application.IMPORT_FACTS", 2)
+    monkeypatch.setattr("domain.timeline.BLOCK", 2)
 
     @store_settings(new_store)
     @given(store_histories())

@@ -110,3 +110,42 @@ def test_retracting_a_ban_lets_the_timed_suspension_before_it_run_out():
     assert subject.state_at(at("2021-01-03T00:00:00Z")).status.value == "banned"
     record(subject, fact("EventRetracted", retracts=ban.event_id, reason="misreported"))
     assert subject.state_at(at("2021-01-03T00:00:00Z")).status.value == "active"
+
+
+def test_a_subject_kept_between_writes_holds_its_untouched_past_frozen_and_thaws_it_on_demand():
+    subject = registered()
+    cuts = []
+    for month in range(1, 13):
+        for day in range(1, 29):
+            cuts.append(
+                record(
+                    subject,
+                    fact(
+                        "ServiceTerminated",
+                        "site",
+                        occurred_at=f"2021-{month:02}-{day:02}",
+                        service=f"s{day}",
+                    ),
+                )
+            )
+    before = [a.event_id for a in subject.timeline]
+    subject.freeze()
+    frozen = [b for b in subject.timeline.blocks if b.frozen]
+    assert len(frozen) == len(subject.timeline.blocks) - 1  # all but the last
+    assert subject.weight < len(before) // 5
+    # A retraction of a frozen fact, and a late fact in a frozen block, thaw what they need.
+    record(subject, fact("EventRetracted", retracts=cuts[3].event_id, reason="wrong"))
+    record(subject, fact("ServiceRestored", "site", occurred_at="2021-01-02", service="s1"))
+    assert len(frozen) - 2 <= sum(b.frozen for b in subject.timeline.blocks) < len(frozen)
+    with pytest.raises(RuleViolation, match="already retracted"):
+        record(subject, fact("EventRetracted", retracts=cuts[3].event_id, reason="again"))
+    late = record(subject, fact("DomainSuspended", "site", occurred_at="2021-06-01T12:00:00Z"))
+    with pytest.raises(RuleViolation, match=f"would make event {late.event_id}"):
+        record(subject, fact("DomainSuspended", "site", occurred_at="2021-05-01"))
+    recorded = [a.event_id for a in subject.timeline if a.type == "ServiceTerminated"]
+    assert recorded == [c.event_id for c in cuts if c is not cuts[3]]
+    facts = subject.facts  # every fact, in recording order
+    assert list(facts) == [
+        f.event_id for f in sorted(facts.values(), key=lambda f: f.originator_version)
+    ]
+    assert subject.state_at(at("2021-06-02T00:00:00Z")).overall.value == "offline"

@@ -1,0 +1,23 @@
+"""The long scenarios of `scripts/`, run short: they must keep working as the code moves."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def test_the_import_memory_scenario_runs_short_and_reports_both_peaks():
+    finished = subprocess.run(
+        [sys.executable, SCRIPTS / "import_memory.py", "--events", "12000", "--subjects", "300"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    peaks = re.findall(r"peak RSS +(\d+) MB", finished.stdout)
+    assert len(peaks) == 2 and all(int(p) > 0 for p in peaks), finished.stdout
+    assert "whole / baseline" in finished.stdout

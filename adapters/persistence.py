@@ -96,14 +96,14 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
     def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
         return self._select_events(originator_ids, "AND rowid <= ? ", [upto])
 
-    def select_subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
+    def select_subject_ids(self, upto: int, after: int = 0) -> dict[UUID, int]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
-                "WHERE rowid > ? AND rowid <= ?",
+                f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                "WHERE rowid > ? AND rowid <= ? GROUP BY originator_id",
                 [after, upto],
             )
-            return [UUID(row[0]) for row in c.fetchall()]
+            return {UUID(row[0]): row[1] for row in c.fetchall()}
 
     def _select_events(
         self, originator_ids: Sequence[UUID], condition: str, params: list[Any]
@@ -232,8 +232,8 @@ class PostgresEventStore(PostgresApplicationRecorder):
             events_table, SQL("AND originator_version > %s ")
         )
         self.select_subject_ids_statement = SQL(
-            "SELECT DISTINCT originator_id FROM {0} "
-            "WHERE notification_id > %s AND notification_id <= %s"
+            "SELECT originator_id, MAX(originator_version) AS version FROM {0} "
+            "WHERE notification_id > %s AND notification_id <= %s GROUP BY originator_id"
         ).format(events_table)
         self.select_positions_statement = SQL(
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
@@ -323,10 +323,10 @@ class PostgresEventStore(PostgresApplicationRecorder):
     def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:
         return self._select_events(originator_ids, self.select_history_statement, [upto])
 
-    def select_subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
+    def select_subject_ids(self, upto: int, after: int = 0) -> dict[UUID, int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_subject_ids_statement, [after, upto])
-            return [row["originator_id"] for row in curs.fetchall()]
+            return {row["originator_id"]: row["version"] for row in curs.fetchall()}
 
     def _select_events(
         self, originator_ids: Sequence[UUID], statement: Any, params: list[Any]

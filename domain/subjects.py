@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.timeline import Block, Change, State, Timeline
+from domain.timeline import Change, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -92,7 +92,7 @@ class Subject(Aggregate):
     def __init__(self, key: str) -> None:
         self.key = key
         self._facts: dict[str, Subject.Fact] = {}  # by event id, but those in frozen blocks
-        self._frozen: dict[str, Block[Subject.Action]] = {}  # the others: the block holding each
+        self._frozen = 0  # how many others there are: those in frozen blocks
         self._thawed_any = False  # since `facts` last put them in recording order
         self.retractions: dict[str, Subject.EventRetracted] = {}
         self.timeline: Timeline[Subject.Action] = Timeline(
@@ -235,7 +235,7 @@ class Subject(Aggregate):
     def facts(self) -> dict[str, Fact]:
         """Every fact recorded about the subject, by event id, in recording order (thawing
         any frozen ones)."""
-        for block in set(self._frozen.values()):
+        for block in self.timeline.blocks:
             self.timeline.read(block)
         if self._thawed_any:  # thawed facts were put back at the end
             self._facts = dict(sorted(self._facts.items(), key=lambda f: f[1].originator_version))
@@ -243,28 +243,33 @@ class Subject(Aggregate):
         return self._facts
 
     def fact(self, event_id: str) -> Fact | None:
-        block = self._frozen.get(event_id)
-        if block is not None:
-            self.timeline.read(block)
-        return self._facts.get(event_id)
+        """The fact recorded under `event_id`, thawing the block that holds it if frozen."""
+        found = self._facts.get(event_id)
+        if found is None and self._frozen:
+            for block in self.timeline.frozen_holding(event_id):
+                self.timeline.read(block)
+                found = self._facts.get(event_id)
+                if found is not None:
+                    break
+        return found
 
     @property
     def weight(self) -> int:
-        """What the subject holds in memory, in facts: a frozen one counts for a tenth."""
-        return len(self._facts) + len(self._frozen) // 10
+        """What the subject holds in memory, in facts: a frozen one counts for a twentieth."""
+        return len(self._facts) + self._frozen // 20
 
     def freeze(self) -> None:
         """Keeps the parts of the timeline that no change touched lately frozen (compact),
         for a subject kept in memory between writes; they thaw when needed."""
-        for block, actions in self.timeline.freeze_untouched():
+        for actions in self.timeline.freeze_untouched():
             for action in actions:
                 del self._facts[action.event_id]
-                self._frozen[action.event_id] = block
+            self._frozen += len(actions)
 
-    def _thawed(self, block: Block[Action], actions: list[Action]) -> None:
+    def _thawed(self, actions: list[Action]) -> None:
         for action in actions:
-            del self._frozen[action.event_id]
             self._facts[action.event_id] = action
+        self._frozen -= len(actions)
         self._thawed_any = True
 
     # Knowledge ----------------------------------------------------------------

@@ -13,14 +13,16 @@ first block whose start went stale.
 
 A long-lived timeline (a writer's, an import's) keeps its memory small by freezing
 the blocks no change touched lately (`freeze_untouched`): their actions are kept
-pickled and compressed (about 40 bytes an action instead of about 1 KB of objects)
-and thawed when a change lands in them or a fold reads them.
+pickled and compressed, with the hashes of their event ids (about 50 bytes an action
+instead of about 1 KB of objects), and thawed when a change lands in them, a fold
+reads them or a retraction names one of their facts.
 """
 
 from __future__ import annotations
 
 import pickle
 import zlib
+from array import array
 from bisect import insort
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,12 +75,13 @@ class Block(Generic[A]):
     """Consecutive actions, with the fold of every earlier action (`start`; block 0: the
     initial state). Frozen, its actions are held as compressed bytes."""
 
-    __slots__ = ("_actions", "_first", "_frozen", "start", "touched")
+    __slots__ = ("_actions", "_first", "_frozen", "_ids", "start", "touched")
 
     def __init__(self, actions: list[A], start: State | None = None) -> None:
         self._actions: list[A] | None = actions
         self._frozen: bytes | None = None  # the actions as frozen (kept while unmodified)
         self._first: Order | None = None  # the first action's order, while frozen
+        self._ids: array[int] | None = None  # the hashes of their event ids, while frozen
         self.start = start
         self.touched = False  # thawed or changed since the last `freeze_untouched`
 
@@ -98,6 +101,7 @@ class Block(Generic[A]):
         if self._actions is None:
             assert self._frozen is not None
             self._actions = pickle.loads(zlib.decompress(self._frozen))
+            self._ids = None
             self.touched = True
         return self._actions
 
@@ -113,8 +117,13 @@ class Block(Generic[A]):
         if self._frozen is None:
             self._frozen = zlib.compress(pickle.dumps(actions, pickle.HIGHEST_PROTOCOL), 1)
         self._first = actions[0].order
+        self._ids = array("q", [hash(a.event_id) for a in actions])
         self._actions = None
         return actions
+
+    def may_hold(self, event_id: str) -> bool:
+        """Whether, frozen, it may hold the action of this event id (hashes can collide)."""
+        return self._ids is not None and hash(event_id) in self._ids
 
 
 @dataclass
@@ -134,7 +143,7 @@ class Timeline(Generic[A]):
     def __init__(
         self,
         initial: Callable[[], State],
-        thawed: Callable[[Block[A], list[A]], None] = lambda block, actions: None,
+        thawed: Callable[[list[A]], None] = lambda actions: None,
     ) -> None:
         self.initial = initial  # the state before any action (built anew: it can change)
         self.thawed = thawed  # told of the actions of a frozen block when it thaws
@@ -142,6 +151,7 @@ class Timeline(Generic[A]):
         self.fresh = 1  # blocks[:fresh] have a known start
         self.end: State | None = None  # the fold of every action, when known
         self.count = 0
+        self.appended = False  # a checked action was appended since the last freeze
 
     def __iter__(self) -> Iterator[A]:
         for block in self.blocks:
@@ -162,7 +172,7 @@ class Timeline(Generic[A]):
         """A block's actions, thawed if frozen (and then kept thawed until frozen again)."""
         if block.frozen:
             actions = block.thawed()
-            self.thawed(block, actions)
+            self.thawed(actions)
             return actions
         return block.thawed()
 
@@ -173,14 +183,20 @@ class Timeline(Generic[A]):
         block.touched |= touch
         return block.changed()
 
-    def freeze_untouched(self) -> Iterator[tuple[Block[A], list[A]]]:
-        """Freezes every block but the last that nothing thawed or changed (but appended to)
-        since the last call, and yields each with the actions it held."""
-        for block in self.blocks[:-1]:
-            if block.touched:
+    def freeze_untouched(self) -> Iterator[list[A]]:
+        """Freezes every block that nothing thawed or changed since the last call (the last
+        block: nor appended to after a check), and yields the actions each held."""
+        last = self.blocks[-1] if self.blocks else None
+        for block in self.blocks:
+            if block.touched or (block is last and self.appended):
                 block.touched = False
             elif not block.frozen:
-                yield block, block.freeze()
+                yield block.freeze()
+        self.appended = False
+
+    def frozen_holding(self, event_id: str) -> Iterator[Block[A]]:
+        """The frozen blocks that may hold the action of this event id."""
+        return (block for block in self.blocks if block.may_hold(event_id))
 
     # Checking a change (nothing is modified but checkpoints) ---------------------------
 
@@ -283,6 +299,7 @@ class Timeline(Generic[A]):
                 self.fresh = max(self.fresh - 1, 1)
 
     def _append(self, action: A, change: Change | None) -> None:
+        self.appended |= change is not None
         end = change.end if change is not None else None
         if end is None and self.end is not None:
             try:  # replaying never fails: the fold is redone when needed

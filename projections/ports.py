@@ -32,8 +32,9 @@ class EventSource(Protocol):
         """Many subjects at once, optionally as they stood at given versions."""
         ...
 
-    def subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
-        """Every subject with a fact recorded after position `after`, up to `upto`."""
+    def subject_ids(self, upto: int, after: int = 0) -> dict[UUID, int]:
+        """Every subject with a fact recorded after position `after`, up to `upto`, with the
+        number of events in its history up to `upto`."""
         ...
 
     def histories(

@@ -51,7 +51,8 @@ PAGE = 500
 BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in windows
 WINDOW = 1_000_000  # the most positions a window takes: one transaction (a stop rolls it back)
 TAILS = 20_000  # subjects whose tail a runner keeps
-BATCH = 200  # subjects read, folded and written together in a window
+BATCH = 200  # subjects read, folded and written together in a window, at most ...
+BATCH_EVENTS = 20_000  # ... and as many as hold about this many events (a hot one alone)
 RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds: a failing runner's backoff (full jitter)
 
 
@@ -119,16 +120,15 @@ class StatusProjection:
         order its facts were recorded in, and everything is written in one transaction with
         the tracking record. Returns how many events it applied; `Interrupted` (nothing
         applied) if `stop` is set meanwhile."""
-        ids = self.events.subject_ids(upto, after)
         applied = 0
         tails: dict[UUID, Tail | None] = {}
 
         def changes() -> Iterator[Projected]:
             nonlocal applied
-            for start in range(0, len(ids), BATCH):
+            for batch in batches(self.events.subject_ids(upto, after)):
                 if stop is not None and stop.is_set():
                     raise Interrupted
-                histories = self.events.histories(ids[start : start + BATCH], upto)
+                histories = self.events.histories(batch, upto)
                 subjects: dict[UUID, Subject] = {}
                 page: list[tuple[int, Any]] = []
                 for subject_id, events in histories.items():
@@ -147,6 +147,21 @@ class StatusProjection:
 
         self._apply(changes(), Tracking(self.view.tracking_key, upto), tails)
         return applied
+
+
+def batches(lengths: dict[UUID, int]) -> Iterator[list[UUID]]:
+    """Subjects in batches of at most `BATCH`, holding at most `BATCH_EVENTS` events in all
+    (but a subject longer than that, alone): memory follows the batch, not the history."""
+    batch: list[UUID] = []
+    events = 0
+    for subject_id, length in lengths.items():
+        if batch and (len(batch) == BATCH or events + length > BATCH_EVENTS):
+            yield batch
+            batch, events = [], 0
+        batch.append(subject_id)
+        events += length
+    if batch:
+        yield batch
 
 
 class Interrupted(Exception):

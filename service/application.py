@@ -49,7 +49,7 @@ class StoredFact:
 
 class SubjectCache:
     """The subjects a process wrote last, as of what it wrote (least recently used dropped
-    beyond `budget` facts in all, a frozen fact counting for a tenth: see `Subject.freeze`).
+    beyond `budget` facts in all, a frozen fact counting for a twentieth: see `Subject.freeze`).
     A write takes its subjects out, so that two writes never share one; it puts them back
     only once what it holds is stored."""
 
@@ -260,8 +260,9 @@ class Deplatforming(Application[UUID]):
     def decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))
 
-    def subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
-        """Every subject with a fact recorded after position `after`, up to `upto`."""
+    def subject_ids(self, upto: int, after: int = 0) -> dict[UUID, int]:
+        """Every subject with a fact recorded after position `after`, up to `upto`, with the
+        number of events in its history up to `upto`."""
         return self.index.select_subject_ids(upto, after)
 
     def histories(

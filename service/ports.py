@@ -51,8 +51,9 @@ class EventIndex(Protocol):
         """The first stored event (version 1) of many aggregates, in one round trip."""
         ...
 
-    def select_subject_ids(self, upto: int, after: int = 0) -> list[UUID]:
-        """Every aggregate with an event recorded after position `after`, up to `upto`."""
+    def select_subject_ids(self, upto: int, after: int = 0) -> dict[UUID, int]:
+        """Every aggregate with an event recorded after position `after`, up to `upto`, with
+        its last version up to `upto` (how many events its history has by then)."""
         ...
 
     def select_history(self, originator_ids: Sequence[UUID], upto: int) -> list[Notification]:

@@ -148,6 +148,7 @@ class Timeline(Generic[A]):
         self.initial = initial  # the state before any action (built anew: it can change)
         self.thawed = thawed  # told of the actions of a frozen block when it thaws
         self.blocks: list[Block[A]] = []
+        self.thawed_blocks: set[Block[A]] = set()  # those not frozen (a freeze looks at no other)
         self.fresh = 1  # blocks[:fresh] have a known start
         self.end: State | None = None  # the fold of every action, when known
         self.count = 0
@@ -172,6 +173,7 @@ class Timeline(Generic[A]):
         """A block's actions, thawed if frozen (and then kept thawed until frozen again)."""
         if block.frozen:
             actions = block.thawed()
+            self.thawed_blocks.add(block)
             self.thawed(actions)
             return actions
         return block.thawed()
@@ -187,10 +189,11 @@ class Timeline(Generic[A]):
         """Freezes every block that nothing thawed or changed since the last call (the last
         block: nor appended to after a check), and yields the actions each held."""
         last = self.blocks[-1] if self.blocks else None
-        for block in self.blocks:
+        for block in list(self.thawed_blocks):
             if block.touched or (block is last and self.appended):
                 block.touched = False
-            elif not block.frozen:
+            else:
+                self.thawed_blocks.remove(block)
                 yield block.freeze()
         self.appended = False
 
@@ -295,6 +298,7 @@ class Timeline(Generic[A]):
         self._changed(index, change)
         if not actions:  # the next block starts where this one did
             del self.blocks[index]
+            self.thawed_blocks.discard(block)
             if index < self.fresh:
                 self.fresh = max(self.fresh - 1, 1)
 
@@ -310,6 +314,7 @@ class Timeline(Generic[A]):
         if not self.blocks or len(self.read(self.blocks[-1])) >= BLOCK:
             known = self.fresh == len(self.blocks) and self.end is not None
             self.blocks.append(Block([action], self.end if known else None))
+            self.thawed_blocks.add(self.blocks[-1])
             if known or len(self.blocks) == 1:
                 self.fresh = len(self.blocks)
         else:
@@ -335,6 +340,7 @@ class Timeline(Generic[A]):
         tail.touched = True
         del actions[half:]
         self.blocks.insert(index + 1, tail)
+        self.thawed_blocks.add(tail)
         if index + 1 < self.fresh:
             state = self._start_of(index)
             replay(state, actions, None)

@@ -55,6 +55,9 @@ class SubjectRows:
     exists_from: datetime | None  # when the subject begins to exist (None: every fact retracted)
     snapshots: list[Snapshot]
     intervals: list[Interval]
+    # More of the rows of a subject given just before (a long one comes in pieces): added to
+    # them, where a first piece replaces what was stored.
+    continued: bool = False
 
 
 @dataclass(frozen=True)

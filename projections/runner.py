@@ -21,8 +21,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -42,7 +43,7 @@ from projections.ports import (
     SubjectRows,
     TimelineRow,
 )
-from projections.status import fold_periods, intervals
+from projections.status import Folded, Interval, Runs, folds
 from projections.tails import Extension, Tail, extend, tail_of
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ WINDOW = 1_000_000  # the most positions a window takes: one transaction (a stop
 TAILS = 20_000  # subjects whose tail a runner keeps
 BATCH = 200  # subjects read, folded and written together in a window, at most ...
 BATCH_EVENTS = 20_000  # ... and as many as hold about this many events (a hot one alone)
+SLICE = 5_000  # rows derived and written together (a long subject's, in several pieces)
 RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds: a failing runner's backoff (full jitter)
 
 
@@ -89,8 +91,8 @@ class StatusProjection:
         }
         subjects = self.events.load_many(list(versions), versions)
         keys = {i: self.tails[i].key for i in tails} | {i: s.subject for i, s in subjects.items()}
-        change = projected(subjects, page, keys, tails)
-        self._apply([replace(change, extensions=extensions)], tracking, tails)
+        grown = Projected([], [], [], extensions)
+        self._apply(chain([grown], projected(subjects, page, keys, tails)), tracking, tails)
 
     def _apply(
         self, changes: Iterable[Projected], tracking: Tracking, tails: dict[UUID, Tail | None]
@@ -140,7 +142,7 @@ class StatusProjection:
                     assert isinstance(subject, Subject)
                     subjects[subject_id] = subject
                 keys = {i: s.subject for i, s in subjects.items()}
-                yield projected(subjects, page, keys, tails)
+                yield from projected(subjects, page, keys, tails)
                 applied += len(page)
                 if progress is not None:
                     progress(len(page))
@@ -173,9 +175,28 @@ def projected(
     page: Sequence[tuple[int, Any]],
     keys: dict[UUID, SubjectKey],
     tails: dict[UUID, Tail | None],
-) -> Projected:
+) -> Iterator[Projected]:
     """The rows of these subjects (their tails added to `tails`), the page's facts on their
-    timelines (`keys`: the key of each subject the page touches), its retractions."""
+    timelines (`keys`: the key of each subject the page touches), its retractions; in pieces
+    of about `SLICE` rows, so that a subject with a long history is never held derived whole."""
+    for start in range(0, len(page), SLICE):
+        yield Projected([], *facts_of(page[start : start + SLICE], keys))
+    rows: list[SubjectRows] = []
+    held = 0
+    for subject_id, subject in subjects.items():
+        for piece in subject_rows(subject_id, subject, tails):
+            rows.append(piece)
+            held += len(piece.snapshots) + 1
+            if held >= SLICE:
+                yield Projected(rows, [], [])
+                rows, held = [], 0
+    yield Projected(rows, [], [])
+
+
+def facts_of(
+    page: Sequence[tuple[int, Any]], keys: dict[UUID, SubjectKey]
+) -> tuple[list[TimelineRow], list[RetractionMark]]:
+    """The page's facts as rows of their subjects' timelines, and the retractions it marks."""
     timeline: list[TimelineRow] = []
     retractions: list[RetractionMark] = []
     for position, event in page:
@@ -199,24 +220,32 @@ def projected(
                     FactRecord.of(event, key, position),
                 )
             )
-    rows = []
-    for subject_id, subject in subjects.items():
-        folded = fold_periods(subject.initial_state(), [], subject.view())
-        runs = intervals(folded.periods)
-        key = subject.subject
-        rows.append(
-            SubjectRows(
-                subject_id.hex,
-                key.kind,
-                key.key,
-                key.identity,
-                subject.exists_from(),
-                folded.periods,
-                runs,
-            )
-        )
-        tails[subject_id] = tail_of(key, subject.version, folded, runs)
-    return Projected(rows, timeline, retractions)
+    return timeline, retractions
+
+
+def subject_rows(
+    subject_id: UUID, subject: Subject, tails: dict[UUID, Tail | None]
+) -> Iterator[SubjectRows]:
+    """A subject's rows, derived whole, in pieces of about `SLICE` periods; its tail is added
+    to `tails`."""
+    key = subject.subject
+    header = (subject_id.hex, key.kind, key.key, key.identity, subject.exists_from())
+    runs = Runs()
+    whole: Folded | None = None  # the fold of the last slice
+    ended: list[Interval] = []
+    for index, (periods, folded) in enumerate(
+        folds(subject.initial_state(), subject.view(), SLICE)
+    ):
+        ended, whole = runs.add(periods), folded
+        yield SubjectRows(*header, periods, ended, continued=index > 0)
+    if whole is None:  # every fact retracted: no period
+        yield SubjectRows(*header, [], [])
+        tails[subject_id] = None
+        return
+    last = runs.end()
+    yield SubjectRows(*header, [], last, continued=True)
+    # The runs in force at the last fact ended in the last slice, or are still in force.
+    tails[subject_id] = tail_of(key, subject.version, whole, ended + last)
 
 
 @dataclass(frozen=True)

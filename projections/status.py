@@ -9,7 +9,7 @@ the subject, so recomputing a subject's rows after a late fact is always exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -137,21 +137,56 @@ def with_since(
     return replace(now, since=moment, last_event=cause)
 
 
+def folds(
+    state: State, timeline: Sequence[Subject.Action], size: int
+) -> Iterator[tuple[list[Snapshot], Folded]]:
+    """`fold_periods` of a long timeline, `size` actions at a time, so that its periods need
+    not all be held at once: yields the periods each slice makes final (the last slice: all
+    it has) with its fold. The periods yielded, in order, are those of the whole fold."""
+    points: list[Snapshot] = []
+    for start in range(0, len(timeline), size):
+        folded = fold_periods(state, points, timeline[start : start + size])
+        if start + size >= len(timeline) or folded.last is None:
+            yield folded.periods, folded
+            return
+        # The period the slice's last action began goes on into the next slice (which may
+        # merge facts at the same moment into it, or end a timed suspension after it).
+        moment = folded.last.occurred_at
+        at = max(i for i, p in enumerate(folded.periods) if p.valid_from == moment)
+        yield folded.periods[:at], folded
+        state, points = folded.state, [replace(folded.periods[at], valid_to=None)]
+
+
+class Runs:
+    """`intervals`, a few periods at a time: each run is given back once it has ended."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, Interval] = {}  # per channel, the run in force
+
+    def add(self, periods: Iterable[Snapshot]) -> list[Interval]:
+        """Takes the next periods (final, in order); returns the runs that ended."""
+        ended = []
+        for period in periods:
+            for channel, status in period.readings.items():
+                run = self.current.get(channel)
+                if run is not None and run.status == status:
+                    self.current[channel] = replace(run, valid_to=period.valid_to)
+                    continue
+                if run is not None:
+                    ended.append(run)
+                cause = period.causes.get(channel, period.event_id)
+                self.current[channel] = Interval(
+                    channel, period.valid_from, period.valid_to, status, cause
+                )
+        return ended
+
+    def end(self) -> list[Interval]:
+        """The runs still in force after the last period."""
+        return list(self.current.values())
+
+
 def intervals(periods: list[Snapshot]) -> list[Interval]:
     """Per channel, the runs of one status (a channel appears with its platform's stores)."""
-    runs: dict[str, list[Interval]] = {}
-    for period in periods:
-        for channel, status in period.readings.items():
-            channel_runs = runs.setdefault(channel, [])
-            if channel_runs and channel_runs[-1].status == status:
-                last = channel_runs[-1]
-                channel_runs[-1] = Interval(
-                    channel, last.valid_from, period.valid_to, status, last.event_id
-                )
-            else:
-                cause = period.causes.get(channel, period.event_id)
-                channel_runs.append(
-                    Interval(channel, period.valid_from, period.valid_to, status, cause)
-                )
-    found = [interval for channel_runs in runs.values() for interval in channel_runs]
+    runs = Runs()
+    found = runs.add(periods) + runs.end()
     return sorted(found, key=lambda interval: interval.order)

@@ -107,7 +107,8 @@ class Writer(Generations):
         retractions: Sequence[RetractionMark],
     ) -> None:
         t = self.tables()
-        ids: list[Sequence[Any]] = [[s.subject_id] for s in subjects]
+        first = [s for s in subjects if not s.continued]  # the others add to rows just written
+        ids: list[Sequence[Any]] = [[s.subject_id] for s in first]
         for name in ("periods", "intervals", "subjects"):
             self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
         self._insert_periods(c, [(s.subject_id, p) for s in subjects for p in s.snapshots])
@@ -123,7 +124,7 @@ class Writer(Generations):
                     s.identity,
                     maybe_micros(s.exists_from),
                 )
-                for s in subjects
+                for s in first
             ],
         )
         self.executemany(

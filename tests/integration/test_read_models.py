@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -141,7 +142,8 @@ def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_ur
 
 def test_a_rebuild_folding_each_subject_once_gives_what_the_runner_built(new_store):
     """Facts late and out of order, retractions, timed suspensions: a rebuild (subject by
-    subject) and the runner (page by page, as facts arrived) fill the same rows."""
+    subject, in batches of at most 3 events, each subject's rows derived and written 2
+    periods at a time) and the runner (page by page, as facts arrived) fill the same rows."""
 
     @settings(store_settings(new_store), max_examples=max(new_store.examples // 3, 5))
     @given(store_histories())
@@ -150,7 +152,11 @@ def test_a_rebuild_folding_each_subject_once_gives_what_the_runner_built(new_sto
         try:
             record_history(tracker, *history)
             before = dump(tracker)
-            rebuild(tracker)
+            with (
+                patch("projections.runner.SLICE", 2),
+                patch("projections.runner.BATCH_EVENTS", 3),
+            ):
+                rebuild(tracker)
             assert dump(tracker) == before
         finally:
             tracker.close()

@@ -62,7 +62,10 @@ def full_refold(subject: Subject, new: NewFact, now: datetime) -> tuple:
 
 
 def assert_checkpoints_hold(subject: Subject) -> None:
-    """Every start a block claims to know is the fold of all the actions before it."""
+    """Every start a block claims to know is the fold of all the actions before it; the
+    timeline knows which of its blocks are not frozen."""
+    blocks = subject.timeline.blocks
+    assert subject.timeline.thawed_blocks == {b for b in blocks if not b.frozen}
     state = subject.initial_state()
     for index, block in enumerate(subject.timeline.blocks):
         if 0 < index < subject.timeline.fresh:

@@ -44,6 +44,9 @@ def redacted(url: str) -> str:
     return PASSWORD.sub(r"\1***@", url)
 
 
+TRANSCODER_TOPIC = "adapters.mapping:FastTranscoder"  # the library's JSON, by orjson
+
+
 def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
     """`sqlite:///path.db`, `sqlite:///:memory:` or `postgresql://user:pass@host:port/db`,
     waiting at most `timeout` seconds for a lock (and less to connect).
@@ -72,6 +75,7 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": wait,
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:SQLiteEventStore",
+            "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         }
     if parts.scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
@@ -96,6 +100,7 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
             # statements of its one transaction; the library's 5 s killed it (and its retries).
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "120",
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:PostgresEventStore",
+            "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         }
         prepare_database(env)
         return env

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,13 @@ def history(tmp_path_factory) -> Path:
     return path
 
 
-def killed(command: list[str], after: float) -> bool:
-    """Runs a command and kills it `after` seconds later; says whether it was still running."""
+def killed(command: list[str], after: float, begun: Callable[[], bool] = lambda: True) -> bool:
+    """Runs a command and kills it `after` seconds after `begun()` says it has begun its work
+    (or after a minute); says whether it was still running."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    give_up = time.monotonic() + 60
+    while not begun() and process.poll() is None and time.monotonic() < give_up:
+        time.sleep(0.05)
     time.sleep(after)
     running = process.poll() is None
     process.send_signal(signal.SIGKILL)
@@ -112,7 +117,9 @@ def test_a_killed_rebuild_leaves_nothing_once_the_next_one_has_run(database_url,
     with open_services(database_url) as services:
         projected = dump(services)
         generation = services.view.generation
-    assert killed(deplatform("projections", "rebuild", database_url=database_url), 1.5)
+        # Killed once it has begun its generation (however slow the machine is to start it).
+        rebuilding = deplatform("projections", "rebuild", database_url=database_url)
+        assert killed(rebuilding, 0.5, lambda: generation + 1 in generations(services))
     with open_services(database_url) as services:
         assert services.view.generation == generation  # readers kept theirs
         assert dump(services) == projected

@@ -2,11 +2,12 @@
 
 A writer, an import or a rebuild encodes and decodes hundreds of thousands of events. The
 library's `JSONTranscoder` (the `json` module, with a Python callback for every object)
-decodes an event in about 20 us and gives every decoded event new strings for its field
-names; orjson does it in a fraction of that and shares the names (it caches short keys),
-which halves what a decoded event holds in memory. The bytes are the library's format
+gives every decoded event new strings for its field names; orjson shares them (it caches
+short keys): a decoded event holds about 1.15 KB instead of 1.5 KB, and an event is about a
+sixth quicker to decode and to encode. The bytes are the library's format
 (`{"_type_": name, "_data_": ...}` for the types it registers: datetimes and the like), so
-stores written by either read with either.
+stores written by either read with either. What orjson cannot take (integers beyond 64 bits,
+types nobody registered) goes through the library's own code.
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ class FastTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         if holds_uuid(obj):
             return super().encode(obj)  # orjson would write UUIDs as plain strings
-        return orjson.dumps(obj, default=self._encode_obj, option=OPTIONS)
+        try:
+            return orjson.dumps(obj, default=self._encode_obj, option=OPTIONS)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, or an unregistered type
+            return super().encode(obj)  # (which the library refuses in its own words)
 
     def decode(self, data: bytes) -> Any:
-        value = orjson.loads(data)
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return super().decode(data)  # an integer beyond 64 bits
         return self._revive(value) if type(value) in CONTAINERS else value
 
     def _revive(self, value: Any) -> Any:

@@ -235,8 +235,9 @@ class Subject(Aggregate):
     def facts(self) -> dict[str, Fact]:
         """Every fact recorded about the subject, by event id, in recording order (thawing
         any frozen ones)."""
-        for block in self.timeline.blocks:
-            self.timeline.read(block)
+        if self._frozen:
+            for block in self.timeline.blocks:
+                self.timeline.read(block)
         if self._thawed_any:  # thawed facts were put back at the end
             self._facts = dict(sorted(self._facts.items(), key=lambda f: f[1].originator_version))
             self._thawed_any = False

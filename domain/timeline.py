@@ -143,10 +143,10 @@ class Timeline(Generic[A]):
     def __init__(
         self,
         initial: Callable[[], State],
-        thawed: Callable[[list[A]], None] = lambda actions: None,
+        on_thaw: Callable[[list[A]], None] = lambda actions: None,
     ) -> None:
         self.initial = initial  # the state before any action (built anew: it can change)
-        self.thawed = thawed  # told of the actions of a frozen block when it thaws
+        self.on_thaw = on_thaw  # told of the actions of a frozen block when it thaws
         self.blocks: list[Block[A]] = []
         self.thawed_blocks: set[Block[A]] = set()  # those not frozen (a freeze looks at no other)
         self.fresh = 1  # blocks[:fresh] have a known start
@@ -174,7 +174,7 @@ class Timeline(Generic[A]):
         if block.frozen:
             actions = block.thawed()
             self.thawed_blocks.add(block)
-            self.thawed(actions)
+            self.on_thaw(actions)
             return actions
         return block.thawed()
 

@@ -43,7 +43,7 @@ from projections.ports import (
     SubjectRows,
     TimelineRow,
 )
-from projections.status import Folded, Interval, Runs, folds
+from projections.status import Folded, Interval, Runs, Snapshot, folds
 from projections.tails import Extension, Tail, extend, tail_of
 
 log = structlog.get_logger(__name__)
@@ -231,21 +231,22 @@ def subject_rows(
     key = subject.subject
     header = (subject_id.hex, key.kind, key.key, key.identity, subject.exists_from())
     runs = Runs()
-    whole: Folded | None = None  # the fold of the last slice
-    ended: list[Interval] = []
-    for index, (periods, folded) in enumerate(
-        folds(subject.initial_state(), subject.view(), SLICE)
-    ):
-        ended, whole = runs.add(periods), folded
-        yield SubjectRows(*header, periods, ended, continued=index > 0)
-    if whole is None:  # every fact retracted: no period
+    pieces = 0
+    held: tuple[list[Snapshot], list[Interval], Folded] | None = None  # the slice in hand
+    for periods, folded in folds(subject.initial_state(), subject.view(), SLICE):
+        if held is not None:
+            yield SubjectRows(*header, held[0], held[1], continued=pieces > 0)
+            pieces += 1
+        held = (periods, runs.add(periods), folded)
+    if held is None:  # every fact retracted: no period
         yield SubjectRows(*header, [], [])
         tails[subject_id] = None
         return
-    last = runs.end()
-    yield SubjectRows(*header, [], last, continued=True)
+    periods, ended, whole = held
     # The runs in force at the last fact ended in the last slice, or are still in force.
-    tails[subject_id] = tail_of(key, subject.version, whole, ended + last)
+    last = ended + runs.end()
+    yield SubjectRows(*header, periods, last, continued=pieces > 0)
+    tails[subject_id] = tail_of(key, subject.version, whole, last)
 
 
 @dataclass(frozen=True)

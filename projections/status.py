@@ -146,9 +146,10 @@ def folds(
     points: list[Snapshot] = []
     for start in range(0, len(timeline), size):
         folded = fold_periods(state, points, timeline[start : start + size])
-        if start + size >= len(timeline) or folded.last is None:
+        if start + size >= len(timeline):
             yield folded.periods, folded
             return
+        assert folded.last is not None  # the slice is not empty
         # The period the slice's last action began goes on into the next slice (which may
         # merge facts at the same moment into it, or end a timed suspension after it).
         moment = folded.last.occurred_at

@@ -12,6 +12,7 @@ behind they are.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -57,6 +58,15 @@ def status_at(runs: Sequence[Interval], moment: datetime) -> Status | None:
     return None
 
 
+CANDIDATES = 50  # spellings that difflib compares with an unknown subject's, at most
+
+
+def letter_pairs(spelling: str) -> set[str]:
+    """Its pairs of adjacent letters, the first and last with the word's edges."""
+    padded = f" {spelling} "
+    return {padded[i : i + 2] for i in range(len(padded) - 1)}
+
+
 class QueryService:
     def __init__(
         self,
@@ -74,7 +84,8 @@ class QueryService:
         self.wait = wait
         self.written = 0  # the last position this process wrote
         self._pinned: tuple[int, datetime | None] = (-1, None)  # position, its recording time
-        self._spelled: tuple[int, dict[str, str]] = (-1, {})  # position, subjects' spellings
+        # The read-model position, the subjects' spellings, and the spellings by letter pair.
+        self._spelled: tuple[int, dict[str, str], dict[str, list[str]]] = (-1, {}, {})
 
     # Freshness ------------------------------------------------------------------------
 
@@ -120,14 +131,21 @@ class QueryService:
         return UnknownSubject(f"{refusal} ({'; '.join(notes)})") if notes else refusal
 
     def close_to(self, key: SubjectKey, count: int = 3) -> list[str]:
-        """The keys of subjects whose key or name is spelled like `key` (an alias, a typo)."""
-        spelled = self._spellings()
-        matches = difflib.get_close_matches(key.identity, list(spelled), n=count, cutoff=0.4)
+        """The keys of subjects whose key or name is spelled like `key` (an alias, a typo):
+        of the spellings sharing most letter pairs with it, those difflib finds closest (so
+        that the cost does not grow with the number of subjects)."""
+        spelled, pairs = self._spellings()
+        shared: Counter[str] = Counter()
+        for pair in letter_pairs(key.identity):
+            shared.update(pairs.get(pair, ()))
+        candidates = [spelling for spelling, _ in shared.most_common(CANDIDATES)]
+        matches = difflib.get_close_matches(key.identity, candidates, n=count, cutoff=0.4)
         return list(dict.fromkeys(spelled[m] for m in matches))
 
-    def _spellings(self) -> dict[str, str]:
-        """Every subject's key and name (case-folded) -> its key: read once per read-model
-        position, so that a run of unknown subjects does not read every subject each time."""
+    def _spellings(self) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Every subject's key and name (case-folded) -> its key, and the spellings holding
+        each letter pair: read once per read-model position, so that a run of unknown
+        subjects does not read every subject each time."""
         position = self.runner.progress().position
         if self._spelled[0] != position:
             spelled: dict[str, str] = {}
@@ -135,8 +153,12 @@ class QueryService:
                 spelled.setdefault(status.subject.identity, status.subject.key)
                 if status.name:
                     spelled.setdefault(status.name.casefold(), status.subject.key)
-            self._spelled = (position, spelled)
-        return self._spelled[1]
+            pairs: dict[str, list[str]] = {}
+            for spelling in spelled:
+                for pair in letter_pairs(spelling):
+                    pairs.setdefault(pair, []).append(spelling)
+            self._spelled = (position, spelled, pairs)
+        return self._spelled[1], self._spelled[2]
 
     # Queries ------------------------------------------------------------------------------
 

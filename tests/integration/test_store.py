@@ -114,6 +114,16 @@ def test_platform_events_need_a_registered_platform(tracker):
         tracker.queries.status(SubjectKey.platform("ghost"))
 
 
+def test_an_unknown_subject_is_offered_the_closest_spellings_among_many(example):
+    """Among hundreds of look-alike keys, a typo still finds what it meant, without comparing
+    it with every subject (only with those sharing most letter pairs with it)."""
+    example.record([registration(f"parl-{n}") for n in range(300)])
+    with pytest.raises(UnknownSubject, match="did you mean 'parler'"):
+        example.queries.status(SubjectKey.platform("parlor"))
+    with pytest.raises(UnknownSubject, match="did you mean 'parl-17'"):
+        example.queries.status(SubjectKey.platform("parl-17x"))
+
+
 def test_a_retraction_changes_what_is_known_from_its_recording_on(example):
     cut = next(r for r in exported(example) if r["type"] == "HostingTerminated")
     before = now()

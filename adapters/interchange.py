@@ -33,6 +33,7 @@ from pydantic import (
     ValidationError,
 )
 
+from adapters.runtime import tune_collector
 from adapters.serialize import record_json
 from domain.clock import iso
 from domain.values import NAMESPACE, AppStore, HostingScope, SubjectKey
@@ -387,7 +388,9 @@ def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[lis
     if not parallel:
         yield from map(parse_chunk, chunks)
         return
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as worker:
+    with ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=tune_collector
+    ) as worker:
         ahead: deque[tuple[list[tuple[int, str | InvalidInput]], Future[list[ParsedLine]]]]
         ahead = deque()
         broken = False

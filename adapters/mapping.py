@@ -20,7 +20,6 @@ from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredEr
 
 OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 CONTAINERS = (dict, list)
-UUIDS = (UUID, dict, list)  # what may be or hold a UUID
 
 
 class FastTranscoder(JSONTranscoder):
@@ -67,4 +66,8 @@ def holds_uuid(value: Any) -> bool:
         value = value.values()
     elif kind is not list:
         return False
-    return any(holds_uuid(v) for v in value if type(v) in UUIDS)
+    for inner in value:
+        kind = type(inner)
+        if kind is UUID or (kind in CONTAINERS and holds_uuid(inner)):
+            return True
+    return False

@@ -4,9 +4,12 @@ always left them out."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from domain import SUBJECT_CLASSES
 from domain.clock import iso
@@ -37,6 +40,23 @@ from service.query_service import Change
 
 # Every status by name, for options and parameters that take one (a functional Enum).
 StatusName = StrEnum("StatusName", {s.value: s.value for s in STATUSES})  # type: ignore[misc]  # mypy takes literal members only
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as compact text (how the read models store documents and records):
+    orjson, or the `json` module for what orjson refuses (a lone surrogate, an integer
+    beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+
+
+def from_json_text(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def maybe_iso(moment: datetime | None) -> str | None:

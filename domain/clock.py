@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=1 << 14)
 def iso(moment: datetime) -> str:
-    """`2021-01-11T07:59:00Z`, with microseconds only when there are some."""
+    """`2021-01-11T07:59:00Z`, with microseconds only when there are some. The same instants
+    are written again and again (a rebuild writes each fact's time in several documents),
+    so the last few thousand are remembered."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -18,7 +22,8 @@ def now() -> datetime:
 
 def micros(moment: datetime) -> int:
     """Microseconds since the epoch: how the read models store instants (ordered, exact)."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(value: int) -> datetime:

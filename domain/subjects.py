@@ -11,7 +11,6 @@ fold of the timeline as known at any moment (`view`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
@@ -175,8 +174,11 @@ class Subject(Aggregate):
                 f"(now is {iso(now)}; at most 5 minutes ahead are allowed)"
             )
         self.check_fields(action)
-        with self._considering(added=action):
+        self._candidate = (action, None)  # `candidate()`, while the change is checked
+        try:
             return self.timeline.adding(action, action.event_id)
+        finally:
+            self._candidate = (None, None)
 
     def check_named_in_retraction(self, named: SubjectKey | None, target: str) -> None:
         """A retraction names no subject, or its target's."""
@@ -206,22 +208,15 @@ class Subject(Aggregate):
             )
         self.check_retractable(target)
         assert isinstance(target, Subject.Action)
-        with self._considering(removed=target):
-            return self.timeline.removing(target, retraction.event_id)
-
-    @contextmanager
-    def _considering(
-        self, added: Action | None = None, removed: Action | None = None
-    ) -> Iterator[None]:
-        """While a change is checked, `candidate` is the timeline as it would be with it."""
-        self._candidate = (added, removed)
+        self._candidate = (None, target)
         try:
-            yield
+            return self.timeline.removing(target, retraction.event_id)
         finally:
             self._candidate = (None, None)
 
     def candidate(self) -> Iterator[Action]:
-        """The timeline being checked: the current one, with the change under check."""
+        """The timeline being checked: the current one, with the change under check (set
+        by `_check_action` and `_check_retraction` while they check it)."""
         added, removed = self._candidate
         for action in self.timeline:
             if action is not removed:

@@ -3,6 +3,7 @@ run the read models, and serve the API and pages. One module per group of comman
 
 from adapters.cli import operations, projections, queries, reports, server, tokens, writes
 from adapters.cli.common import cli
+from adapters.runtime import tune_collector
 
 __all__ = [
     "cli",
@@ -18,4 +19,5 @@ __all__ = [
 
 
 def main() -> None:
+    tune_collector()
     cli()

@@ -3,7 +3,6 @@ a status at any as_of is one primary-key lookup, every subject at T one range qu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -13,7 +12,7 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.batching import chunks
 from adapters.read_models.schema import Generations
-from adapters.serialize import document_from_json, record_from_json
+from adapters.serialize import document_from_json, from_json_text, record_from_json
 from domain import SUBJECT_CLASSES
 from domain.clock import from_micros, micros
 from domain.values import Status, SubjectKey, SubjectKind, provider_identity, status_value
@@ -81,7 +80,10 @@ class ReadModelQueries:
         subject = SubjectKey(row["kind"], row["key"])
         if row["document"] is not None and (row["valid_to"] is None or row["valid_to"] > moment):
             return SubjectStatus(
-                subject, as_of, None, document_from_json(subject.kind, json.loads(row["document"]))
+                subject,
+                as_of,
+                None,
+                document_from_json(subject.kind, from_json_text(row["document"])),
             )
         state = SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
         if state is None:
@@ -162,7 +164,7 @@ class ReadModelQueries:
                 SubjectKey(row["kind"], row["key"]),
                 as_of,
                 None,
-                document_from_json(row["kind"], json.loads(row["document"])),
+                document_from_json(row["kind"], from_json_text(row["document"])),
             )
             for row in rows
         ]
@@ -196,7 +198,7 @@ class ReadModelQueries:
         )
         return [
             HistoryEntry(
-                record_from_json(json.loads(row["record"])),
+                record_from_json(from_json_text(row["record"])),
                 RetractionRef(
                     row["retracted_by"], from_micros(row["retracted_at"]), row["retraction_reason"]
                 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from adapters.read_models.schema import Generations
-from adapters.serialize import document_json, record_json
+from adapters.serialize import document_json, json_text, record_json
 from domain.clock import micros
 from domain.values import provider_identity
 from projections.documents import OVERALL
@@ -76,7 +75,7 @@ class Writer(Generations):
                     micros(p.valid_from),
                     maybe_micros(p.valid_to),
                     p.readings[OVERALL].value,
-                    json.dumps(document_json(p.document)),
+                    json_text(document_json(p.document)),
                 )
                 for subject_id, p in periods
             ],
@@ -138,7 +137,7 @@ class Writer(Generations):
                     r.occurred_at,
                     r.version,
                     r.record.event_id,
-                    json.dumps(record_json(r.record)),
+                    json_text(record_json(r.record)),
                     provider_identity(r.record.fields["provider"])
                     if "provider" in r.record.fields
                     else None,

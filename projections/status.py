@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from domain import Subject
 from domain.timeline import State
@@ -162,28 +163,29 @@ class Runs:
     """`intervals`, a few periods at a time: each run is given back once it has ended."""
 
     def __init__(self) -> None:
-        self.current: dict[str, Interval] = {}  # per channel, the run in force
+        # Per channel, the run in force: [valid_from, valid_to, status, event_id] (extended
+        # in place: a hot subject has hundreds of thousands of periods).
+        self.current: dict[str, list[Any]] = {}
 
     def add(self, periods: Iterable[Snapshot]) -> list[Interval]:
         """Takes the next periods (final, in order); returns the runs that ended."""
         ended = []
+        current = self.current
         for period in periods:
             for channel, status in period.readings.items():
-                run = self.current.get(channel)
-                if run is not None and run.status == status:
-                    self.current[channel] = replace(run, valid_to=period.valid_to)
+                run = current.get(channel)
+                if run is not None and run[2] == status:
+                    run[1] = period.valid_to
                     continue
                 if run is not None:
-                    ended.append(run)
+                    ended.append(Interval(channel, *run))
                 cause = period.causes.get(channel, period.event_id)
-                self.current[channel] = Interval(
-                    channel, period.valid_from, period.valid_to, status, cause
-                )
+                current[channel] = [period.valid_from, period.valid_to, status, cause]
         return ended
 
     def end(self) -> list[Interval]:
         """The runs still in force after the last period."""
-        return list(self.current.values())
+        return [Interval(channel, *run) for channel, run in self.current.items()]
 
 
 def intervals(periods: list[Snapshot]) -> list[Interval]:

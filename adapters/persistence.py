@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
@@ -50,11 +50,33 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
         **kwargs: Any,
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
+        self._index(c, event_ids)
+        return positions
+
+    def _index(self, c: SQLiteCursor, event_ids: Sequence[IndexedEvent]) -> None:
         c.executemany(
             "INSERT INTO event_ids VALUES (?, ?, ?)",
             [(e.event_id, e.originator_id.hex, e.digest) for e in event_ids],
         )
-        return positions
+
+    def _insert_many(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        event_ids: Sequence[IndexedEvent],
+    ) -> int | None:
+        """Events and their index rows in one statement each (the library inserts events one
+        at a time, to learn each one's position); returns the last one's position. In a
+        transaction that holds the write lock, SQLite numbers the rows it inserts one after
+        another, so the last row's number is the connection's last inserted one."""
+        if not stored_events:
+            self._index(c, event_ids)
+            return None
+        SQLiteAggregateRecorder._insert_events(self, c, stored_events)
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        self._index(c, event_ids)
+        return last
 
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
         with self.datastore.transaction(commit=False) as c:
@@ -84,7 +106,7 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
                 lambda subject, version: self._events_on(
                     c, [subject], condition="AND originator_version > ? ", params=[version]
                 ),
-                lambda events, ids: self._insert_events(c, events, event_ids=ids) or [],
+                partial(self._insert_many, c),
             )
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:
@@ -298,12 +320,12 @@ class PostgresEventStore(PostgresApplicationRecorder):
         ):
             self._lock_table(curs)
 
-            def insert(events: Sequence[StoredEvent], ids: Sequence[IndexedEvent]) -> list[int]:
+            def insert(events: Sequence[StoredEvent], ids: Sequence[IndexedEvent]) -> int | None:
                 self._insert_events(curs, events, event_ids=ids)
                 if not events:
-                    return []
+                    return None
                 self._insert_stored_events(curs, events)
-                return list(self._fetch_ids_after_insert_events(curs, events) or [])
+                return max(self._fetch_ids_after_insert_events(curs, events) or [], default=None)
 
             yield BulkWrite(
                 partial(self._event_ids, curs),

@@ -170,14 +170,14 @@ class Deplatforming(Application[UUID]):
                 return outcome  # nothing written: the transaction commits nothing
             if atomic and outcome.rejected:
                 return outcome  # nothing written; its subjects hold unwritten facts: dropped
-            positions = self._insert(write, batch)
+            outcome.position = self._insert(write, batch)
         self._written.checkin(batch.aggregates.values())  # once what they hold is stored
         outcome.committed = True
-        outcome.position = max(positions)
         return outcome
 
-    def _insert(self, write: BulkWrite, batch: Batch) -> Sequence[int]:
-        """Writes a batch's new events and index rows in the write's transaction."""
+    def _insert(self, write: BulkWrite, batch: Batch) -> int | None:
+        """Writes a batch's new events and index rows in the write's transaction; returns
+        the last one's position."""
         events = [e for s in batch.aggregates.values() for e in s.collect_events()]
         return write.insert([self.mapper.to_stored_event(e) for e in events], batch.index_rows)
 
@@ -202,8 +202,8 @@ class Deplatforming(Application[UUID]):
                 for chunk in chunks:
                     batch = Batch(importing, chunk, recorded_by)
                     outcome.extend(batch.run(), ids=False)
-                    positions = self._insert(write, batch)
-                    outcome.position = max(positions, default=outcome.position)
+                    last = self._insert(write, batch)
+                    outcome.position = last if last is not None else outcome.position
                     importing.held.checkin(batch.aggregates.values())
                     if progress is not None:
                         progress(len(chunk))

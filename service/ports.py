@@ -27,8 +27,8 @@ class BulkWrite:
     select_events_of: Callable[[Sequence[UUID]], Sequence[StoredEvent]]
     select_events_after: Callable[[UUID, int], Sequence[StoredEvent]]
     """An aggregate's events after a version (to bring a copy held in memory up to date)."""
-    insert: Callable[[Sequence[StoredEvent], Sequence[IndexedEvent]], Sequence[int]]
-    """Writes stored events and their index rows; returns their positions."""
+    insert: Callable[[Sequence[StoredEvent], Sequence[IndexedEvent]], int | None]
+    """Writes stored events and their index rows; returns the last one's position."""
 
 
 class EventIndex(Protocol):

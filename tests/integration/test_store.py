@@ -274,7 +274,8 @@ def verdicts(outcome) -> tuple:
 def test_a_stream_imported_in_chunks_gives_what_one_batch_gives(new_store, monkeypatch):
     """Chunks of three facts, room in memory for two facts, and blocks of two actions:
     subjects are frozen between chunks, or dropped and read back through the import's
-    transaction, and every verdict is the same."""
+    transaction, and every verdict is the same; each reports the position of the last
+    event it wrote."""
     monkeypatch.setattr("service.application.IMPORT_FACTS", 2)
     monkeypatch.setattr("domain.timeline.BLOCK", 2)
 
@@ -290,6 +291,8 @@ def test_a_stream_imported_in_chunks_gives_what_one_batch_gives(new_store, monke
             assert verdicts(streamed) == verdicts(in_one)
             assert streamed.committed == in_one.committed
             assert facts_of(chunked) == facts_of(whole)
+            for outcome, store in ((in_one, whole), (streamed, chunked)):  # the last written
+                assert outcome.position == (store.app.head() if outcome.committed else None)
         finally:
             whole.close()
             chunked.close()

@@ -93,6 +93,14 @@ class Tables:
         if rows:
             cursor.executemany(self.sql(statement), rows)
 
+    def insert(
+        self, cursor: Any, table: str, rows: Sequence[Sequence[Any]], columns: str = ""
+    ) -> None:
+        """Adds rows to a table: values for every column, or for `columns` ("(a, b)")."""
+        if rows:
+            marks = ", ".join(["%s"] * len(rows[0]))
+            self.executemany(cursor, f"INSERT INTO {table} {columns} VALUES ({marks})", rows)
+
 
 class Generations(Tables):
     """Which generation readers use, the switch to a rebuilt one, and the runner's errors."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from adapters.batching import chunks
 from adapters.read_models.schema import Generations
 from adapters.serialize import document_json, json_text, record_json
 from domain.clock import micros
@@ -66,9 +67,9 @@ class Writer(Generations):
         self._insert_intervals(c, [(e.subject_id, i) for e in extensions for i in e.intervals])
 
     def _insert_periods(self, c: Any, periods: Sequence[tuple[str, Snapshot]]) -> None:
-        self.executemany(
+        self.insert(
             c,
-            f"INSERT INTO {self.tables()['periods']} VALUES (%s, %s, %s, %s, %s)",
+            self.tables()["periods"],
             [
                 (
                     subject_id,
@@ -82,9 +83,9 @@ class Writer(Generations):
         )
 
     def _insert_intervals(self, c: Any, runs: Sequence[tuple[str, Interval]]) -> None:
-        self.executemany(
+        self.insert(
             c,
-            f"INSERT INTO {self.tables()['intervals']} VALUES (%s, %s, %s, %s, %s, %s)",
+            self.tables()["intervals"],
             [
                 (
                     subject_id,
@@ -107,14 +108,15 @@ class Writer(Generations):
     ) -> None:
         t = self.tables()
         first = [s for s in subjects if not s.continued]  # the others add to rows just written
-        ids: list[Sequence[Any]] = [[s.subject_id] for s in first]
-        for name in ("periods", "intervals", "subjects"):
-            self.executemany(c, f"DELETE FROM {t[name]} WHERE subject_id = %s", ids)
+        for ids in chunks([s.subject_id for s in first]):
+            marks = ", ".join(["%s"] * len(ids))
+            for name in ("periods", "intervals", "subjects"):
+                self.execute(c, f"DELETE FROM {t[name]} WHERE subject_id IN ({marks})", ids)
         self._insert_periods(c, [(s.subject_id, p) for s in subjects for p in s.snapshots])
         self._insert_intervals(c, [(s.subject_id, i) for s in subjects for i in s.intervals])
-        self.executemany(
+        self.insert(
             c,
-            f"INSERT INTO {t['subjects']} VALUES (%s, %s, %s, %s, %s)",
+            t["subjects"],
             [
                 (
                     s.subject_id,
@@ -126,11 +128,9 @@ class Writer(Generations):
                 for s in first
             ],
         )
-        self.executemany(
+        self.insert(
             c,
-            f"INSERT INTO {t['timeline']} "
-            "(subject_id, occurred_at, version, event_id, record, provider) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
+            t["timeline"],
             [
                 (
                     r.subject_id,
@@ -144,6 +144,7 @@ class Writer(Generations):
                 )
                 for r in timeline
             ],
+            "(subject_id, occurred_at, version, event_id, record, provider)",
         )
         self.executemany(
             c,

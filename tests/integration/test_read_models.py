@@ -116,16 +116,19 @@ def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_ur
     tracker = open_services(database_url)
     view = status_view(tracker.app.factory.datastore)
     runner = Runner(tracker.app, view, page=3, bulk=bulk, window=7)
-    original = runner.view.executemany
     calls = {"n": 0}
 
-    def crash_midway(cursor, statement, rows):
-        calls["n"] += bool(rows)
-        if calls["n"] == 9:  # in the middle of the second page's transaction
-            raise Crash
-        return original(cursor, statement, rows)
+    def crash_midway(write):  # the 9th write of rows: in the middle of the second page
+        def writing(cursor, statement, rows, *more):
+            calls["n"] += bool(rows)
+            if calls["n"] == 9:
+                raise Crash
+            return write(cursor, statement, rows, *more)
 
-    runner.view.executemany = crash_midway
+        return writing
+
+    runner.view.executemany = crash_midway(runner.view.executemany)
+    runner.view.insert = crash_midway(runner.view.insert)  # COPY, on PostgreSQL
     with pytest.raises(Crash):
         runner.catch_up()
     assert 0 < runner.position < writer.app.head()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from adapters.interchange import (
     InvalidInput,
+    canonical,
     derived_event_id,
     parse_line,
     parse_lines,
@@ -306,3 +307,18 @@ def test_malformed_database_urls_are_refused_without_their_password(url):
         with pytest.raises(BadDatabaseURL) as refusal:
             store_env(url)
         assert "ter2" not in str(refusal.value) and "***" in str(refusal.value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_the_canonical_form_never_changes(value):
+    """Event ids and digests already stored were taken of this exact text."""
+    assert canonical(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )

@@ -15,9 +15,11 @@ from __future__ import annotations
 import gc
 
 YOUNG = 50_000  # allocations between young collections (CPython's default: 700)
+OLDER = 5  # young collections between two of the middle generation, and so on (default 10):
+# what survives a young collection is mostly garbage in cycles (aggregates and their
+# timelines), freed here before it reaches the oldest generation and lingers there
 
 
 def tune_collector() -> None:
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG, max(middle, 20), max(old, 100))
+    gc.set_threshold(YOUNG, OLDER, OLDER)

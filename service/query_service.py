@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.clock import now
@@ -170,7 +170,7 @@ class QueryService:
             found = self._source(known_at).status(key, as_of or stamp, known_at)
         except UnknownSubject as refusal:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
-        return replace(found, known_at=stamp)
+        return found.stamped(stamp)
 
     def statuses(
         self,
@@ -180,7 +180,7 @@ class QueryService:
     ) -> list[SubjectStatus]:
         stamp = known_at or now()
         found = self._source(known_at).statuses(as_of or stamp, known_at, status)
-        return [replace(s, known_at=stamp) for s in found]
+        return [s.stamped(stamp) for s in found]
 
     def page(
         self,
@@ -207,7 +207,7 @@ class QueryService:
             search=search,
             provider=provider,
         )
-        return [replace(s, known_at=stamp) for s in found], total
+        return [s.stamped(stamp) for s in found], total
 
     def history(
         self,

@@ -24,6 +24,7 @@ scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),  # beyond 64 bits too
+    st.floats(allow_nan=False),  # infinities too (NaN: below)
     st.text(),
     st.datetimes(timezones=st.just(UTC)),
     st.uuids(),
@@ -45,6 +46,14 @@ def test_either_transcoder_reads_what_the_other_wrote(state):
     assert ours.decode(library.encode(state)) == expected
     assert library.decode(ours.encode(state)) == expected
     assert ours.decode(ours.encode(state)) == expected
+
+
+def test_numbers_orjson_cannot_hold_are_read_and_written_exactly():
+    ours = registered(FastTranscoder())
+    state = {"low": -(2**63) - 1, "high": [2**64], "nested": {"big": 10**30}}
+    assert ours.decode(ours.encode(state)) == state
+    assert ours.decode(b"-9223372036854775809") == -(2**63) - 1
+    assert str(ours.decode(ours.encode({"x": float("nan")}))["x"]) == "nan"
 
 
 def test_nested_registered_types_are_rebuilt_innermost_first():

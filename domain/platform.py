@@ -15,7 +15,7 @@ from typing import Self
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.subjects import Subject
+from domain.subjects import Subject, weakly
 from domain.values import (
     UNSPECIFIED_PROVIDER,
     AppStore,
@@ -78,7 +78,7 @@ class Platform(Subject):
         return cls.track(subject)
 
     def initial_state(self) -> PlatformState:
-        return PlatformState(self.key, self.registration, self.last_termination)
+        return PlatformState(self.key, self.registration, weakly(self.last_termination))
 
     def last_termination(
         self, provider: str, before: tuple[datetime, int]

@@ -10,11 +10,12 @@ fold of the timeline as known at any moment (`view`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Self, TypeVar, get_args, get_type_hints
+from weakref import WeakMethod
 
 from eventsourcing.domain import Aggregate
 
@@ -24,6 +25,8 @@ from domain.timeline import Change, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Subject(Aggregate):
@@ -95,7 +98,7 @@ class Subject(Aggregate):
         self._thawed_any = False  # since `facts` last put them in recording order
         self.retractions: dict[str, Subject.EventRetracted] = {}
         self.timeline: Timeline[Subject.Action] = Timeline(
-            self.initial_state, self._thawed
+            weakly(self.initial_state), weakly(self._thawed)
         )  # current knowledge, valid-time order
         self._checked: Change | None = None  # the change `record` checked, while it applies
         self._candidate: tuple[Subject.Action | None, Subject.Action | None] = (None, None)
@@ -329,6 +332,21 @@ class Subject(Aggregate):
 
     def check_retractable(self, target: Fact) -> None:
         """Refuses retractions that no timeline could absorb."""
+
+
+def weakly(method: Callable[P, R]) -> Callable[P, R]:
+    """A subject's method, called through a weak reference to the subject. Its timeline and
+    the folds it keeps call back into it: held strongly, they would make each subject a
+    cycle, which only the garbage collector frees (a rebuild's released subjects lingered,
+    hot ones with them); held weakly, a subject goes as soon as nothing uses it."""
+    reference = WeakMethod(method)
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        bound = reference()
+        assert bound is not None, "called back after its subject was released"
+        return bound(*args, **kwargs)
+
+    return call
 
 
 @cache

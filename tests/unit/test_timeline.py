@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -149,3 +151,30 @@ def test_a_subject_kept_between_writes_holds_its_untouched_past_frozen_and_thaws
         f.event_id for f in sorted(facts.values(), key=lambda f: f.originator_version)
     ]
     assert subject.state_at(at("2021-06-02T00:00:00Z")).overall.value == "offline"
+
+
+def test_a_subject_nothing_uses_is_freed_at_once_without_the_garbage_collector(monkeypatch):
+    """Its timeline, its checkpoints and their folds call back into it weakly: a released
+    subject (a rebuild releases one hot subject after another) is no cycle left to linger
+    until the collector runs."""
+    monkeypatch.setattr("domain.timeline.BLOCK", 2)
+    subject = registered()
+    for day in (3, 5, 7, 9):
+        record(
+            subject, fact("HostingRestored", "site", occurred_at=f"2021-01-0{day}", provider="H")
+        )
+        record(
+            subject,
+            fact("HostingTerminated", "site", occurred_at=f"2021-01-0{day - 1}", provider="H"),
+        )  # late: checkpoints are folded
+    with pytest.raises(RuleViolation):  # a refusal's message reads the subject's terminations
+        record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-04", provider="H"))
+    subject.freeze()
+    assert len(subject.timeline.blocks) > 2 and subject.timeline.end is not None
+    released = weakref.ref(subject)
+    gc.disable()
+    try:
+        del subject
+        assert released() is None
+    finally:
+        gc.enable()

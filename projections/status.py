@@ -134,8 +134,8 @@ def with_since(
     if previous is not None and previous.readings[OVERALL] == now.status:
         before = previous.document
         assert isinstance(before, PlatformDocument)
-        return replace(now, since=before.since, last_event=before.last_event)
-    return replace(now, since=moment, last_event=cause)
+        return now.began(before.since, before.last_event)
+    return now.began(moment, cause)
 
 
 def folds(

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.composition import Services, open_services
 from adapters.interchange import to_new_fact
+from adapters.runtime import tune_collector
 from domain.platform import Platform
 from domain.values import SubjectKey
 from scripts import histories
@@ -609,6 +610,7 @@ def main() -> None:
     parser.add_argument("--http-seconds", type=float, default=5.0)
     parser.add_argument("--database-url", default=POSTGRES, help="PostgreSQL for its runs.")
     args = parser.parse_args()
+    tune_collector()  # the in-process rows run as the CLI and the server do
     folder = Path(tempfile.mkdtemp(prefix="bench-history-"))
     history = histories.write(folder / "history.jsonl", args.events, args.subjects, args.seed)
     lines = history.read_text().splitlines(keepends=True)

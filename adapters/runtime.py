@@ -5,9 +5,9 @@ An import, a rebuild or a server's writer holds hundreds of thousands of small o
 timelines it keeps, a chunk's events and rows). CPython's collector runs a young collection
 every 700 allocations, and every few of those traverses older objects too: about a quarter
 of an import's or a rebuild's time. Nothing the tracker builds relies on the collector to
-free memory promptly (its objects form few cycles), so collections run every 50,000
-allocations instead, and the objects made while starting (modules, classes, the CLI and
-schemas) are moved out of the collector's sight once loaded.
+free memory promptly (subjects hold their callbacks weakly: see `domain.subjects.weakly`),
+so collections run every 50,000 allocations instead, and the objects made while starting
+(modules, classes, the CLI and schemas) are moved out of the collector's sight once loaded.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import gc
 
 YOUNG = 50_000  # allocations between young collections (CPython's default: 700)
 OLDER = 5  # young collections between two of the middle generation, and so on (default 10):
-# what survives a young collection is mostly garbage in cycles (aggregates and their
-# timelines), freed here before it reaches the oldest generation and lingers there
+# what cyclic garbage there is (the libraries' own) is freed before it lingers in the oldest
 
 
 def tune_collector() -> None:

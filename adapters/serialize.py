@@ -147,20 +147,20 @@ def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
         )
     last_event = data.get("last_event")
     return PlatformDocument(
-        data["name"],
-        AVAILABILITY[data["status"]],
-        {CHANNELS[c]: AVAILABILITY[v] for c, v in data["channels"].items()},
-        tuple(
+        name=data["name"],
+        status=AVAILABILITY[data["status"]],
+        channels={CHANNELS[c]: AVAILABILITY[v] for c, v in data["channels"].items()},
+        hosting=tuple(
             HostEntry(h["provider"], SCOPES[h["scope"]], event_ref_from(h["since"]))
             for h in data["hosting"]
         ),
-        data["domain"],
-        data["shut_down"],
-        {STORES[s]: listing for s, listing in data["app_stores"].items()},
-        tuple(ServiceEntry(s["provider"], s["service"]) for s in data["services"]),
-        instant(data["registered_at"]),
-        maybe_instant(data.get("since")),
-        event_ref_from(last_event) if last_event else None,
+        domain=data["domain"],
+        shut_down=data["shut_down"],
+        app_stores={STORES[s]: listing for s, listing in data["app_stores"].items()},
+        services=tuple(ServiceEntry(s["provider"], s["service"]) for s in data["services"]),
+        registered_at=instant(data["registered_at"]),
+        since=maybe_instant(data.get("since")),
+        last_event=event_ref_from(last_event) if last_event else None,
     )
 
 

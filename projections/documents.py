@@ -74,23 +74,6 @@ class PlatformDocument:
     since: datetime | None = None  # when the overall status began (set by the status fold)
     last_event: EventRef | None = None  # the event that began it (None: a suspension ran out)
 
-    def began(self, since: datetime | None, last_event: EventRef | None) -> PlatformDocument:
-        """The document saying when its overall status began, and through which event
-        (built directly: a rebuild makes one for every period, and `replace` costs more)."""
-        return PlatformDocument(
-            self.name,
-            self.status,
-            self.channels,
-            self.hosting,
-            self.domain,
-            self.shut_down,
-            self.app_stores,
-            self.services,
-            self.registered_at,
-            since,
-            last_event,
-        )
-
 
 @dataclass(frozen=True)
 class AccountDocument:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from domain import Subject
 from domain.timeline import State
@@ -134,8 +133,8 @@ def with_since(
     if previous is not None and previous.readings[OVERALL] == now.status:
         before = previous.document
         assert isinstance(before, PlatformDocument)
-        return now.began(before.since, before.last_event)
-    return now.began(moment, cause)
+        return replace(now, since=before.since, last_event=before.last_event)
+    return replace(now, since=moment, last_event=cause)
 
 
 def folds(
@@ -159,33 +158,44 @@ def folds(
         state, points = folded.state, [replace(folded.periods[at], valid_to=None)]
 
 
+@dataclass(slots=True)
+class OpenRun:
+    """A run still in force, extended in place (a hot subject has hundreds of thousands of
+    periods: one `Interval` for each would be replaced as often)."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    status: Status
+    event_id: str | None
+
+    def ended(self, channel: str) -> Interval:
+        return Interval(channel, self.valid_from, self.valid_to, self.status, self.event_id)
+
+
 class Runs:
     """`intervals`, a few periods at a time: each run is given back once it has ended."""
 
     def __init__(self) -> None:
-        # Per channel, the run in force: [valid_from, valid_to, status, event_id] (extended
-        # in place: a hot subject has hundreds of thousands of periods).
-        self.current: dict[str, list[Any]] = {}
+        self.current: dict[str, OpenRun] = {}  # per channel, the run in force
 
     def add(self, periods: Iterable[Snapshot]) -> list[Interval]:
         """Takes the next periods (final, in order); returns the runs that ended."""
         ended = []
-        current = self.current
         for period in periods:
             for channel, status in period.readings.items():
-                run = current.get(channel)
-                if run is not None and run[2] == status:
-                    run[1] = period.valid_to
+                run = self.current.get(channel)
+                if run is not None and run.status == status:
+                    run.valid_to = period.valid_to
                     continue
                 if run is not None:
-                    ended.append(Interval(channel, *run))
+                    ended.append(run.ended(channel))
                 cause = period.causes.get(channel, period.event_id)
-                current[channel] = [period.valid_from, period.valid_to, status, cause]
+                self.current[channel] = OpenRun(period.valid_from, period.valid_to, status, cause)
         return ended
 
     def end(self) -> list[Interval]:
         """The runs still in force after the last period."""
-        return [Interval(channel, *run) for channel, run in self.current.items()]
+        return [run.ended(channel) for channel, run in self.current.items()]
 
 
 def intervals(periods: list[Snapshot]) -> list[Interval]:

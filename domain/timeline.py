@@ -273,6 +273,33 @@ class Timeline(Generic[A]):
                 high = middle
         return max(low - 1, 0)
 
+    # Reading from a moment on (what a projection redoes after a late fact) -------------
+
+    def before(self, moment: datetime) -> tuple[State, A] | None:
+        """The fold of every action that occurred before `moment`, and the last of them (None
+        if none did): read from the checkpoint of the block it is in, not from the start.
+        The checkpoints after a checked change are exact only in what rules compare: ask a
+        timeline whose changes were not checked (`insert` without a change) for the whole
+        fold."""
+        if not self.blocks:
+            return None
+        index = self._locate((moment, 0))  # versions start at 1: before any action at moment
+        earlier = [a for a in self.read(self.blocks[index]) if a.order[0] < moment]
+        if not earlier:
+            return None
+        state = self._start_of(index)
+        replay(state, earlier, None)
+        return state, earlier[-1]
+
+    def since(self, moment: datetime) -> Iterator[A]:
+        """The actions that occurred at or after `moment`, in order."""
+        if not self.blocks:
+            return
+        for block in self.blocks[self._locate((moment, 0)) :]:
+            for action in self.read(block):
+                if action.order[0] >= moment:
+                    yield action
+
     # Changing --------------------------------------------------------------------------
 
     def insert(self, action: A, change: Change | None = None) -> None:

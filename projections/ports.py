@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking
 
 from domain import Subject
-from projections.documents import FactRecord
+from projections.documents import FactRecord, StatusDocument
 from projections.status import Interval, Snapshot
 from projections.tails import Extension
 
@@ -107,6 +107,13 @@ class StatusView(Protocol):
         ...
 
     def record_error(self, message: str) -> None: ...
+
+    def standing_at(
+        self, points: Sequence[tuple[str, str, datetime]]
+    ) -> dict[str, tuple[StatusDocument, dict[str, datetime]]]:
+        """For each (subject id, kind, moment): the document of the period the subject's rows
+        begin at that moment, and when each channel's run in force then began."""
+        ...
 
     def apply(self, changes: Iterable[Projected], tracking: Tracking | None) -> None:
         """Writes the tracking record (if any), then the rows as `changes` yields them, all in

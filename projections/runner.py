@@ -31,9 +31,11 @@ import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import Subject
+from domain.cache import SubjectCache
 from domain.clock import from_micros, micros, now
+from domain.timeline import State
 from domain.values import SubjectKey
-from projections.documents import FactRecord
+from projections.documents import FactRecord, readings
 from projections.log import pages
 from projections.ports import (
     EventSource,
@@ -44,7 +46,7 @@ from projections.ports import (
     TimelineRow,
 )
 from projections.status import Folded, Interval, Runs, Snapshot, folds
-from projections.tails import Extension, Tail, extend, tail_of
+from projections.tails import Extension, Tail, extend, resume, tail_of
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +56,7 @@ WINDOW = 1_000_000  # the most positions a window takes: one transaction (a stop
 TAILS = 20_000  # subjects whose tail a runner keeps
 BATCH = 200  # subjects read, folded and written together in a window, at most ...
 BATCH_EVENTS = 20_000  # ... and as many as hold about this many events (a hot one alone)
+SUBJECT_FACTS = 200_000  # facts of the subjects a runner keeps in memory between pages
 SLICE = 5_000  # rows derived and written together (a long subject's, in several pieces)
 RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds: a failing runner's backoff (full jitter)
 
@@ -68,31 +71,98 @@ class StatusProjection:
         self.view = view
         self.events = events
         self.tails: OrderedDict[UUID, Tail] = OrderedDict()  # where subjects' rows end
+        # Subjects as the rows hold them, with their timelines' checkpoints: a late fact for
+        # one redoes its rows from where it lands, without reading its history again.
+        self.subjects = SubjectCache(SUBJECT_FACTS)
 
     def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
         """Applies a page of the log: a subject whose new facts all sort last has its rows
-        extended from where they end; any other is recomputed as it stood at the page's
-        last position."""
+        extended from where they end; one with a late fact or a retraction has them redone
+        from just before the first valid time the page changes (its fold there taken from
+        the subject's checkpoints, kept in memory between pages); only a new subject, or a
+        change before a subject's first fact, derives a subject's rows whole."""
         events_of: dict[UUID, list[Any]] = {}
         for _, event in page:
             events_of.setdefault(event.originator_id, []).append(event)
-        extensions: list[Extension] = []
+        held = self.subjects.take(list(events_of))
+        grown: list[Iterator[Extension]] = []
         tails: dict[UUID, Tail | None] = {}
+        keys: dict[UUID, SubjectKey] = {}
+        changed: dict[UUID, Subject] = {}  # not extended: redone from a cut, or whole
+        keep: list[Subject] = []  # kept in memory for the next pages, once these are stored
         for subject_id, events in events_of.items():
+            subject = held.get(subject_id)
+            if subject is not None and subject.version == events[0].originator_version - 1:
+                for event in events:
+                    event.mutate(subject)
+            else:
+                subject = None  # behind what the rows hold (a window applied meanwhile)
             tail = self.tails.get(subject_id)
-            extended = extend(tail, events) if tail is not None else None
-            if extended is not None:
-                extensions.append(extended[0])
-                tails[subject_id] = extended[1]
+            extended = extend(tail, events, SLICE, tails) if tail is not None else None
+            if tail is not None and extended is not None:
+                grown.append(extended)
+                keys[subject_id] = tail.key
+                if subject is not None:
+                    keep.append(subject)
+            elif subject is not None:
+                changed[subject_id] = subject
         versions = {
             subject_id: events[-1].originator_version
             for subject_id, events in events_of.items()
-            if subject_id not in tails
+            if subject_id not in keys and subject_id not in changed
         }
-        subjects = self.events.load_many(list(versions), versions)
-        keys = {i: self.tails[i].key for i in tails} | {i: s.subject for i, s in subjects.items()}
-        grown = Projected([], [], [], extensions)
-        self._apply(chain([grown], projected(subjects, page, keys, tails)), tracking, tails)
+        changed |= self.events.load_many(list(versions), versions)
+        keys |= {i: s.subject for i, s in changed.items()}
+        keep += changed.values()
+        cuts = self._cuts(changed, events_of)
+        grown += [
+            resume(cut, changed[i].version, suffix, SLICE, tails)
+            for i, (cut, suffix) in cuts.items()
+        ]
+        whole = {i: s for i, s in changed.items() if i not in cuts}
+        extensions = (Projected([], [], [], list(piece)) for piece in _pieces(chain(*grown)))
+        changes = chain(extensions, projected(whole, page, keys, tails))
+        self._apply(changes, tracking, tails)
+        self.subjects.checkin(keep)
+
+    def _cuts(
+        self, subjects: dict[UUID, Subject], events_of: dict[UUID, list[Any]]
+    ) -> dict[UUID, tuple[Tail, list[Subject.Action]]]:
+        """Where each subject's rows are to be redone from: just before the first valid time
+        its new events change (a late fact's, a retracted fact's), with its timeline from
+        there on. A subject the rows do not hold from before the page, or changed before its
+        first fact, has none."""
+        found: dict[UUID, tuple[State, Subject.Action, datetime]] = {}
+        for subject_id, subject in subjects.items():
+            events = events_of[subject_id]
+            if events[0].originator_version == 1:
+                continue
+            moments = [
+                target.occurred_at
+                for event in events
+                if isinstance(target := _changed_fact(subject, event), Subject.Action)
+            ]
+            before = subject.timeline.before(min(moments)) if moments else None
+            if before is not None:
+                found[subject_id] = (*before, min(moments))
+        standing = self.view.standing_at(
+            [(i.hex, subjects[i].kind, last.occurred_at) for i, (_, last, _) in found.items()]
+        )
+        cuts = {}
+        for subject_id, (state, last, moment) in found.items():
+            rows = standing.get(subject_id.hex)
+            if rows is None:
+                continue
+            document, run_starts = rows
+            point = Snapshot(
+                last.occurred_at, None, readings(document), last.event_id, document, {}
+            )
+            if run_starts.keys() != point.readings.keys():
+                continue
+            subject = subjects[subject_id]
+            cut = Tail(subject.subject, subject.version, state.detached(), last, point, run_starts)
+            cuts[subject_id] = (cut, list(subject.timeline.since(moment)))
+        return cuts
 
     def _apply(
         self, changes: Iterable[Projected], tracking: Tracking, tails: dict[UUID, Tail | None]
@@ -149,6 +219,27 @@ class StatusProjection:
 
         self._apply(changes(), Tracking(self.view.tracking_key, upto), tails)
         return applied
+
+
+def _pieces(extensions: Iterable[Extension]) -> Iterator[list[Extension]]:
+    """Extensions in batches of about `SLICE` rows (and one, maybe empty, at the end)."""
+    batch: list[Extension] = []
+    held = 0
+    for extension in extensions:
+        batch.append(extension)
+        held += len(extension.periods) + len(extension.intervals) + 1
+        if held >= SLICE:
+            yield batch
+            batch, held = [], 0
+    yield batch
+
+
+def _changed_fact(subject: Subject, event: Any) -> Subject.Fact | None:
+    """The fact whose valid time an event changes the timeline at: itself, or the fact it
+    retracts (None for the store's own records)."""
+    if isinstance(event, Subject.EventRetracted):
+        return subject.fact(event.retracts)
+    return event if isinstance(event, Subject.Action) else None
 
 
 def batches(lengths: dict[UUID, int]) -> Iterator[list[UUID]]:
@@ -238,10 +329,7 @@ def subject_rows(
             yield SubjectRows(*header, held[0], held[1], continued=pieces > 0)
             pieces += 1
         held = (periods, runs.add(periods), folded)
-    if held is None:  # every fact retracted: no period
-        yield SubjectRows(*header, [], [])
-        tails[subject_id] = None
-        return
+    assert held is not None  # (every fact retracted: one slice, without periods)
     periods, ended, whole = held
     # The runs in force at the last fact ended in the last slice, or are still in force.
     last = ended + runs.end()

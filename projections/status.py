@@ -138,13 +138,17 @@ def with_since(
 
 
 def folds(
-    state: State, timeline: Sequence[Subject.Action], size: int
+    state: State,
+    timeline: Sequence[Subject.Action],
+    size: int,
+    points: list[Snapshot] | None = None,
 ) -> Iterator[tuple[list[Snapshot], Folded]]:
-    """`fold_periods` of a long timeline, `size` actions at a time, so that its periods need
-    not all be held at once: yields the periods each slice makes final (the last slice: all
-    it has) with its fold. The periods yielded, in order, are those of the whole fold."""
-    points: list[Snapshot] = []
-    for start in range(0, len(timeline), size):
+    """`fold_periods` of a long timeline (after `points`, as `fold_periods` takes them),
+    `size` actions at a time, so that its periods need not all be held at once: yields the
+    periods each slice makes final (the last slice: all it has; an empty timeline: one slice)
+    with its fold. The periods yielded, in order, are those of the whole fold."""
+    points = [] if points is None else points
+    for start in range(0, max(len(timeline), 1), size):
         folded = fold_periods(state, points, timeline[start : start + size])
         if start + size >= len(timeline):
             yield folded.periods, folded
@@ -175,8 +179,8 @@ class OpenRun:
 class Runs:
     """`intervals`, a few periods at a time: each run is given back once it has ended."""
 
-    def __init__(self) -> None:
-        self.current: dict[str, OpenRun] = {}  # per channel, the run in force
+    def __init__(self, current: dict[str, OpenRun] | None = None) -> None:
+        self.current = {} if current is None else current  # per channel, the run in force
 
     def add(self, periods: Iterable[Snapshot]) -> list[Interval]:
         """Takes the next periods (final, in order); returns the runs that ended."""

@@ -1,24 +1,27 @@
-"""Extending a subject's rows with facts that sort last, without deriving them again.
+"""Redoing a subject's rows from a moment on, without deriving them again from its start.
 
 While the runner follows the stream, most facts sort last in their subject's timeline. For
 those the rows need not be derived from the whole timeline: the fold goes on from where the
 subject's last fact left it (its `Tail`); the period that fact began, and each channel's run
-in force then, get new ends; the new periods and runs are added. Any other change (a late
-fact, a retraction, a subject this runner has not derived yet) derives the subject's rows
-whole, and leaves a tail for the next page.
+in force then, get new ends; the new periods and runs are added. A late fact or a
+retraction changes the rows only from its valid time on: they are redone from a `Tail` cut
+just before it (the fold there, from the subject's checkpoints; the period and the runs in
+force there, from the rows), the same way. Only a change before a subject's first fact, or
+a subject this runner has no rows for, derives its rows whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from domain import Subject
 from domain.timeline import State
 from domain.values import SubjectKey
-from projections.status import Folded, Interval, Snapshot, fold_periods, intervals
+from projections.status import Folded, Interval, OpenRun, Runs, Snapshot, folds
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,10 @@ class Tail:
 
 @dataclass(frozen=True)
 class Extension:
-    """New rows at the end of a subject's: the rows begun after `after` are replaced by
-    `periods` and `intervals`; the period begun at `after` ends at `period_end`, and each
-    channel's run in force then (begun at the first datetime) at the second."""
+    """New rows after a moment of a subject's: the rows begun after `after` are replaced by
+    `periods` and `intervals`; the period begun at `after` ends at `period_end`, and runs
+    stored before (begun at the first datetime) end at the second. A `continued` extension
+    adds to the one before it (a long one comes in pieces): it replaces nothing."""
 
     subject_id: str
     after: datetime
@@ -45,6 +49,7 @@ class Extension:
     periods: list[Snapshot]
     run_ends: dict[str, tuple[datetime, datetime | None]]
     intervals: list[Interval]
+    continued: bool = False
 
 
 def tail_of(key: SubjectKey, version: int, folded: Folded, runs: list[Interval]) -> Tail | None:
@@ -65,7 +70,9 @@ def tail_of(key: SubjectKey, version: int, folded: Folded, runs: list[Interval])
     return Tail(key, version, folded.state.detached(), last, open_point, starts)
 
 
-def extend(tail: Tail, events: Sequence[Any]) -> tuple[Extension, Tail | None] | None:
+def extend(
+    tail: Tail, events: Sequence[Any], size: int, tails: dict[UUID, Tail | None]
+) -> Iterator[Extension] | None:
     """The rows `events` (a subject's next events, in recording order) add after `tail`;
     None unless they all are facts that come right after it and sort after its last."""
     if events[0].originator_version != tail.version + 1:
@@ -75,27 +82,59 @@ def extend(tail: Tail, events: Sequence[Any]) -> tuple[Extension, Tail | None] |
     actions: list[Subject.Action] = sorted(events, key=lambda a: a.order)
     if actions[0].occurred_at <= tail.last.occurred_at:
         return None
-    folded = fold_periods(tail.state.copy(), [tail.point], actions)
-    first: dict[str, Interval] = {}
-    later: list[Interval] = []
-    for run in intervals(folded.periods):
-        if run.valid_from == tail.point.valid_from:
-            first[run.channel] = run
-        else:
-            later.append(run)
-    if first.keys() != tail.run_starts.keys():
+    if tail.run_starts.keys() != tail.point.readings.keys():
         return None
-    subject_id = actions[0].originator_id.hex
-    extension = Extension(
-        subject_id,
-        tail.point.valid_from,
-        folded.periods[0].valid_to,
-        folded.periods[1:],
-        {channel: (tail.run_starts[channel], run.valid_to) for channel, run in first.items()},
-        later,
+    return resume(tail, events[-1].originator_version, actions, size, tails)
+
+
+def resume(
+    cut: Tail,
+    version: int,
+    suffix: Sequence[Subject.Action],
+    size: int,
+    tails: dict[UUID, Tail | None],
+) -> Iterator[Extension]:
+    """The rows of a subject (at `version`) from `cut` on, where `suffix` is its timeline
+    after the cut's last fact: what is stored after the cut is replaced, in pieces of about
+    `size` facts. Its new tail is added to `tails` once the last piece is given."""
+    subject_id = cut.last.originator_id
+    after = cut.point.valid_from
+    stored = cut.run_starts  # the runs in force at the cut: only their ends change
+    runs = Runs(
+        {c: OpenRun(start, None, cut.point.readings[c], None) for c, start in stored.items()}
     )
-    runs = [
-        Interval(channel, tail.run_starts[channel], run.valid_to, run.status, run.event_id)
-        for channel, run in first.items()
-    ] + later
-    return extension, tail_of(tail.key, events[-1].originator_version, folded, runs)
+    last: Folded | None = None
+    ended: list[Interval] = []
+    for n, (periods, folded) in enumerate(folds(cut.state.copy(), suffix, size, [cut.point])):
+        last = folded
+        ended = runs.add(periods)  # the first piece's first period: the cut's, new end and all
+        run_ends, new = _split(ended, stored)
+        period_end = periods[0].valid_to if n == 0 else None
+        yield Extension(
+            subject_id.hex,
+            after,
+            period_end,
+            periods[1:] if n == 0 else periods,
+            run_ends,
+            new,
+            continued=n > 0,
+        )
+    in_force = runs.end()
+    run_ends, new = _split(in_force, stored)
+    yield Extension(subject_id.hex, after, None, [], run_ends, new, continued=True)
+    assert last is not None  # (`folds` gives at least one slice)
+    if last.last is None:  # nothing after the cut: its last fact is the last
+        tails[subject_id] = replace(cut, version=version)
+    else:
+        tails[subject_id] = tail_of(cut.key, version, last, ended + in_force)
+
+
+def _split(
+    runs: list[Interval], stored: dict[str, datetime]
+) -> tuple[dict[str, tuple[datetime, datetime | None]], list[Interval]]:
+    """Runs that were stored before (their ends, by channel), and new ones (every new run
+    begins after the cut, so later than any stored one on its channel)."""
+    ends = {
+        r.channel: (r.valid_from, r.valid_to) for r in runs if stored.get(r.channel) == r.valid_from
+    }
+    return ends, [r for r in runs if stored.get(r.channel) != r.valid_from]

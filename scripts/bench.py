@@ -536,10 +536,14 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
         platforms = [histories.HOTTEST, *platforms]
         facts = [to_new_fact(f) for f in record_facts(platforms, args.records, args.seed, "one")]
         latencies = []
+        follow: dict[bool, list[float]] = {True: [], False: []}  # on the hottest platform?
+        services.runner.catch_up()
         for fact in facts:
             started = time.perf_counter()
             services.app.record([fact])
             latencies.append(time.perf_counter() - started)
+            hot = fact.subject is not None and fact.subject.key == histories.HOTTEST
+            follow[hot].append(timed(services.runner.catch_up))
         baseline = raw_commits(url, [r for r in rows[: len(facts)]])
         store.add(
             Row(
@@ -549,6 +553,19 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 1 / percentile(baseline, 0.5),
                 "INSERT+COMMIT",
                 note=f"p99 {percentile(latencies, 0.99) * 1e3:.1f} ms",
+            )
+        )
+        hot_facts = services.app.index.select_subject_ids(services.app.head()).get(
+            SubjectKey.platform(histories.HOTTEST).id, 0
+        )
+        store.add(
+            Row(
+                f"runner: a late fact, hottest ({hot_facts:,} facts) (p50)",
+                1 / percentile(follow[True], 0.5),
+                "pages/s",
+                1 / percentile(follow[False], 0.5),
+                "on a small platform",
+                note=f"p99 {percentile(follow[True], 0.99) * 1e3:.1f} ms",
             )
         )
         for writers in (1, 2, 4, 8):

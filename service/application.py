@@ -10,9 +10,7 @@ Queries live in `service.queries`: this class only writes and loads.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import Subject, tracked_key
+from domain.cache import SubjectCache
 from domain.values import SubjectKey
 from projections.log import pages
 from service.ports import BulkWrite, EventIndex
@@ -45,45 +44,6 @@ class StoredFact:
     fact: Subject.Fact
     subject: SubjectKey
     position: int
-
-
-class SubjectCache:
-    """The subjects a process wrote last, as of what it wrote (least recently used dropped
-    beyond `budget` facts in all, a frozen fact counting for a twentieth: see `Subject.freeze`).
-    A write takes its subjects out, so that two writes never share one; it puts them back
-    only once what it holds is stored."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._subjects: OrderedDict[UUID, tuple[Subject, int]] = OrderedDict()
-        self._weight = 0
-        self._lock = threading.Lock()
-
-    def take(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
-        with self._lock:
-            taken = {}
-            for subject_id in dict.fromkeys(subject_ids):
-                held = self._subjects.pop(subject_id, None)
-                if held is not None:
-                    subject, weight = held
-                    self._weight -= weight
-                    taken[subject_id] = subject
-            return taken
-
-    def checkin(self, subjects: Iterable[Subject]) -> None:
-        """Keeps these subjects (the most recently used), frozen where no change touched
-        them lately; drops the least recently used others while over budget."""
-        with self._lock:
-            kept = set()
-            for subject in subjects:
-                kept.add(subject.id)
-                if subject.id not in self._subjects:
-                    subject.freeze()
-                    self._subjects[subject.id] = (subject, subject.weight)
-                    self._weight += subject.weight
-            while self._weight > self.budget and next(iter(self._subjects)) not in kept:
-                _, (_, weight) = self._subjects.popitem(last=False)
-                self._weight -= weight
 
 
 class Writing:

@@ -10,10 +10,16 @@ from eventsourcing.persistence import Tracking
 
 from adapters.batching import chunks
 from adapters.read_models.schema import Generations
-from adapters.serialize import document_json, json_text, record_json
-from domain.clock import micros
+from adapters.serialize import (
+    document_from_json,
+    document_json,
+    from_json_text,
+    json_text,
+    record_json,
+)
+from domain.clock import from_micros, micros
 from domain.values import provider_identity
-from projections.documents import OVERALL
+from projections.documents import OVERALL, StatusDocument, readings
 from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
 from projections.status import Interval, Snapshot
 from projections.tails import Extension
@@ -39,11 +45,13 @@ class Writer(Generations):
                 self._extend(c, change.extensions)
 
     def _extend(self, c: Any, extensions: Sequence[Extension]) -> None:
-        """Replaces the rows begun after each extension's `after`, and ends those in force."""
+        """Replaces the rows begun after each extension's `after` (but a continued one's),
+        and ends those in force then."""
         if not extensions:
             return
         t = self.tables()
-        after = [(e.subject_id, micros(e.after)) for e in extensions]
+        first = [e for e in extensions if not e.continued]
+        after = [(e.subject_id, micros(e.after)) for e in first]
         for name in ("periods", "intervals"):
             self.executemany(
                 c, f"DELETE FROM {t[name]} WHERE subject_id = %s AND valid_from > %s", after
@@ -51,7 +59,7 @@ class Writer(Generations):
         self.executemany(
             c,
             f"UPDATE {t['periods']} SET valid_to = %s WHERE subject_id = %s AND valid_from = %s",
-            [(maybe_micros(e.period_end), e.subject_id, micros(e.after)) for e in extensions],
+            [(maybe_micros(e.period_end), e.subject_id, micros(e.after)) for e in first],
         )
         self.executemany(
             c,
@@ -65,6 +73,42 @@ class Writer(Generations):
         )
         self._insert_periods(c, [(e.subject_id, p) for e in extensions for p in e.periods])
         self._insert_intervals(c, [(e.subject_id, i) for e in extensions for i in e.intervals])
+
+    def standing_at(
+        self, points: Sequence[tuple[str, str, datetime]]
+    ) -> dict[str, tuple[StatusDocument, dict[str, datetime]]]:
+        """For each (subject id, kind, moment): the document of the period the subject's rows
+        begin at that moment, and when each of its channels' runs in force then began (where
+        a projection redoes the rows from); a subject without that period is left out. Each
+        is a lookup by primary key, whatever the length of the subject's history."""
+        t = self.tables()
+        found = {}
+        with self.cursor(commit=False) as c:
+            for subject_id, kind, moment in points:
+                at = micros(moment)
+                self.execute(
+                    c,
+                    f"SELECT document FROM {t['periods']} "
+                    "WHERE subject_id = %s AND valid_from = %s",
+                    [subject_id, at],
+                )
+                row = c.fetchone()
+                if row is None:
+                    continue
+                document = document_from_json(kind, from_json_text(row["document"]))
+                starts = {}
+                for channel in readings(document):
+                    self.execute(
+                        c,
+                        f"SELECT valid_from, valid_to FROM {t['intervals']} WHERE subject_id = %s "
+                        "AND channel = %s AND valid_from <= %s ORDER BY valid_from DESC LIMIT 1",
+                        [subject_id, channel, at],
+                    )
+                    run = c.fetchone()
+                    if run is not None and (run["valid_to"] is None or run["valid_to"] > at):
+                        starts[channel] = from_micros(run["valid_from"])
+                found[subject_id] = (document, starts)
+        return found
 
     def _insert_periods(self, c: Any, periods: Sequence[tuple[str, Snapshot]]) -> None:
         self.insert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from unittest.mock import patch
 
@@ -15,11 +15,19 @@ from hypothesis import given, settings
 from adapters.composition import Services, open_services, rebuild
 from adapters.interchange import parse_instant
 from adapters.read_models.backends import status_view
+from adapters.read_models.writer import Writer
 from domain.errors import UnknownSubject
 from domain.values import STATUSES, SubjectKey
 from projections.runner import Runner
 from service.queries import Queries
-from tests.helpers import example_facts, exported, fact, record_history, store_settings
+from tests.helpers import (
+    example_facts,
+    exported,
+    fact,
+    record_history,
+    registration,
+    store_settings,
+)
 from tests.strategies import store_histories
 
 PARLER = SubjectKey.platform("parler")
@@ -266,6 +274,43 @@ def test_facts_that_sort_last_extend_the_rows_without_deriving_them_again(tracke
     # The runner reads subjects from the store only for the account's first fact and for the
     # example's subjects (the writer reads through its own transaction).
     assert len([ids for ids in loaded if ids]) == 2
+    before = dump(tracker)
+    rebuild(tracker)
+    assert dump(tracker) == before
+
+
+def test_a_late_fact_or_a_retraction_redoes_the_rows_only_from_where_it_lands(tracker):
+    """A subject with a long history takes late facts and retractions: the runner reads it
+    from the store once (then keeps it), and writes only the periods from the change on;
+    the rows are those a rebuild derives whole."""
+    hot, days = "hot", 300
+    history = [registration(hot)]
+    for day in range(1, days + 1):  # the iOS listing removed and reinstated, day after day
+        kind = "AppStoreRemoved" if day % 2 else "AppStoreReinstated"
+        moment = (datetime(2021, 1, 1, tzinfo=UTC) + timedelta(days=day)).isoformat()
+        history.append(fact(kind, hot, occurred_at=moment, store="apple_app_store"))
+    tracker.record(history)
+    tracker.runner.projection.subjects.clear()  # as after a restart: nothing in memory
+    hot_id = SubjectKey.platform(hot).id
+    loads, written = [], []
+    load_many = tracker.app.load_many
+    tracker.app.load_many = lambda ids, *rest: loads.append(hot_id in ids) or load_many(ids, *rest)
+    insert_periods = Writer._insert_periods
+
+    def counted(self, c, periods):
+        written.append(len(periods))
+        return insert_periods(self, c, periods)
+
+    late = fact(
+        "ServiceTerminated", hot, occurred_at="2021-09-28T12:00:00Z", service="cdn", event_id="l"
+    )
+    with patch.object(Writer, "_insert_periods", counted):
+        tracker.record([late])  # day 270.5: the 30 days after it change (their services)
+        tracker.record([fact("DomainSuspended", hot, occurred_at="2021-10-20T00:00:00Z")])
+        tracker.record([fact("EventRetracted", retracts="l", reason="wrong platform")])
+    assert loads == [True, False, False]  # read once, then kept between pages
+    assert max(written) <= 40 and sum(written) < days // 2  # not the 300 periods each time
+    assert tracker.queries.status(SubjectKey.platform(hot)).document.domain == "suspended"
     before = dump(tracker)
     rebuild(tracker)
     assert dump(tracker) == before

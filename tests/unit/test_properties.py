@@ -130,3 +130,32 @@ def test_knowledge_at_a_moment_is_exactly_what_had_been_recorded_by_then(facts, 
         assert snapshot(subject, change_moments(subject), known_at) == snapshot(
             replica, change_moments(subject)
         )
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject_histories, st.data())
+def test_the_fold_before_a_moment_read_from_checkpoints_is_the_fold_from_the_start(facts, data):
+    """What a projection redoes rows from: a subject loaded from its events (its timeline's
+    changes not checked, in blocks of 3), folded before any moment, and its actions from it."""
+    recorded = new_subject(facts)
+    record_all(recorded, facts)
+    with patch("domain.timeline.BLOCK", 3):
+        loaded = type(recorded).track(recorded.subject)
+        for event in recorded.facts.values():  # in recording order, as the store holds them
+            copy = type(event)(**{**vars(event), "originator_version": loaded.version + 1})
+            copy.mutate(loaded)
+        moments = [*change_moments(recorded), NOW]
+        for moment in data.draw(st.lists(st.sampled_from(moments), max_size=4)):
+            timeline = list(loaded.timeline)
+            earlier = [a for a in timeline if a.occurred_at < moment]
+            found = loaded.timeline.before(moment)
+            assert list(loaded.timeline.since(moment)) == timeline[len(earlier) :]
+            if not earlier:
+                assert found is None
+                continue
+            assert found is not None
+            expected = loaded.initial_state()
+            replay(expected, earlier, None)
+            state, last = found
+            assert last is earlier[-1]
+            assert vars(state.detached()) == vars(expected.detached())  # services too

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain import Platform
+from domain.cache import SubjectCache
 from domain.values import SubjectKey
-from service.application import SubjectCache
 from tests.helpers import fact, record, registration
 
 START = datetime(2021, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ from adapters.serialize import (
 )
 from domain.clock import from_micros, micros
 from domain.values import provider_identity
-from projections.documents import OVERALL, StatusDocument, readings
+from projections.documents import CHANNEL_ORDER, OVERALL, StatusDocument, readings
 from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
 from projections.status import Interval, Snapshot
 from projections.tails import Extension
@@ -52,10 +52,19 @@ class Writer(Generations):
         t = self.tables()
         first = [e for e in extensions if not e.continued]
         after = [(e.subject_id, micros(e.after)) for e in first]
-        for name in ("periods", "intervals"):
-            self.executemany(
-                c, f"DELETE FROM {t[name]} WHERE subject_id = %s AND valid_from > %s", after
-            )
+        self.executemany(
+            c, f"DELETE FROM {t['periods']} WHERE subject_id = %s AND valid_from > %s", after
+        )
+        self.executemany(  # channel by channel: a range of the primary key each, not a scan
+            c,
+            f"DELETE FROM {t['intervals']} "
+            "WHERE subject_id = %s AND channel = %s AND valid_from > %s",
+            [
+                (subject_id, channel, moment)
+                for subject_id, moment in after
+                for channel in map(str, CHANNEL_ORDER)
+            ],
+        )
         self.executemany(
             c,
             f"UPDATE {t['periods']} SET valid_to = %s WHERE subject_id = %s AND valid_from = %s",

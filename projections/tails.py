@@ -26,12 +26,13 @@ from projections.status import Folded, Interval, OpenRun, Runs, Snapshot, folds
 
 @dataclass(frozen=True)
 class Tail:
-    """Where a subject's rows end: the fold after its last fact, and what that fact began."""
+    """Where a subject's rows end (or, cut before a late fact, where they are to be redone
+    from): the fold after `last`, and what that fact began."""
 
     key: SubjectKey
     version: int  # the subject's version the rows are of
     state: State  # the fold after `last`
-    last: Subject.Action  # the last fact in valid-time order
+    last: Subject.Action  # the last fact in valid-time order (of a cut: before the change)
     point: Snapshot  # the period `last` began, as if still open
     run_starts: dict[str, datetime]  # per channel, when the run in force at `last` began
 

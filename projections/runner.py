@@ -142,9 +142,12 @@ class StatusProjection:
                 for event in events
                 if isinstance(target := _changed_fact(subject, event), Subject.Action)
             ]
-            before = subject.timeline.before(min(moments)) if moments else None
+            if not moments:
+                continue
+            moment = min(moments)
+            before = subject.timeline.before(moment)
             if before is not None:
-                found[subject_id] = (*before, min(moments))
+                found[subject_id] = (*before, moment)
         standing = self.view.standing_at(
             [(i.hex, subjects[i].kind, last.occurred_at) for i, (_, last, _) in found.items()]
         )
@@ -157,11 +160,10 @@ class StatusProjection:
             point = Snapshot(
                 last.occurred_at, None, readings(document), last.event_id, document, {}
             )
-            if run_starts.keys() != point.readings.keys():
-                continue
             subject = subjects[subject_id]
             cut = Tail(subject.subject, subject.version, state.detached(), last, point, run_starts)
-            cuts[subject_id] = (cut, list(subject.timeline.since(moment)))
+            if cut.complete:
+                cuts[subject_id] = (cut, list(subject.timeline.since(moment)))
         return cuts
 
     def _apply(

@@ -36,6 +36,12 @@ class Tail:
     point: Snapshot  # the period `last` began, as if still open
     run_starts: dict[str, datetime]  # per channel, when the run in force at `last` began
 
+    @property
+    def complete(self) -> bool:
+        """Whether it knows the run in force on each channel of its period (rows that say
+        otherwise are not extended from it: they are derived again)."""
+        return self.run_starts.keys() == self.point.readings.keys()
+
 
 @dataclass(frozen=True)
 class Extension:
@@ -83,7 +89,7 @@ def extend(
     actions: list[Subject.Action] = sorted(events, key=lambda a: a.order)
     if actions[0].occurred_at <= tail.last.occurred_at:
         return None
-    if tail.run_starts.keys() != tail.point.readings.keys():
+    if not tail.complete:
         return None
     return resume(tail, events[-1].originator_version, actions, size, tails)
 

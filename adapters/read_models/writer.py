@@ -8,7 +8,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from adapters.batching import chunks
+from adapters.batching import CHUNK, chunks
 from adapters.read_models.schema import Generations
 from adapters.serialize import (
     document_from_json,
@@ -19,10 +19,16 @@ from adapters.serialize import (
 )
 from domain.clock import from_micros, micros
 from domain.values import provider_identity
-from projections.documents import CHANNEL_ORDER, OVERALL, StatusDocument, readings
+from projections.documents import CHANNEL_ORDER, OVERALL, StatusDocument
 from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
 from projections.status import Interval, Snapshot
 from projections.tails import Extension
+
+
+def values(rows: int, columns: int) -> str:
+    """A table of `rows` rows of parameters (`column1`, `column2`, ... on either database)."""
+    row = "(" + ", ".join(["%s"] * columns) + ")"
+    return "(VALUES " + ", ".join([row] * rows) + ")"
 
 
 def maybe_micros(moment: datetime | None) -> int | None:
@@ -88,35 +94,46 @@ class Writer(Generations):
     ) -> dict[str, tuple[StatusDocument, dict[str, datetime]]]:
         """For each (subject id, kind, moment): the document of the period the subject's rows
         begin at that moment, and when each of its channels' runs in force then began (where
-        a projection redoes the rows from); a subject without that period is left out. Each
-        is a lookup by primary key, whatever the length of the subject's history."""
+        a projection redoes the rows from); a subject without that period is left out. Two
+        queries for a few hundred subjects, each row found by primary key (the run in force:
+        the last one begun by the moment), whatever the length of the subjects' histories."""
         t = self.tables()
-        found = {}
+        found: dict[str, tuple[StatusDocument, dict[str, datetime]]] = {}
         with self.cursor(commit=False) as c:
-            for subject_id, kind, moment in points:
-                at = micros(moment)
+            for chunk in chunks(points, CHUNK // len(CHANNEL_ORDER)):
+                kinds = {subject_id: kind for subject_id, kind, _ in chunk}
+                wanted = [(subject_id, micros(moment)) for subject_id, _, moment in chunk]
                 self.execute(
                     c,
-                    f"SELECT document FROM {t['periods']} "
-                    "WHERE subject_id = %s AND valid_from = %s",
-                    [subject_id, at],
+                    f"SELECT p.subject_id, p.document FROM {values(len(wanted), 2)} AS v "
+                    f"JOIN {t['periods']} p ON p.subject_id = v.column1 "
+                    "AND p.valid_from = v.column2",
+                    [value for point in wanted for value in point],
                 )
-                row = c.fetchone()
-                if row is None:
-                    continue
-                document = document_from_json(kind, from_json_text(row["document"]))
-                starts = {}
-                for channel in readings(document):
-                    self.execute(
-                        c,
-                        f"SELECT valid_from, valid_to FROM {t['intervals']} WHERE subject_id = %s "
-                        "AND channel = %s AND valid_from <= %s ORDER BY valid_from DESC LIMIT 1",
-                        [subject_id, channel, at],
+                for row in c.fetchall():
+                    document = from_json_text(row["document"])
+                    found[row["subject_id"]] = (
+                        document_from_json(kinds[row["subject_id"]], document),
+                        {},
                     )
-                    run = c.fetchone()
-                    if run is not None and (run["valid_to"] is None or run["valid_to"] > at):
-                        starts[channel] = from_micros(run["valid_from"])
-                found[subject_id] = (document, starts)
+                runs = [(i, at, str(channel)) for i, at in wanted for channel in CHANNEL_ORDER]
+                self.execute(
+                    c,
+                    f"SELECT v.column1 AS subject_id, v.column2 AS at, r.channel, r.valid_from, "
+                    f"r.valid_to FROM {values(len(runs), 3)} AS v "
+                    f"JOIN {t['intervals']} r ON r.subject_id = v.column1 "
+                    "AND r.channel = v.column3 AND r.valid_from = ("
+                    f"SELECT MAX(q.valid_from) FROM {t['intervals']} q "
+                    "WHERE q.subject_id = v.column1 AND q.channel = v.column3 "
+                    "AND q.valid_from <= v.column2)",
+                    [value for run in runs for value in run],
+                )
+                for row in c.fetchall():
+                    standing = found.get(row["subject_id"])
+                    if standing is not None and (
+                        row["valid_to"] is None or row["valid_to"] > row["at"]
+                    ):
+                        standing[1][row["channel"]] = from_micros(row["valid_from"])
         return found
 
     def _insert_periods(self, c: Any, periods: Sequence[tuple[str, Snapshot]]) -> None:

@@ -21,3 +21,20 @@ def test_the_import_memory_scenario_runs_short_and_reports_both_peaks():
     peaks = re.findall(r"peak RSS +(\d+) MB", finished.stdout)
     assert len(peaks) == 2 and all(int(p) > 0 for p in peaks), finished.stdout
     assert "whole / baseline" in finished.stdout
+
+
+def test_the_late_facts_benchmark_runs_short_and_compares_with_the_smallest_platform():
+    finished = subprocess.run(
+        [
+            sys.executable,
+            SCRIPTS / "late_facts.py",
+            *("--sizes", "40", "400", "--late", "3", "--small", "30", "--pages", "1"),
+            *("--store", "sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    assert len(re.findall(r"late fact, platform of .* p50 .* the 40-fact", finished.stdout)) == 2
+    assert "a page of late facts on 30 platforms" in finished.stdout

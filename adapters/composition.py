@@ -20,6 +20,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
 
 from adapters.config import COMMAND_TIMEOUT, store_env
+from adapters.derivation import workers_for
 from adapters.interchange import export_record, parse_instant
 from adapters.read_models.backends import StatusView, status_view
 from adapters.read_models.queries import ReadModelQueries
@@ -142,7 +143,7 @@ def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
     except PersistenceError:
         app.close()
         raise
-    runner = Runner(app, view)
+    runner = Runner(app, view, derivation=workers_for(env))
     queries = QueryService(
         ReadModelQueries(view),
         FoldQueries(app),
@@ -170,7 +171,9 @@ def rebuild(services: Services, progress: Callable[[int], None] | None = None) -
     only once it has caught up (they keep the old one meanwhile)."""
     view = status_view(services.app.factory.datastore)  # type: ignore[attr-defined]  # as above
     view.start_generation(view.meta()["generation"] + 1)
-    runner = Runner(services.app, view, serves_readers=False)
+    runner = Runner(
+        services.app, view, serves_readers=False, derivation=services.runner.projection.derivation
+    )
     started = time.perf_counter()
     events = runner.rebuild(services.app.head(), progress)  # each subject folded once
     events += runner.catch_up(progress)  # what was recorded meanwhile

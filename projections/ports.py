@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking
 from domain import Subject
 from projections.documents import FactRecord, StatusDocument
 from projections.status import Interval, Snapshot
-from projections.tails import Extension
+from projections.tails import Extension, Tail
 
 
 class EventSource(Protocol):
@@ -88,6 +88,41 @@ class Projected:
     extensions: Sequence[Extension] = ()  # subjects whose rows only grow at their end
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A `Projected` without extensions, encoded as the read models store it (each table's
+    rows as tuples of plain values): what a worker process that derived it sends back."""
+
+    replaced: list[str]  # the subjects whose rows it replaces (their first piece)
+    periods: list[tuple[Any, ...]]
+    intervals: list[tuple[Any, ...]]
+    subjects: list[tuple[Any, ...]]
+    timeline: list[tuple[Any, ...]]
+    retractions: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A batch of subjects of a window is derived: the events of the window it applies, and
+    where its subjects' rows end (their tails)."""
+
+    events: int
+    tails: dict[UUID, Tail | None]
+
+
+class Derivation(Protocol):
+    """Derives a window's rows batch by batch elsewhere (worker processes): for each batch
+    of subjects, its rows (`Rows`) and then its `BatchDone`; batches may come in any order."""
+
+    def wanted(self, events: int) -> bool:
+        """Whether a window of this many events is worth deriving elsewhere."""
+        ...
+
+    def __call__(
+        self, batches: Iterable[list[UUID]], upto: int, after: int
+    ) -> Generator[Rows | BatchDone, None, None]: ...
+
+
 class StatusView(Protocol):
     """A generation of the status read models, with its tracking position."""
 
@@ -115,7 +150,7 @@ class StatusView(Protocol):
         begin at that moment, and when each channel's run in force then began."""
         ...
 
-    def apply(self, changes: Iterable[Projected], tracking: Tracking | None) -> None:
+    def apply(self, changes: Iterable[Projected | Rows], tracking: Tracking | None) -> None:
         """Writes the tracking record (if any), then the rows as `changes` yields them, all in
         one transaction."""
         ...

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -38,9 +38,12 @@ from domain.values import SubjectKey
 from projections.documents import FactRecord, readings
 from projections.log import pages
 from projections.ports import (
+    BatchDone,
+    Derivation,
     EventSource,
     Projected,
     RetractionMark,
+    Rows,
     StatusView,
     SubjectRows,
     TimelineRow,
@@ -67,9 +70,12 @@ class StatusProjection:
 
     name = "status"
 
-    def __init__(self, view: StatusView, events: EventSource) -> None:
+    def __init__(
+        self, view: StatusView, events: EventSource, derivation: Derivation | None = None
+    ) -> None:
         self.view = view
         self.events = events
+        self.derivation = derivation  # derives large windows elsewhere (worker processes)
         self.tails: OrderedDict[UUID, Tail] = OrderedDict()  # where subjects' rows end
         # Subjects as the rows hold them, with their timelines' checkpoints: a late fact for
         # one redoes its rows from where it lands, without reading its history again.
@@ -167,7 +173,10 @@ class StatusProjection:
         return cuts
 
     def _apply(
-        self, changes: Iterable[Projected], tracking: Tracking, tails: dict[UUID, Tail | None]
+        self,
+        changes: Iterable[Projected | Rows],
+        tracking: Tracking,
+        tails: dict[UUID, Tail | None],
     ) -> None:
         """Writes the changes; the tails they leave count once they are stored."""
         try:
@@ -197,30 +206,64 @@ class StatusProjection:
         applied = 0
         tails: dict[UUID, Tail | None] = {}
 
-        def changes() -> Iterator[Projected]:
+        def changes() -> Iterator[Projected | Rows]:
             nonlocal applied
-            for batch in batches(self.events.subject_ids(upto, after)):
-                if stop is not None and stop.is_set():
-                    raise Interrupted
-                histories = self.events.histories(batch, upto)
-                subjects: dict[UUID, Subject] = {}
-                page: list[tuple[int, Any]] = []
-                for subject_id, events in histories.items():
-                    subject = None
-                    for position, event in events:
-                        subject = event.mutate(subject)
-                        if position > after:
-                            page.append((position, event))
-                    assert isinstance(subject, Subject)
-                    subjects[subject_id] = subject
-                keys = {i: s.subject for i, s in subjects.items()}
-                yield from projected(subjects, page, keys, tails)
-                applied += len(page)
-                if progress is not None:
-                    progress(len(page))
+            if stop is not None and stop.is_set():
+                raise Interrupted
+            work = batches(self.events.subject_ids(upto, after))
+            derived: Generator[Projected | Rows | BatchDone, None, None]
+            if self.derivation is not None and self.derivation.wanted(upto - after):
+                derived = self.derivation(work, upto, after)
+            else:
+                derived = self._derived_here(work, upto, after)
+            with contextlib.closing(derived):  # workers stop with the window
+                for item in derived:
+                    if not isinstance(item, BatchDone):
+                        yield item
+                        continue
+                    applied += item.events
+                    tails.update(item.tails)
+                    if progress is not None:
+                        progress(item.events)
+                    if stop is not None and stop.is_set():
+                        raise Interrupted
 
         self._apply(changes(), Tracking(self.view.tracking_key, upto), tails)
         return applied
+
+    def _derived_here(
+        self, work: Iterable[list[UUID]], upto: int, after: int
+    ) -> Generator[Projected | BatchDone, None, None]:
+        for batch in work:
+            tails: dict[UUID, Tail | None] = {}
+            events, pieces = window_batch(self.events, batch, upto, after, tails)
+            yield from pieces
+            yield BatchDone(events, tails)
+
+
+def window_batch(
+    events: EventSource,
+    batch: list[UUID],
+    upto: int,
+    after: int,
+    tails: dict[UUID, Tail | None],
+) -> tuple[int, Iterator[Projected]]:
+    """A batch of subjects of a window: how many of their events were recorded after `after`
+    (up to `upto`), and their rows, derived whole from their histories up to `upto` (their
+    tails added to `tails`)."""
+    histories = events.histories(batch, upto)
+    subjects: dict[UUID, Subject] = {}
+    page: list[tuple[int, Any]] = []
+    for subject_id, history in histories.items():
+        subject = None
+        for position, event in history:
+            subject = event.mutate(subject)
+            if position > after:
+                page.append((position, event))
+        assert isinstance(subject, Subject)
+        subjects[subject_id] = subject
+    keys = {i: s.subject for i, s in subjects.items()}
+    return len(page), projected(subjects, page, keys, tails)
 
 
 def _pieces(extensions: Iterable[Extension]) -> Iterator[list[Extension]]:
@@ -368,13 +411,14 @@ class Runner:
         serves_readers: bool = True,
         bulk: int = BULK,
         window: int = WINDOW,
+        derivation: Derivation | None = None,
     ) -> None:
         self.events = events
         self.bulk, self.window = bulk, window
         self._window = min(window, 2 * bulk) or window  # grows (fourfold) up to `window`
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
-        self.projection = StatusProjection(view, events)
+        self.projection = StatusProjection(view, events, derivation)
         self.page = page
         self._position: int | None = None  # cached: a stale one only costs a refused page
         self._head = 0

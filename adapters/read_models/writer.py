@@ -20,7 +20,7 @@ from adapters.serialize import (
 from domain.clock import from_micros, micros
 from domain.values import provider_identity
 from projections.documents import CHANNEL_ORDER, OVERALL, StatusDocument
-from projections.ports import Projected, RetractionMark, SubjectRows, TimelineRow
+from projections.ports import Projected, Rows
 from projections.status import Interval, Snapshot
 from projections.tails import Extension
 
@@ -39,7 +39,7 @@ class Writer(Generations):
     def track(self, cursor: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
-    def apply(self, changes: Iterable[Projected], tracking: Tracking | None) -> None:
+    def apply(self, changes: Iterable[Projected | Rows], tracking: Tracking | None) -> None:
         """Replaces the rows of each subject, adds the new facts to the timeline and marks
         retractions, batch by batch as `changes` yields them, in one transaction with the
         tracking record first: a window of the log applied twice fails there."""
@@ -47,8 +47,11 @@ class Writer(Generations):
             if tracking is not None:
                 self.track(c, tracking)  # first: a page applied twice fails here
             for change in changes:
-                self._write(c, change.subjects, change.timeline, change.retractions)
-                self._extend(c, change.extensions)
+                if isinstance(change, Projected):
+                    self._write(c, encode(change))
+                    self._extend(c, change.extensions)
+                else:
+                    self._write(c, change)
 
     def _extend(self, c: Any, extensions: Sequence[Extension]) -> None:
         """Replaces the rows begun after each extension's `after` (but a continued one's),
@@ -137,88 +140,81 @@ class Writer(Generations):
         return found
 
     def _insert_periods(self, c: Any, periods: Sequence[tuple[str, Snapshot]]) -> None:
-        self.insert(
-            c,
-            self.tables()["periods"],
-            [
-                (
-                    subject_id,
-                    micros(p.valid_from),
-                    maybe_micros(p.valid_to),
-                    p.readings[OVERALL].value,
-                    json_text(document_json(p.document)),
-                )
-                for subject_id, p in periods
-            ],
-        )
+        self.insert(c, self.tables()["periods"], period_rows(periods))
 
     def _insert_intervals(self, c: Any, runs: Sequence[tuple[str, Interval]]) -> None:
-        self.insert(
-            c,
-            self.tables()["intervals"],
-            [
-                (
-                    subject_id,
-                    i.channel,
-                    micros(i.valid_from),
-                    maybe_micros(i.valid_to),
-                    i.status.value,
-                    i.event_id,
-                )
-                for subject_id, i in runs
-            ],
-        )
+        self.insert(c, self.tables()["intervals"], interval_rows(runs))
 
-    def _write(
-        self,
-        c: Any,
-        subjects: Sequence[SubjectRows],
-        timeline: Sequence[TimelineRow],
-        retractions: Sequence[RetractionMark],
-    ) -> None:
+    def _write(self, c: Any, rows: Rows) -> None:
         t = self.tables()
-        first = [s for s in subjects if not s.continued]  # the others add to rows just written
-        for ids in chunks([s.subject_id for s in first]):
+        for ids in chunks(rows.replaced):
             marks = ", ".join(["%s"] * len(ids))
             for name in ("periods", "intervals", "subjects"):
                 self.execute(c, f"DELETE FROM {t[name]} WHERE subject_id IN ({marks})", ids)
-        self._insert_periods(c, [(s.subject_id, p) for s in subjects for p in s.snapshots])
-        self._insert_intervals(c, [(s.subject_id, i) for s in subjects for i in s.intervals])
-        self.insert(
-            c,
-            t["subjects"],
-            [
-                (
-                    s.subject_id,
-                    s.kind,
-                    s.key,
-                    s.identity,
-                    maybe_micros(s.exists_from),
-                )
-                for s in first
-            ],
-        )
+        self.insert(c, t["periods"], rows.periods)
+        self.insert(c, t["intervals"], rows.intervals)
+        self.insert(c, t["subjects"], rows.subjects)
         self.insert(
             c,
             t["timeline"],
-            [
-                (
-                    r.subject_id,
-                    r.occurred_at,
-                    r.version,
-                    r.record.event_id,
-                    json_text(record_json(r.record)),
-                    provider_identity(r.record.fields["provider"])
-                    if "provider" in r.record.fields
-                    else None,
-                )
-                for r in timeline
-            ],
+            rows.timeline,
             "(subject_id, occurred_at, version, event_id, record, provider)",
         )
         self.executemany(
             c,
             f"UPDATE {t['timeline']} SET retracted_by = %s, retracted_at = %s, "
             "retraction_reason = %s WHERE subject_id = %s AND event_id = %s",
-            [(r.event_id, r.recorded_at, r.reason, r.subject_id, r.target) for r in retractions],
+            rows.retractions,
         )
+
+
+def encode(change: Projected) -> Rows:
+    """A change's rows as the tables hold them (but its extensions, written in place)."""
+    first = [s for s in change.subjects if not s.continued]  # the others add to rows just written
+    return Rows(
+        [s.subject_id for s in first],
+        period_rows([(s.subject_id, p) for s in change.subjects for p in s.snapshots]),
+        interval_rows([(s.subject_id, i) for s in change.subjects for i in s.intervals]),
+        [(s.subject_id, s.kind, s.key, s.identity, maybe_micros(s.exists_from)) for s in first],
+        [
+            (
+                r.subject_id,
+                r.occurred_at,
+                r.version,
+                r.record.event_id,
+                json_text(record_json(r.record)),
+                provider_identity(r.record.fields["provider"])
+                if "provider" in r.record.fields
+                else None,
+            )
+            for r in change.timeline
+        ],
+        [(r.event_id, r.recorded_at, r.reason, r.subject_id, r.target) for r in change.retractions],
+    )
+
+
+def period_rows(periods: Sequence[tuple[str, Snapshot]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            subject_id,
+            micros(p.valid_from),
+            maybe_micros(p.valid_to),
+            p.readings[OVERALL].value,
+            json_text(document_json(p.document)),
+        )
+        for subject_id, p in periods
+    ]
+
+
+def interval_rows(runs: Sequence[tuple[str, Interval]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            subject_id,
+            i.channel,
+            micros(i.valid_from),
+            maybe_micros(i.valid_to),
+            i.status.value,
+            i.event_id,
+        )
+        for subject_id, i in runs
+    ]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 
 from adapters.composition import Services, open_services, rebuild
+from adapters.derivation import DerivationFailed, Workers
 from adapters.interchange import parse_instant
 from adapters.read_models.backends import status_view
 from adapters.read_models.writer import Writer
@@ -197,6 +198,73 @@ def test_a_backlog_applied_in_windows_gives_what_page_by_page_gives(new_store):
             tracker.close()
 
     check()
+
+
+def test_worker_processes_derive_a_window_as_this_process_would(new_store, monkeypatch):
+    """A window is derived by worker processes (here every window, a subject per batch, so
+    that both workers take several): its rows are those the runner built page by page, and
+    the tails the workers send back let the runner extend them with a fact that sorts last."""
+    monkeypatch.setattr("adapters.derivation.SMALLEST", 0)
+    monkeypatch.setattr("projections.runner.BATCH", 1)
+    windows = []
+    derive = Workers.__call__
+
+    def counted(self, *args):
+        windows.append(args[1:])
+        return derive(self, *args)
+
+    monkeypatch.setattr(Workers, "__call__", counted)
+
+    @settings(store_settings(new_store), max_examples=3)
+    @given(store_histories())
+    def check(history):
+        tracker = new_store()
+        try:
+            tracker.record(example_facts())
+            record_history(tracker, *history)
+            view = status_view(tracker.app.factory.datastore)
+            view.start_generation(view.meta()["generation"] + 1)
+            derivation = tracker.runner.projection.derivation
+            runner = Runner(tracker.app, view, serves_readers=False, bulk=0, derivation=derivation)
+            windows.clear()
+            assert runner.catch_up() >= tracker.app.head() - 1
+            assert windows == [(tracker.app.head(), 0)]
+            by_pages = dump(tracker)
+            view.activate()
+            tracker.view.follow_active()
+            assert dump(tracker) == by_pages
+
+            tracker.project_writes = False
+            late = datetime.now(UTC) - timedelta(minutes=1)
+            tracker.record([fact("ServiceTerminated", "site", service="s", occurred_at=late)])
+            runner.bulk = 10**9  # page by page from here
+            load_many = tracker.app.load_many
+            with patch.object(tracker.app, "load_many", wraps=load_many) as loads:
+                assert runner.catch_up() == 1
+            read_again = [i for call in loads.call_args_list for i in call.args[0]]
+            assert read_again == [], "extended from the tail a worker sent, not read again"
+            extended = dump(tracker)
+            rebuild(tracker)
+            assert dump(tracker) == extended
+        finally:
+            tracker.close()
+
+    check()
+
+
+def test_a_window_whose_worker_fails_applies_none_of_it(tracker, monkeypatch):
+    monkeypatch.setattr("adapters.derivation.SMALLEST", 0)
+    tracker.project_writes = False
+    tracker.record(example_facts())
+    broken = Workers({"PERSISTENCE_MODULE": "no_such_module"})  # a worker cannot open it
+    runner = Runner(tracker.app, tracker.view, bulk=0, derivation=broken)
+    with pytest.raises(DerivationFailed, match=r"a worker deriving read models failed: .*no_such"):
+        runner.catch_up()
+    assert runner.position == 0
+    assert not any(dump(tracker).values())
+    runner.projection.derivation = None  # derived here: the window is applied
+    assert runner.catch_up() == tracker.app.head()
+    assert tracker.queries.status(PARLER).status == "partial"
 
 
 def test_a_runner_asked_to_stop_inside_a_window_applies_none_of_it(tracker, monkeypatch):

@@ -177,8 +177,8 @@ def rebuild(services: Services, progress: Callable[[int], None] | None = None) -
     started = time.perf_counter()
     events = runner.rebuild(services.app.head(), progress)  # each subject folded once
     events += runner.catch_up(progress)  # what was recorded meanwhile
-    seconds = time.perf_counter() - started
     replaced = view.activate()
+    seconds = time.perf_counter() - started
     runner.catch_up()  # anything recorded while switching
     services.view.follow_active()  # this process's readers move to it at once
     return Rebuilt(view.generation, events, seconds, replaced)

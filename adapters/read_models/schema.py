@@ -38,19 +38,27 @@ def table_statements(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t['periods']} (subject_id TEXT NOT NULL, "
         "valid_from BIGINT NOT NULL, valid_to BIGINT, overall TEXT NOT NULL, "
         "document TEXT NOT NULL, PRIMARY KEY (subject_id, valid_from))",
-        f"CREATE INDEX IF NOT EXISTS {t['index']}_periods_at ON {t['periods']} "
-        "(valid_from, overall)",
         f"CREATE TABLE IF NOT EXISTS {t['intervals']} (subject_id TEXT NOT NULL, "
         "channel TEXT NOT NULL, valid_from BIGINT NOT NULL, valid_to BIGINT, "
         "status TEXT NOT NULL, event_id TEXT, PRIMARY KEY (subject_id, channel, valid_from))",
-        f"CREATE INDEX IF NOT EXISTS {t['index']}_intervals_status ON {t['intervals']} "
-        "(channel, status, valid_from)",
         f"CREATE TABLE IF NOT EXISTS {t['subjects']} (subject_id TEXT PRIMARY KEY, "
         "kind TEXT NOT NULL, key TEXT NOT NULL, identity TEXT NOT NULL, exists_from BIGINT)",
         f"CREATE TABLE IF NOT EXISTS {t['timeline']} (subject_id TEXT NOT NULL, "
         "occurred_at BIGINT NOT NULL, version BIGINT NOT NULL, event_id TEXT NOT NULL, "
         "record TEXT NOT NULL, retracted_by TEXT, retracted_at BIGINT, "
         "retraction_reason TEXT, provider TEXT, PRIMARY KEY (subject_id, occurred_at, version))",
+    ]
+
+
+def index_statements(t: dict[str, str]) -> list[str]:
+    """The indexes readers use beyond the primary keys (writers find rows by primary key):
+    a rebuild creates them once its rows are written, which is quicker than keeping them
+    up to date row by row."""
+    return [
+        f"CREATE INDEX IF NOT EXISTS {t['index']}_periods_at ON {t['periods']} "
+        "(valid_from, overall)",
+        f"CREATE INDEX IF NOT EXISTS {t['index']}_intervals_status ON {t['intervals']} "
+        "(channel, status, valid_from)",
         f"CREATE INDEX IF NOT EXISTS {t['index']}_timeline_provider ON {t['timeline']} "
         "(provider, subject_id)",
     ]
@@ -138,7 +146,7 @@ class Generations(Tables):
                     "ON CONFLICT (name) DO UPDATE SET generation = excluded.generation",
                     [LAYOUT],
                 )
-            for statement in table_statements(self.tables()):
+            for statement in table_statements(self.tables()) + index_statements(self.tables()):
                 self.execute(c, statement)
 
     def _meta_rows(self, cursor: Any) -> dict[str, int]:
@@ -157,7 +165,8 @@ class Generations(Tables):
 
     @setup_retry
     def start_generation(self, generation: int) -> None:
-        """Fresh, empty tables for a rebuild (readers keep using theirs)."""
+        """Fresh, empty tables for a rebuild (readers keep using theirs), indexed only by
+        their primary keys until `activate`."""
         self.generation = generation
         with self.cursor(commit=True) as c:
             self._drop(c, generation)
@@ -166,8 +175,11 @@ class Generations(Tables):
 
     @setup_retry
     def activate(self) -> int | None:
-        """Points readers at this generation and drops the one they used; returns it."""
+        """Indexes this generation for readers, points them at it and drops the one they
+        used; returns it."""
         with self.cursor(commit=True) as c:
+            for statement in index_statements(self.tables()):
+                self.execute(c, statement)
             meta = self.tables()["meta"]
             self.execute(c, f"SELECT generation FROM {meta} WHERE name = 'status'")
             previous = int(c.fetchone()["generation"])

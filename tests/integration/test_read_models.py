@@ -285,6 +285,40 @@ def test_rebuilding_an_empty_store(tracker):
     assert tracker.queries.status(PARLER).status == "partial"
 
 
+def indexes(view: Writer) -> set[str]:
+    """The names of a generation's indexes beyond its primary keys, without its number."""
+    prefix = view.tables()["index"]
+    with view.cursor(commit=False) as c:
+        if view.placeholder == "?":
+            view.execute(c, "SELECT name FROM sqlite_master WHERE type = 'index'")
+        else:
+            view.execute(
+                c,
+                "SELECT indexname AS name FROM pg_indexes WHERE schemaname = %s",
+                [view.datastore.schema],
+            )
+        names = [row["name"] for row in c.fetchall()]
+    return {
+        n.removeprefix(prefix)
+        for n in names
+        if n.startswith(prefix + "_") and not n.endswith("_pkey")
+    }
+
+
+def test_a_rebuilt_generation_is_indexed_for_readers_as_a_new_one(tracker):
+    """A rebuild writes its rows indexed by their primary keys only, then adds the indexes
+    readers use before they switch to it."""
+    tracker.record(example_facts())
+    fresh = indexes(tracker.view)
+    assert {"_periods_at", "_intervals_status", "_timeline_provider"} <= fresh
+    view = status_view(tracker.app.factory.datastore)
+    view.start_generation(view.meta()["generation"] + 1)
+    Runner(tracker.app, view, serves_readers=False).rebuild(tracker.app.head())
+    assert indexes(view) == set()
+    view.activate()
+    assert indexes(view) == fresh
+
+
 def test_rebuilding_a_populated_store_changes_nothing_readers_see(tracker):
     tracker.record(example_facts())
     before = (dump(tracker), everything(tracker))

@@ -150,7 +150,9 @@ class StatusView(Protocol):
         begin at that moment, and when each channel's run in force then began."""
         ...
 
-    def apply(self, changes: Iterable[Projected | Rows], tracking: Tracking | None) -> None:
+    def apply(
+        self, changes: Iterable[Projected | Rows], tracking: Tracking | None, *, fresh: bool = False
+    ) -> None:
         """Writes the tracking record (if any), then the rows as `changes` yields them, all in
-        one transaction."""
+        one transaction; `fresh`: the tables hold no rows yet, so nothing is replaced."""
         ...

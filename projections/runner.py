@@ -177,10 +177,11 @@ class StatusProjection:
         changes: Iterable[Projected | Rows],
         tracking: Tracking,
         tails: dict[UUID, Tail | None],
+        fresh: bool = False,
     ) -> None:
         """Writes the changes; the tails they leave count once they are stored."""
         try:
-            self.view.apply(changes, tracking)
+            self.view.apply(changes, tracking, fresh=fresh)
         except BaseException:
             self.tails.clear()  # what they describe may not be what is stored
             raise
@@ -228,7 +229,9 @@ class StatusProjection:
                     if stop is not None and stop.is_set():
                         raise Interrupted
 
-        self._apply(changes(), Tracking(self.view.tracking_key, upto), tails)
+        # From the first position, the tables hold no rows (rows are written only with a
+        # tracking record beyond it): nothing to replace.
+        self._apply(changes(), Tracking(self.view.tracking_key, upto), tails, fresh=after == 0)
         return applied
 
     def _derived_here(

@@ -39,19 +39,22 @@ class Writer(Generations):
     def track(self, cursor: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
-    def apply(self, changes: Iterable[Projected | Rows], tracking: Tracking | None) -> None:
+    def apply(
+        self, changes: Iterable[Projected | Rows], tracking: Tracking | None, *, fresh: bool = False
+    ) -> None:
         """Replaces the rows of each subject, adds the new facts to the timeline and marks
         retractions, batch by batch as `changes` yields them, in one transaction with the
-        tracking record first: a window of the log applied twice fails there."""
+        tracking record first: a window of the log applied twice fails there. `fresh`: the
+        tables hold no rows yet (nothing to replace)."""
         with self.cursor(commit=True) as c:
             if tracking is not None:
                 self.track(c, tracking)  # first: a page applied twice fails here
             for change in changes:
                 if isinstance(change, Projected):
-                    self._write(c, encode(change))
+                    self._write(c, encode(change), fresh)
                     self._extend(c, change.extensions)
                 else:
-                    self._write(c, change)
+                    self._write(c, change, fresh)
 
     def _extend(self, c: Any, extensions: Sequence[Extension]) -> None:
         """Replaces the rows begun after each extension's `after` (but a continued one's),
@@ -145,9 +148,9 @@ class Writer(Generations):
     def _insert_intervals(self, c: Any, runs: Sequence[tuple[str, Interval]]) -> None:
         self.insert(c, self.tables()["intervals"], interval_rows(runs))
 
-    def _write(self, c: Any, rows: Rows) -> None:
+    def _write(self, c: Any, rows: Rows, fresh: bool) -> None:
         t = self.tables()
-        for ids in chunks(rows.replaced):
+        for ids in chunks([] if fresh else rows.replaced):
             marks = ", ".join(["%s"] * len(ids))
             for name in ("periods", "intervals", "subjects"):
                 self.execute(c, f"DELETE FROM {t[name]} WHERE subject_id IN ({marks})", ids)

@@ -11,7 +11,7 @@ whole write, which the service then retries.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any, cast
@@ -233,6 +233,9 @@ class PostgresEventStore(PostgresApplicationRecorder):
         self.insert_event_ids = SQL(
             "INSERT INTO {0} SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[])"
         ).format(table)
+        self.copy_event_ids = SQL("COPY {0} (event_id, originator_id, digest) FROM STDIN").format(
+            table
+        )
         self.select_event_ids_statement = SQL(
             "SELECT event_id, originator_id, digest FROM {0} WHERE event_id = ANY(%s)"
         ).format(table)
@@ -242,6 +245,12 @@ class PostgresEventStore(PostgresApplicationRecorder):
         select_events = (
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(%s) {1}ORDER BY originator_id, originator_version"
+        )
+        self.copy_events = SQL(
+            "COPY {0} (originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(events_table)
+        self.select_last_position = SQL("SELECT MAX(notification_id) AS position FROM {0}").format(
+            events_table
         )
         self.select_events_of_statement = SQL(select_events).format(events_table, SQL(""))
         self.select_first_events_statement = SQL(select_events).format(
@@ -295,6 +304,12 @@ class PostgresEventStore(PostgresApplicationRecorder):
             columns = list(zip(*event_ids, strict=True))
             curs.execute(self.insert_event_ids, [list(column) for column in columns])
 
+    @staticmethod
+    def _copy(curs: Any, statement: Any, rows: Iterable[Sequence[Any]]) -> None:
+        with curs.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def select_event_ids(self, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._event_ids(curs, event_ids)
@@ -321,11 +336,22 @@ class PostgresEventStore(PostgresApplicationRecorder):
             self._lock_table(curs)
 
             def insert(events: Sequence[StoredEvent], ids: Sequence[IndexedEvent]) -> int | None:
-                self._insert_events(curs, events, event_ids=ids)
+                """With `COPY`, PostgreSQL's bulk load (an INSERT of an array of rows spent
+                most of an import waiting on the server); the table's lock is held, so the
+                rows are numbered one after another and the last is the highest."""
+                self._copy(curs, self.copy_event_ids, ids)
                 if not events:
                     return None
-                self._insert_stored_events(curs, events)
-                return max(self._fetch_ids_after_insert_events(curs, events) or [], default=None)
+                self._notify_channel(curs)
+                self._copy(
+                    curs,
+                    self.copy_events,
+                    [(e.originator_id, e.originator_version, e.topic, e.state) for e in events],
+                )
+                curs.execute(self.select_last_position)
+                last = curs.fetchone()
+                assert last is not None  # an aggregate over a table: one row
+                return int(last["position"])
 
             yield BulkWrite(
                 partial(self._event_ids, curs),

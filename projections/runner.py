@@ -465,9 +465,13 @@ class Runner:
         while stop is None or not stop.is_set():
             after = self._position if self._position is not None else self.position
             if self.head() - after > self.bulk:  # a backlog: each subject folded once
-                # The first windows are small, so that progress shows at once, and grow fourfold:
-                # each refolds every subject it touches (the hot ones each time) whatever its
-                # size. One that would leave less than the next takes the rest as well.
+                # The first windows are small, so that progress shows at once and a stop is
+                # heeded soon, and grow fourfold: each refolds every subject it touches (the
+                # hot ones each time) whatever its size. One that would leave less than the
+                # next takes the rest as well. Unwatched and unstoppable (a CLI write brought
+                # up to date), the backlog is one window, as large as windows get.
+                if progress is None and stop is None:
+                    self._window = self.window
                 grown = min(4 * self._window, self.window)
                 upto = after + self._window
                 if self._head - upto < grown:

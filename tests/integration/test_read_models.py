@@ -267,6 +267,23 @@ def test_a_window_whose_worker_fails_applies_none_of_it(tracker, monkeypatch):
     assert tracker.queries.status(PARLER).status == "partial"
 
 
+def test_a_backlog_nobody_watches_is_applied_in_one_window(tracker):
+    """Windows start small so that progress shows and a stop is heeded soon; a catch-up with
+    neither (a CLI write bringing the read models up to date) takes the backlog at once."""
+    tracker.project_writes = False
+    tracker.record(example_facts())
+    for watched in (True, False):
+        view = status_view(tracker.app.factory.datastore)
+        view.start_generation(view.meta()["generation"] + 1)
+        runner = Runner(tracker.app, view, serves_readers=False, bulk=1)
+        with patch.object(
+            runner.projection, "process_window", wraps=runner.projection.process_window
+        ) as windows:
+            runner.catch_up(progress=(lambda n: None) if watched else None)
+        assert runner.position == tracker.app.head()
+        assert (windows.call_count > 1) is watched
+
+
 def test_a_runner_asked_to_stop_inside_a_window_applies_none_of_it(tracker, monkeypatch):
     monkeypatch.setattr("projections.runner.BATCH", 1)  # a subject per batch
     tracker.project_writes = False

@@ -199,22 +199,37 @@ def raw_commits(url: str, rows: list[tuple]) -> list[float]:
 # Measuring ---------------------------------------------------------------------------------
 
 
-def run_cli(*args: str) -> tuple[float, float]:
-    """Runs the CLI; its wall time and peak RSS (MB). The peak is the child's own high-water
-    mark, read while it runs: what `wait4` reports would include this process's memory,
-    which Linux carries into a child's maximum across fork and exec."""
+def run_cli(*args: str) -> tuple[float, float, float]:
+    """Runs the CLI; its wall time, the largest peak RSS of its processes (MB) and the sum of
+    their peaks (MB: the most they can have held at once; an import's parsing worker and a
+    rebuild's deriving workers run beside the CLI's own process). Each peak is the process's
+    own high-water mark, read while it runs: what `wait4` reports would include this
+    process's memory, which Linux carries into a child's maximum across fork and exec."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=errors)
-        peak = 0
+        peaks: dict[int, int] = {}
         while process.poll() is None:
-            peak = max(peak, high_water_kb(process.pid))
+            for pid in descendants(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0), high_water_kb(pid))
             time.sleep(0.05)
         seconds = time.perf_counter() - started
         if process.returncode != 0:
             errors.seek(0)
             raise SystemExit(f"deplatform {args[0]} failed: {errors.read().decode()[-2000:]}")
-    return seconds, peak / 1024
+    return seconds, max(peaks.values(), default=0) / 1024, sum(peaks.values()) / 1024
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and every process under it, while they run."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def high_water_kb(pid: int) -> int:
@@ -460,7 +475,7 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
     total = len(lines)
     try:
         imported = 0
-        import_seconds, import_rss = 0.0, 0.0
+        import_seconds, import_rss, import_all = 0.0, 0.0, 0.0
         reads: dict[float, tuple[float, float, float]] = {}
         services = open_services(url, embedded=False)
         keys: list[SubjectKey] = []
@@ -468,10 +483,12 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
             upto = int(total * share)
             part = history.with_name(f"{history.stem}-{kind}-{share}.jsonl")
             part.write_text("".join(lines[imported:upto]))
-            seconds, rss = run_cli("import", str(part), "--no-projections", "--database-url", url)
+            seconds, rss, every = run_cli(
+                "import", str(part), "--no-projections", "--database-url", url
+            )
             part.unlink()
             import_seconds += seconds
-            import_rss = max(import_rss, rss)
+            import_rss, import_all = max(import_rss, rss), max(import_all, every)
             imported = upto
             backlog = timed(services.runner.catch_up)
             if share == PARTS[-1]:
@@ -494,7 +511,7 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 "events/s",
                 total / executemany,
                 "executemany",
-                note=f"peak RSS {import_rss:,.0f} MB",
+                note=f"peak RSS {import_rss:,.0f} MB ({import_all:,.0f} MB in all)",
             )
         )
         if kind == "postgresql":
@@ -503,7 +520,9 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 Row("import vs COPY", total / import_seconds, "events/s", total / copy, "COPY")
             )
         decode = statistics.median(read_and_decode(services) for _ in range(args.repeat))
-        rebuild_seconds, rebuild_rss = run_cli("projections", "rebuild", "--database-url", url)
+        rebuild_seconds, rebuild_rss, rebuild_all = run_cli(
+            "projections", "rebuild", "--database-url", url
+        )
         store.add(
             Row(
                 "rebuild (CLI)",
@@ -511,7 +530,7 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 "events/s",
                 len(rows) / decode,
                 "read+decode",
-                note=f"peak RSS {rebuild_rss:,.0f} MB",
+                note=f"peak RSS {rebuild_rss:,.0f} MB ({rebuild_all:,.0f} MB in all)",
             )
         )
         services.view.follow_active()

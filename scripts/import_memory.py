@@ -13,7 +13,6 @@ says how memory grows with the file (1.0: not at all).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import subprocess
 import sys
 import tempfile
@@ -23,23 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import histories
-from scripts.bench import CLI, POSTGRES, drop, fresh_store, high_water_kb
+from scripts.bench import CLI, POSTGRES, descendants, drop, fresh_store, high_water_kb
 
 SAMPLE = 0.05  # seconds between readings of the processes' high-water marks
 BASELINE_SHARE = 20  # the baseline imports a twentieth of the file
 TARGET_FILE_MB = 200  # a file this large or larger is judged against `--limit`
-
-
-def descendants(pid: int) -> list[int]:
-    """The process and every process under it (the parse worker), while they run."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def import_peak(path: Path, url: str) -> tuple[float, float]:

@@ -11,6 +11,7 @@ fold of the timeline as known at any moment (`view`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
@@ -264,6 +265,15 @@ class Subject(Aggregate):
             for action in actions:
                 del self._facts[action.event_id]
             self._frozen += len(actions)
+
+    def compact(self) -> None:
+        """Folds the timeline once, computing its checkpoints, and freezes it whole: a subject
+        just read from the store is kept small (the next check thaws only the blocks it
+        needs), so that reading many long histories for a write never holds them all live.
+        A stored timeline that today's rules refuse is left to the checks to say so."""
+        with suppress(RuleViolation):
+            self.timeline.end_state()
+        self.freeze()
 
     def _thawed(self, actions: list[Action]) -> None:
         for action in actions:

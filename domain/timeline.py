@@ -180,7 +180,8 @@ class Timeline(Generic[A]):
 
     def _modify(self, block: Block[A], touch: bool = True) -> list[A]:
         """A block's actions, to change; `touch` keeps it thawed until the next freeze but
-        one (a late fact or a retraction lands where the next ones are likely to)."""
+        one (a late fact or a retraction lands where the next ones are likely to; not one
+        read from the store, inserted unchecked)."""
         self.read(block)
         block.touched |= touch
         return block.changed()
@@ -310,17 +311,17 @@ class Timeline(Generic[A]):
             self._append(action, change)
             return
         index = self._locate(action.order)
-        actions = self._modify(self.blocks[index])
+        actions = self._modify(self.blocks[index], touch=change is not None)
         insort(actions, action, key=lambda a: a.order)
         self._changed(index, change)
         if len(actions) > 2 * BLOCK:
-            self._split(index)
+            self._split(index, touch=change is not None)
 
     def remove(self, action: A, change: Change | None = None) -> None:
         self.count -= 1
         index = self._locate(action.order)
         block = self.blocks[index]
-        actions = self._modify(block)
+        actions = self._modify(block, touch=change is not None)
         actions.remove(action)
         self._changed(index, change)
         if not actions:  # the next block starts where this one did
@@ -359,12 +360,12 @@ class Timeline(Generic[A]):
             self.fresh = len(self.blocks)
             self.end = change.end
 
-    def _split(self, index: int) -> None:
+    def _split(self, index: int, touch: bool) -> None:
         block = self.blocks[index]
-        actions = self._modify(block)
+        actions = self._modify(block, touch)
         half = len(actions) // 2
         tail = Block(actions[half:])
-        tail.touched = True
+        tail.touched = block.touched  # as the block it split from
         del actions[half:]
         self.blocks.insert(index + 1, tail)
         self.thawed_blocks.add(tail)

@@ -35,6 +35,7 @@ IMPORT_FACTS = 200_000  # facts of the subjects an import touched lately, kept i
 WRITE_ATTEMPTS = 8
 RETRY_WAIT = 0.005  # seconds; the n-th retry waits up to RETRY_WAIT * 2**n
 PAGE = 1000
+LOAD_GROUP = 8  # subjects whose histories a write reads and folds together (then compacts)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,12 @@ class Writing:
                 for stored in self.index.select_events_after(subject.id, subject.version):
                     self.app.decode(stored).mutate(subject)
         missing = [i for i in dict.fromkeys(subject_ids) if i not in taken]
-        return taken | self.app.fold(self.index.select_events_of(missing))
+        for start in range(0, len(missing), LOAD_GROUP):  # one group's histories live at once
+            group = missing[start : start + LOAD_GROUP]
+            for subject in self.app.fold(self.index.select_events_of(group)).values():
+                subject.compact()
+                taken[subject.id] = subject
+        return taken
 
 
 class RolledBack(Exception):

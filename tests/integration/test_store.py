@@ -11,9 +11,12 @@ from hypothesis import given
 from adapters.composition import Services, open_services
 from adapters.interchange import to_new_fact
 from adapters.serialize import history_json, status_json
+from domain.cache import SubjectCache
 from domain.clock import now
 from domain.errors import UnknownSubject
 from domain.values import SubjectKey
+from service.application import Writing
+from service.recording import NewFact
 from tests.helpers import (
     WORKED_EXAMPLE,
     at,
@@ -222,7 +225,7 @@ def test_a_subject_written_lately_takes_a_fact_reading_only_its_newer_events(dat
     fold = writer.app.fold
     writer.app.fold = lambda events, *rest: fold(folded.append(list(events)) or events, *rest)
     banned_late = writer.record([fact("AccountBanned", account, occurred_at="2021-01-03")])
-    assert banned_late.committed and folded == [[]]  # from memory, fast-forwarded
+    assert banned_late.committed and not any(folded)  # from memory, fast-forwarded
     refused = writer.record(
         [fact("AccountReinstated", account, occurred_at="2021-01-01T12:00:00Z")]
     )
@@ -310,3 +313,40 @@ def test_a_refusal_in_a_late_chunk_undoes_the_whole_atomic_import(tracker):
     assert not again.committed and tracker.app.head() == 0
     done = tracker.import_stream(iter([good[:3], good[3:]]))
     assert done.committed and len(exported(tracker)) == 5
+
+
+def test_a_long_history_read_for_a_write_is_held_compact_and_judged_whole(database_url):
+    """A process that does not hold a subject reads its history for a write, folds it once and
+    freezes it whole (reading many long histories never holds them all live); the facts it
+    then judges are judged against the whole history, late ones too."""
+    writer = open_services(database_url, embedded=False)
+    start = at("2021-01-01T00:00:00Z")
+
+    def hosting(type_: str, hours: float, provider: str, **fields) -> NewFact:
+        moment = (start + timedelta(hours=hours)).isoformat()
+        return fact(type_, "site", occurred_at=moment, provider=provider, **fields)
+
+    history = [registration()]
+    for n in reversed(range(150)):  # an extra host added and dropped, hour after hour, late
+        history.append(hosting("HostingRestored", 2 * n, f"cdn-{n}", scope="partial"))
+        history.append(hosting("HostingTerminated", 2 * n + 1, f"cdn-{n}"))
+    assert writer.record(history).committed
+
+    reader = open_services(database_url, embedded=False)
+    site = SubjectKey.platform("site").id
+    with reader.app.index.bulk() as write:
+        held = Writing(reader.app, write, SubjectCache(10**6), current=True).checkout([site])
+    assert all(block.frozen for block in held[site].timeline.blocks)
+    assert held[site].weight <= len(history) // 20
+
+    dropped_twice = hosting("HostingTerminated", 11.5, "cdn-5")  # late, and no host then
+    refused = reader.record([dropped_twice]).rejected
+    cdn_5_dropped = next(
+        f for f in history if f.type == "HostingTerminated" and f.fields["provider"] == "cdn-5"
+    )
+    assert [r.conflicts_with for r in refused] == [cdn_5_dropped.event_id]
+    assert "cdn-5" in refused[0].error
+    main_host_lost = hosting("HostingTerminated", 100.5, "H")  # late, and valid
+    assert reader.record([main_host_lost]).committed
+    for opened in (writer, reader):
+        opened.close()

@@ -12,10 +12,13 @@ rows, not the window. A worker that fails or dies fails the window (nothing is w
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
+import signal
+import sys
 from collections.abc import Generator, Iterable
-from multiprocessing import get_context
+from multiprocessing import get_context, parent_process
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +31,8 @@ from service.application import Deplatforming
 WORKERS = min(os.cpu_count() or 1, 2)
 SMALLEST = 20_000  # events: a smaller window is derived here (starting workers takes a second)
 AHEAD = 4  # pieces of rows a worker may send before this process has written them
-POLL = 1.0  # seconds between checks that the workers are still alive
+POLL = 1.0  # seconds between checks that the workers (or the process that started them) live
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: the signal a process gets when its parent dies
 
 
 class DerivationFailed(RuntimeError):
@@ -105,21 +109,68 @@ def _last_words(results: Any, exitcode: int) -> str:
 
 def work(env: dict[str, str], tasks: Any, results: Any, upto: int, after: int) -> None:
     """A worker: derives batches until told to stop (None), sending each piece of rows, then
-    each batch's `BatchDone`; says "done" at the end, or the error it met."""
+    each batch's `BatchDone`; says "done" at the end, or the error it met. It stops as well
+    when the process that started it has gone (killed, say): nobody is left to read."""
     tune_collector()
     try:
-        app = Deplatforming(env=env)
+        _die_with_parent()
         try:
-            while (batch := tasks.get()) is not None:
-                tails: dict[UUID, Any] = {}
-                subject_ids = [UUID(hex=subject_id) for subject_id in batch]
-                events, pieces = window_batch(app, subject_ids, upto, after, tails)
-                for piece in pieces:
-                    results.put(("rows", encode(piece)))
-                results.put(("batch", BatchDone(events, tails)))
-        finally:
-            app.close()
-    except Exception as error:  # said to the window, which fails with it
-        results.put(("error", f"{type(error).__name__}: {error}"))
-        return
-    results.put(("done", None))
+            derive(env, tasks, results, upto, after)
+        except Orphaned:
+            raise
+        except Exception as error:  # said to the window, which fails with it
+            _sent(results, ("error", f"{type(error).__name__}: {error}"))
+            return
+        _sent(results, ("done", None))
+    except Orphaned:
+        results.cancel_join_thread()  # what is still buffered for nobody is dropped
+
+
+def derive(env: dict[str, str], tasks: Any, results: Any, upto: int, after: int) -> None:
+    app = Deplatforming(env=env)
+    try:
+        while (batch := _taken(tasks)) is not None:
+            tails: dict[UUID, Any] = {}
+            subject_ids = [UUID(hex=subject_id) for subject_id in batch]
+            events, pieces = window_batch(app, subject_ids, upto, after, tails)
+            for piece in pieces:
+                _sent(results, ("rows", encode(piece)))
+            _sent(results, ("batch", BatchDone(events, tails)))
+    finally:
+        app.close()
+
+
+def _die_with_parent() -> None:
+    """On Linux, the kernel kills this worker when the process that started it dies: a
+    worker blocked anywhere (in a query, or flushing rows into a pipe nobody reads at exit)
+    never outlives it. Elsewhere the worker notices between batches and pieces."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _check_parent()  # it may have died before
+
+
+class Orphaned(Exception):
+    """The process that started this worker has gone."""
+
+
+def _taken(tasks: Any) -> Any:
+    while True:
+        try:
+            return tasks.get(timeout=POLL)
+        except queue.Empty:
+            _check_parent()
+
+
+def _sent(results: Any, item: Any) -> None:
+    while True:
+        try:
+            results.put(item, timeout=POLL)
+            return
+        except queue.Full:
+            _check_parent()
+
+
+def _check_parent() -> None:
+    parent = parent_process()
+    if parent is not None and not parent.is_alive():
+        raise Orphaned

@@ -17,6 +17,7 @@ import pytest
 from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.composition import open_services, rebuild
+from scripts.bench import descendants
 from tests.helpers import DEPLATFORM, example_facts, exported
 from tests.integration.test_read_models import dump
 
@@ -46,9 +47,22 @@ def killed(command: list[str], after: float, begun: Callable[[], bool] = lambda:
         time.sleep(0.05)
     time.sleep(after)
     running = process.poll() is None
+    workers = descendants(process.pid)[1:]  # a parsing worker, deriving workers
     process.send_signal(signal.SIGKILL)
     process.wait()
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in workers if runs(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, "a worker outlived the process that started it"
     return running
+
+
+def runs(pid: int) -> bool:
+    """Whether a process is there and not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def deplatform(*args: str, database_url: str) -> list[str]:

@@ -79,7 +79,7 @@ class Workers:
                 except queue.Empty:
                     dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
                     if dead:
-                        raise DerivationFailed(_last_words(results, dead[0])) from None
+                        raise DerivationFailed(self._last_words(results, dead[0])) from None
                     continue
                 if kind == "error":
                     raise DerivationFailed(f"a worker deriving read models failed: {payload}")
@@ -92,18 +92,20 @@ class Workers:
                 if process.is_alive():
                     process.terminate()
                 process.join()
+            tasks.cancel_join_thread()  # batches nobody took are dropped, not flushed at exit
             tasks.close()
             results.close()
 
-
-def _last_words(results: Any, exitcode: int) -> str:
-    """Why a worker that died did: the error it sent, if any."""
-    try:
-        while True:
-            kind, payload = results.get(timeout=POLL)
-            if kind == "error":
-                return f"a worker deriving read models failed: {payload}"
-    except queue.Empty:
+    def _last_words(self, results: Any, exitcode: int) -> str:
+        """Why a worker that died did: the error it sent, if any (it is among what the queue
+        holds; the other workers' rows are not read past that)."""
+        try:
+            for _ in range(AHEAD * self.workers + 1):
+                kind, payload = results.get(timeout=POLL)
+                if kind == "error":
+                    return f"a worker deriving read models failed: {payload}"
+        except queue.Empty:
+            pass
         return f"a worker deriving read models stopped (exit code {exitcode})"
 
 

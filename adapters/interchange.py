@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -15,9 +16,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from itertools import islice
 from multiprocessing import get_context
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Literal, cast
 from urllib.parse import urlsplit
 from uuid import uuid5
 
@@ -49,6 +51,7 @@ CHUNK = 64 * 1024  # bytes read at a time past an over-long line
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Set by the store, not the writer: accepted (an export imports again) and ignored.
 IGNORED_KEYS = ("event_id", "recorded_at", "recorded_by", "position")
+CONTAINERS = (dict, list)
 
 
 def parse_instant(value: Any) -> datetime:
@@ -274,7 +277,8 @@ def to_new_fact(raw: Any, label: int | None = None, text: str | None = None) -> 
         model = EVENT_INPUT.validate_python(raw)
     except ValidationError as error:
         raise InvalidInput(describe(error)) from None
-    content = model.model_dump(mode="json", exclude=set(IGNORED_KEYS))
+    own = {k: v for k, v in model.__dict__.items() if k not in IGNORED_KEYS}
+    content = {k: json_value(v) for k, v in own.items()}
     subject: SubjectKey | None = None
     if content.get("platform") is not None:
         subject = SubjectKey.platform(content.pop("platform"))
@@ -293,10 +297,25 @@ def to_new_fact(raw: Any, label: int | None = None, text: str | None = None) -> 
         type=event_type,
         subject=subject,
         event_id=model.event_id or derived_event_id(raw),
-        fields={k: getattr(model, k) for k in content},
+        fields={k: own[k] if type(own[k]) is datetime else v for k, v in content.items()},
         digest=digest,
         label=label,
     )
+
+
+def json_value(value: Any) -> Any:
+    """A validated field's value as the format writes it (what `model_dump(mode="json")`
+    gives, without its cost per call): instants in ISO 8601, enumerations by value."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is datetime:
+        return iso(value)
+    if kind is list:
+        return [json_value(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
 def describe(error: ValidationError) -> str:
@@ -332,6 +351,15 @@ def parse_line(text: str, label: int | None = None) -> NewFact:
 
 def decode(text: str | bytes) -> Any:
     """JSON with unique keys, and a clear refusal of malformed or absurdly nested input."""
+    if isinstance(text, str) and "\\" not in text:
+        value = _flat_object(text)
+        if value is not None:
+            return value
+    return read_json(text)
+
+
+def read_json(text: str | bytes) -> Any:
+    """`decode` by the `json` module, which says what is wrong with a line in its words."""
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
@@ -342,6 +370,25 @@ def decode(text: str | bytes) -> Any:
         if isinstance(error, InvalidInput):
             raise
         raise InvalidInput(f"malformed JSON: {error}") from None
+
+
+def _flat_object(text: str) -> dict[str, Any] | None:
+    """The object a line without escapes holds, read by orjson, if it holds no object within
+    it: then its keys are unique if it has as many as colons stand outside its strings (with
+    no escapes, every quote opens or closes a string). None: `read_json` reads it."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is not dict:
+        return None
+    for inner in value.values():
+        kind = type(inner)
+        if kind is dict or (kind is list and any(type(i) in CONTAINERS for i in inner)):
+            return None
+    if "".join(text.split('"')[0::2]).count(":") != len(value):
+        return None
+    return value
 
 
 def _no_constant(name: str) -> Any:
@@ -388,6 +435,58 @@ def parse_chunk(lines: list[tuple[int, str | InvalidInput]]) -> list[ParsedLine]
     return list(parse_numbered(lines))
 
 
+def parse_packed(lines: list[tuple[int, str | InvalidInput]]) -> bytes:
+    """A chunk parsed by a worker, packed for the importing process (`unpack`)."""
+    return pack(parse_chunk(lines))
+
+
+def pack(parsed: list[ParsedLine]) -> bytes:
+    """Parsed lines as compact JSON: the importing process reads them back five times
+    quicker than pickled objects (it waits for nothing else), its instants listed by name.
+    What orjson cannot write (a string with a lone surrogate) is pickled."""
+    rows: list[list[Any]] = []
+    for line in parsed:
+        fact = line.fact
+        if fact is None:
+            rows.append([line.line, line.error])
+            continue
+        subject = fact.subject
+        rows.append(
+            [
+                line.line,
+                fact.type,
+                None if subject is None else subject.kind,
+                None if subject is None else subject.key,
+                fact.event_id,
+                fact.digest,
+                fact.fields,
+                [k for k, v in fact.fields.items() if type(v) is datetime],
+            ]
+        )
+    try:
+        return orjson.dumps(rows)
+    except orjson.JSONEncodeError:
+        return pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(packed: bytes) -> list[ParsedLine]:
+    if packed[:1] != b"[":
+        return cast(list[ParsedLine], pickle.loads(packed))
+    parsed: list[ParsedLine] = []
+    instant = datetime.fromisoformat
+    for row in orjson.loads(packed):
+        if len(row) == 2:
+            parsed.append(ParsedLine(row[0], None, row[1]))
+            continue
+        line, event_type, kind, key, event_id, digest, fields, instants = row
+        for name in instants:
+            fields[name] = instant(fields[name])
+        subject = None if kind is None else SubjectKey(kind, key)
+        fact = NewFact(event_type, subject, event_id, fields, digest, line)
+        parsed.append(ParsedLine(line, fact, None))
+    return parsed
+
+
 def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[list[ParsedLine]]:
     """A stream's parsed lines, `size` lines at a time. With `parallel`, a worker process
     parses them, a chunk ahead of the caller (a second core at work; memory stays bounded)."""
@@ -399,14 +498,14 @@ def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[lis
     with ProcessPoolExecutor(
         1, mp_context=get_context("spawn"), initializer=tune_collector
     ) as worker:
-        ahead: deque[tuple[list[tuple[int, str | InvalidInput]], Future[list[ParsedLine]]]]
+        ahead: deque[tuple[list[tuple[int, str | InvalidInput]], Future[bytes]]]
         ahead = deque()
         broken = False
         for chunk in chunks:
             if broken:  # the worker died: the rest is parsed here
                 yield parse_chunk(chunk)
                 continue
-            ahead.append((chunk, worker.submit(parse_chunk, chunk)))
+            ahead.append((chunk, worker.submit(parse_packed, chunk)))
             if len(ahead) > 1:
                 done, broken = _parsed(*ahead.popleft())
                 yield done
@@ -417,12 +516,12 @@ def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[lis
 
 
 def _parsed(
-    chunk: list[tuple[int, str | InvalidInput]], future: Future[list[ParsedLine]]
+    chunk: list[tuple[int, str | InvalidInput]], future: Future[bytes]
 ) -> tuple[list[ParsedLine], bool]:
     """A chunk as the worker parsed it, or parsed here if the worker died (killed, or out of
     memory); says whether it did."""
     try:
-        return future.result(), False
+        return unpack(future.result()), False
     except BrokenProcessPool:
         log.warning("the parsing worker process stopped; parsing in this process")
         return parse_chunk(chunk), True

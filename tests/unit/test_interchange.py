@@ -26,6 +26,36 @@ CUT = {
 }
 
 
+EXAMPLES = {  # one valid input of every event type
+    "PlatformRegistered": {"platform": "p", "name": "P", "app_stores": ["google_play"]},
+    "HostingTerminated": CUT,
+    "HostingRestored": CUT | {"scope": "partial"},
+    "AppStoreRemoved": CUT | {"store": "google_play"},
+    "AppStoreReinstated": CUT | {"store": "apple_app_store"},
+    "DomainSuspended": CUT,
+    "DomainRestored": CUT,
+    "PlatformShutDown": CUT,
+    "PlatformRelaunched": CUT,
+    "ServiceTerminated": CUT | {"service": "email"},
+    "ServiceRestored": CUT | {"service": "email"},
+    "AccountSuspended": {"account": "tw:a", "provider": "T", "until": "2021-02-01"},
+    "AccountBanned": {"account": "tw:a", "provider": "T"},
+    "AccountReinstated": {"account": "tw:a", "provider": "T"},
+    "EventRetracted": {"retracts": "e1", "reason": "wrong", "platform": None},
+}
+EXAMPLES = {
+    name: ({} if name == "EventRetracted" else {"occurred_at": "2021-01-11T07:59:00+01:00"})
+    | {k: v for k, v in raw.items() if k != "type"}
+    | {"type": name}
+    for name, raw in EXAMPLES.items()
+}
+OPTIONAL = {  # fields any event may carry: what the store sets is ignored
+    "event_id": st.text(min_size=1, max_size=3).filter(str.strip),
+    "recorded_at": st.just("2021-01-12T00:00:00Z"),
+    "sources": st.lists(st.sampled_from(["https://a.example/x", "http://b.example"])),
+}
+
+
 def refusal(obj) -> str:
     with pytest.raises(InvalidInput) as refused:
         parse_line(obj if isinstance(obj, str) else json.dumps(obj))
@@ -322,3 +352,57 @@ def test_the_canonical_form_never_changes(value):
     assert canonical(value) == json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
+
+
+flat_values = st.none() | st.booleans() | st.integers() | st.text(max_size=6) | st.floats()
+object_texts = st.lists(  # objects as text: keys may repeat, values may nest, spacing varies
+    st.tuples(
+        st.sampled_from(["a", "b", "type", 'q"', "c:d", "\\"]),
+        flat_values | st.lists(flat_values, max_size=3) | st.dictionaries(st.text(), flat_values),
+        st.sampled_from(["", " ", "\t"]),
+    ),
+    max_size=5,
+).map(
+    lambda pairs: (
+        "{" + ",".join(f"{json.dumps(k)}{s}:{s}{json.dumps(v)}" for k, v, s in pairs) + "}"
+    )
+)
+
+
+@given(object_texts | st.text(max_size=30) | json_values.map(json.dumps))
+def test_reading_a_line_quickly_gives_what_the_json_module_gives(text):
+    """orjson reads lines without escapes; the `json` module, the rest: the same values, and
+    the same refusals (a repeated key among them)."""
+    from adapters.interchange import decode, read_json
+
+    def outcome(read):
+        try:
+            return read(text)
+        except InvalidInput as refusal:
+            return str(refusal)
+
+    assert repr(outcome(decode)) == repr(outcome(read_json))
+
+
+@given(st.sampled_from(sorted(EXAMPLES)), st.data())
+def test_a_facts_own_fields_are_written_as_the_format_writes_them(event_type, data):
+    """What digests are taken of never changes: pydantic's JSON dump of the validated input."""
+    from adapters.interchange import EVENT_INPUT, IGNORED_KEYS, json_value
+
+    retraction = event_type == "EventRetracted"
+    optional = {k: v for k, v in OPTIONAL.items() if not (retraction and k == "sources")}
+    raw = EXAMPLES[event_type] | data.draw(st.fixed_dictionaries({}, optional=optional))
+    model = EVENT_INPUT.validate_python(raw)
+    own = {k: json_value(v) for k, v in model.__dict__.items() if k not in IGNORED_KEYS}
+    assert own == model.model_dump(mode="json", exclude=set(IGNORED_KEYS))
+
+
+def test_parsed_lines_cross_to_the_importing_process_unchanged():
+    from adapters.interchange import ParsedLine, pack, unpack
+
+    lines = [json.dumps(raw) for raw in EXAMPLES.values()] + ["{not json", json.dumps(CUT)]
+    lines.append(json.dumps(CUT | {"note": "lone \ud800 surrogate"}))
+    parsed = parse_lines(lines)
+    facts = list(parsed)
+    assert unpack(pack(facts)) == facts and unpack(pack(facts[:-1])) == facts[:-1]
+    assert any(p.error for p in facts) and isinstance(facts[0], ParsedLine)

@@ -489,7 +489,9 @@ def unpack(packed: bytes) -> list[ParsedLine]:
 
 def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[list[ParsedLine]]:
     """A stream's parsed lines, `size` lines at a time. With `parallel`, a worker process
-    parses them, a chunk ahead of the caller (a second core at work; memory stays bounded)."""
+    parses them, a chunk ahead of the caller (a second core at work; memory stays bounded),
+    once it has started: meanwhile (a second or so, importing its modules) they are parsed
+    here."""
     numbered = enumerate(read_lines(stream), start=1)
     chunks = iter(lambda: list(islice(numbered, size)), [])
     if not parallel:
@@ -501,16 +503,21 @@ def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[lis
         ahead: deque[tuple[list[tuple[int, str | InvalidInput]], Future[bytes]]]
         ahead = deque()
         broken = False
+        started = worker.submit(int)  # answered once the worker runs
         for chunk in chunks:
-            if broken:  # the worker died: the rest is parsed here
-                yield parse_chunk(chunk)
-                continue
-            ahead.append((chunk, worker.submit(parse_packed, chunk)))
-            if len(ahead) > 1:
-                done, broken = _parsed(*ahead.popleft())
-                yield done
-                while broken and ahead:  # in order, before the chunks after them
-                    yield _parsed(*ahead.popleft())[0]
+            if not broken and (ahead or started.done()):
+                try:
+                    ahead.append((chunk, worker.submit(parse_packed, chunk)))
+                except BrokenProcessPool:  # it died before this chunk
+                    broken = True
+                else:
+                    if len(ahead) > 1:
+                        done, broken = _parsed(*ahead.popleft())
+                        yield done
+                    continue
+            while ahead:  # the worker died: what it was given comes first, in order
+                yield _parsed(*ahead.popleft())[0]
+            yield parse_chunk(chunk)
         while ahead:
             yield _parsed(*ahead.popleft())[0]
 

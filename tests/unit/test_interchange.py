@@ -284,7 +284,8 @@ def test_any_bytes_give_facts_or_refusals_naming_their_line_never_an_exception(l
     assert numbers == sorted(set(numbers)) and all(1 <= n <= max(len(lines), 1) for n in numbers)
 
 
-def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch):
+@pytest.mark.parametrize("killed_at", [1, 3])  # as it starts; with the second chunk
+def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch, killed_at):
     import io
     import os
     import signal
@@ -297,14 +298,16 @@ def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch
         for n in range(20)
     ]
     text = b"\n".join(lines)
-    worker_pids = []
+    submitted = []
     submit = interchange.ProcessPoolExecutor.submit
 
     def submit_then_kill(executor, fn, *args):
         future = submit(executor, fn, *args)
-        if len(worker_pids) == 1:  # the second chunk: its worker is killed
+        submitted.append(fn)
+        if len(submitted) == killed_at:
             os.kill(next(iter(executor._processes)), signal.SIGKILL)
-        worker_pids.append(1)
+        elif len(submitted) == 1:
+            future.result()  # the worker runs: the chunks go to it
         return future
 
     monkeypatch.setattr(interchange.ProcessPoolExecutor, "submit", submit_then_kill)
@@ -317,7 +320,35 @@ def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch
         p for chunk in interchange.parse_chunks(io.BytesIO(text), 3, parallel=True) for p in chunk
     ]
     assert [p.line for p in parsed] == list(range(1, 21))
-    assert all(p.fact is not None for p in parsed) and True in outcomes  # the worker died
+    assert all(p.fact is not None for p in parsed)
+    assert (True in outcomes) == (killed_at == 3)  # a chunk it was given was parsed here
+
+
+def test_chunks_are_parsed_here_until_the_worker_has_started(monkeypatch):
+    import io
+    import time
+
+    from adapters import interchange
+
+    here = []
+    parse_chunk = interchange.parse_chunk
+    monkeypatch.setattr(interchange, "parse_chunk", lambda c: here.append(c) or parse_chunk(c))
+    lines = [
+        b'{"type": "AccountBanned", "account": "x:a%d", "occurred_at": "2021-01-01", '
+        b'"provider": "X"}' % n
+        for n in range(3000)
+    ]
+    chunks = interchange.parse_chunks(io.BytesIO(b"\n".join(lines)), 1, parallel=True)
+    numbers = []
+    for chunk in chunks:  # read slowly: the worker starts meanwhile
+        numbers += [p.line for p in chunk]
+        if len(here) < len(numbers):  # parsed by the worker
+            break
+        time.sleep(0.01)
+    chunks.close()
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert [n for n, _ in here[0]] == [1]  # the first, parsed while the worker started
+    assert 1 <= len(here) < len(numbers)
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,11 @@ class StatusView(Protocol):
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
+    def standing(self, events: ApplicationRecorder) -> tuple[int, int]:
+        """This generation's position and the last position of the log `events` records,
+        read together (in one statement)."""
+        ...
+
     def meta(self) -> dict[str, Any]:
         """The generation readers use, and the last error a runner met."""
         ...

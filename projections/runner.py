@@ -445,11 +445,12 @@ class Runner:
 
     def progress(self) -> Progress:
         """Where the read models stand: from memory while this process follows the stream
-        (no round trip), else read from the store."""
+        (no round trip), else read from the store (one)."""
         if self._following and self._position is not None:
             head = max(self._head, self._position)
             return Progress(self._position, head, True, self.view.generation)
-        return Progress(self.position, self.head(), False, self.view.generation)
+        self._position, self._head = self.view.standing(self.events.recorder)
+        return Progress(self._position, self._head, False, self.view.generation)
 
     def catch_up(
         self,

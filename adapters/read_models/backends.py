@@ -3,7 +3,8 @@ recorders, sharing the application's datastore)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -17,6 +18,7 @@ from adapters.read_models.writer import Writer
 class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
     placeholder = "?"
     binary_collation = "BINARY"
+    log_position = "rowid"
     tracking_table = "tracking"  # the library's, fixed on SQLite
 
     def __init__(self, datastore: SQLiteDatastore) -> None:
@@ -45,6 +47,13 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
 
     def track(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """On the pool's autocommit connections a statement is its own transaction: without
+        BEGIN and ROLLBACK around it, a read is one round trip, not three."""
+        with self.datastore.cursor() as c:
+            yield c
 
     def insert(
         self, cursor: Any, table: str, rows: Sequence[Sequence[Any]], columns: str = ""

@@ -51,7 +51,7 @@ class ReadModelQueries:
             return self._run(query(self.view.tables()), params)
 
     def _run(self, query: str, params: Sequence[Any]) -> list[Row]:
-        with self.view.cursor(commit=False) as c:
+        with self.view.reading() as c:
             self.view.execute(c, query, params)
             return [dict(row) for row in c.fetchall()]
 

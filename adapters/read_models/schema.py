@@ -70,6 +70,7 @@ class Tables:
 
     placeholder = "%s"
     binary_collation = '"C"'  # code-point order, as Python sorts strings
+    log_position = "notification_id"  # the column of an event's position in the log
     generation: int
     tracking_table: str  # the library's tracking table, where this generation's position is
     datastore: Any  # the library's SQLite or PostgreSQL datastore, shared with the app
@@ -80,6 +81,12 @@ class Tables:
     @contextmanager
     def cursor(self, *, commit: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=commit) as c:
+            yield c
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A cursor for one statement that only reads (its own snapshot is consistent)."""
+        with self.cursor(commit=False) as c:
             yield c
 
     @property
@@ -191,8 +198,23 @@ class Generations(Tables):
             self._drop(c, previous)
             return previous
 
+    def standing(self, events: Any) -> tuple[int, int]:
+        """This generation's position and the last position of the log `events` (the
+        library's recorder) holds, in one statement: a reader asks for both before each
+        answer when no runner follows the log in its process."""
+        query = (
+            "SELECT (SELECT MAX(notification_id) FROM "
+            f"{self.tracking_table} WHERE application_name = %s) AS position, "
+            f"(SELECT MAX({self.log_position}) FROM {self.qualify(events.events_table_name)}) "
+            "AS head"
+        )
+        with self.reading() as c:
+            self.execute(c, query, [self.tracking_key])
+            row = c.fetchone()
+        return row["position"] or 0, row["head"] or 0
+
     def meta(self) -> dict[str, Any]:
-        with self.cursor(commit=False) as c:
+        with self.reading() as c:
             self.execute(c, f"SELECT * FROM {self.tables(0)['meta']} WHERE name = 'status'")
             return dict(c.fetchone())
 

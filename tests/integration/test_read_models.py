@@ -4,6 +4,7 @@ rebuilds (every test runs on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -433,3 +434,48 @@ def test_a_late_fact_or_a_retraction_redoes_the_rows_only_from_where_it_lands(tr
     before = dump(tracker)
     rebuild(tracker)
     assert dump(tracker) == before
+
+
+def round_trips(services: Services, read: Callable[[], object]) -> list[str]:
+    """What `read` sends PostgreSQL, by libpq's trace of every pooled connection: one entry
+    per round trip (a simple query, by its text; or a statement, by its first message)."""
+    import tempfile
+
+    pool = services.app.factory.datastore.pool
+    held = [pool.getconn() for _ in range(pool.max_size)]
+    with tempfile.TemporaryFile("w+") as trace:
+        for connection in held:
+            connection.pgconn.trace(trace.fileno())
+            connection.pgconn.set_trace_flags(1 | 2)  # no timestamps: the messages only
+            pool.putconn(connection)
+        read()
+        for connection in held:  # back in the pool, idle
+            connection.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t") for line in trace.read().splitlines() if line.startswith("F")]
+    trips, first = [], None
+    for message in sent:
+        first = first or (message[3].strip() if message[2] == "Query" else message[2])
+        if message[2] in ("Query", "Sync"):
+            trips.append(first)
+            first = None
+    return trips
+
+
+def test_a_status_at_t_is_one_statement_and_where_the_read_models_stand_one_more(
+    postgres_database,
+):
+    """No BEGIN and ROLLBACK around a read: a status is the pool's check of its connection
+    and one statement; so is the read models' standing, when no runner follows the log here."""
+    services = open_services(f"{postgres_database}?schema=r_{uuid.uuid4().hex[:8]}")
+    try:
+        services.record(example_facts())
+        key, moment = SubjectKey.platform("parler"), parse_instant("2021-01-12")
+        status = round_trips(
+            services, lambda: services.queries.read_models.status(key, moment, None)
+        )
+        standing = round_trips(services, services.runner.progress)
+        assert status == standing == ['""', "Parse"]  # the pool's check, then the statement
+        assert services.runner.progress().position == services.app.head()
+    finally:
+        services.close()

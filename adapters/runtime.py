@@ -22,3 +22,13 @@ OLDER = 5  # young collections between two of the middle generation, and so on (
 def tune_collector() -> None:
     gc.freeze()
     gc.set_threshold(YOUNG, OLDER, OLDER)
+
+
+def spare_survivors() -> None:
+    """Moves every object alive now out of the collector's sight: a bulk job calls it
+    between chunks. What it keeps (the subjects it holds, the store's objects) lives on, and
+    what it drops is freed by reference counting (it builds no cycles: an import of 200,000
+    facts leaves about 130 cyclic objects, about as many with the collector on as off), so
+    the collector need only look at what the next chunk makes. Its collections otherwise
+    traverse more and more of what the job holds: a tenth of an import's time."""
+    gc.freeze()

@@ -46,6 +46,7 @@ def import_(
     """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
     from adapters.cli.render import progress_bar, report
     from adapters.interchange import parse_chunks
+    from adapters.runtime import spare_survivors
 
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
@@ -62,6 +63,7 @@ def import_(
         for parsed in parse_chunks(stream, IMPORT_CHUNK, parallel=large):
             parse_errors.extend((p.line, p.error) for p in parsed if p.error is not None)
             yield [p.fact for p in parsed if p.fact is not None]
+            spare_survivors()  # what the chunk left alive stays: collections skip it
 
     with (
         stream,

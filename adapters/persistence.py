@@ -270,6 +270,28 @@ class PostgresEventStore(PostgresApplicationRecorder):
             "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id = %s"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
+    def create_table(self) -> None:
+        """Creates what is missing, and nothing on a store that has it all: `CREATE INDEX IF
+        NOT EXISTS` takes a SHARE lock on the events table even when the index exists, so a
+        process opening the store queued behind every write in progress, and the writes after
+        it behind it (eight writer processes starting together ended in a deadlock)."""
+        if self._created():
+            self.datastore.register_type_adapters()
+            return
+        super().create_table()
+
+    def _created(self) -> bool:
+        names = [self.events_table_name, f"{self.events_table_name}_notification_id_idx"]
+        names.append(self.event_ids_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(  # the catalogue only: no lock on the tables
+                "SELECT count(to_regclass(format('%%I.%%I', %s::text, name))) AS found "
+                "FROM unnest(%s::text[]) AS name",
+                [self.datastore.schema, names],
+            )
+            row = curs.fetchone()
+        return row is not None and row["found"] == len(names)
+
     @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)  # a stale connection
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -29,6 +29,11 @@ class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
     def qualify(self, name: str) -> str:
         return name
 
+    def found(self, cursor: Any, names: Sequence[str]) -> int:
+        marks = ", ".join("?" * len(names))
+        cursor.execute(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names)
+        return int(cursor.fetchone()[0])
+
     def track(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
 

@@ -50,17 +50,20 @@ def table_statements(t: dict[str, str]) -> list[str]:
     ]
 
 
+# The indexes readers use beyond the primary keys (writers find rows by primary key), by
+# the suffix of their names: a rebuild creates them once its rows are written, which is
+# quicker than keeping them up to date row by row.
+INDEXES = {
+    "periods_at": ("periods", "(valid_from, overall)"),
+    "intervals_status": ("intervals", "(channel, status, valid_from)"),
+    "timeline_provider": ("timeline", "(provider, subject_id)"),
+}
+
+
 def index_statements(t: dict[str, str]) -> list[str]:
-    """The indexes readers use beyond the primary keys (writers find rows by primary key):
-    a rebuild creates them once its rows are written, which is quicker than keeping them
-    up to date row by row."""
     return [
-        f"CREATE INDEX IF NOT EXISTS {t['index']}_periods_at ON {t['periods']} "
-        "(valid_from, overall)",
-        f"CREATE INDEX IF NOT EXISTS {t['index']}_intervals_status ON {t['intervals']} "
-        "(channel, status, valid_from)",
-        f"CREATE INDEX IF NOT EXISTS {t['index']}_timeline_provider ON {t['timeline']} "
-        "(provider, subject_id)",
+        f"CREATE INDEX IF NOT EXISTS {t['index']}_{name} ON {t[table]} {columns}"
+        for name, (table, columns) in INDEXES.items()
     ]
 
 
@@ -153,8 +156,25 @@ class Generations(Tables):
                     "ON CONFLICT (name) DO UPDATE SET generation = excluded.generation",
                     [LAYOUT],
                 )
-            for statement in table_statements(self.tables()) + index_statements(self.tables()):
-                self.execute(c, statement)
+            t = self.tables()
+            wanted = [t[name] for name in TABLES] + self.indexes()
+            if self.found(c, wanted) < len(wanted):  # CREATE INDEX locks its table, even if
+                for statement in table_statements(t) + index_statements(t):  # it is there
+                    self.execute(c, statement)
+
+    def indexes(self) -> list[str]:
+        """This generation's indexes beyond the primary keys, by name (as `qualify` gives)."""
+        return [self.qualify(f"{self.tables()['index']}_{name}") for name in INDEXES]
+
+    def found(self, cursor: Any, names: Sequence[str]) -> int:
+        """How many of these tables and indexes exist, from the catalogue (no lock on them:
+        a process opening the store never waits for a runner's window to commit)."""
+        self.execute(
+            cursor,
+            "SELECT count(to_regclass(name)) AS found FROM unnest(%s::text[]) AS name",
+            [list(names)],
+        )
+        return int(cursor.fetchone()["found"])
 
     def _meta_rows(self, cursor: Any) -> dict[str, int]:
         self.execute(cursor, f"SELECT name, generation FROM {self.tables(0)['meta']}")

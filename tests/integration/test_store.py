@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
@@ -380,3 +381,29 @@ def test_an_import_builds_no_cycles_for_the_collector_to_find(tracker):
         gc.enable()
     assert outcome.committed and len(outcome.rejected) >= 100
     assert found < 300, f"{found} objects in cycles after importing {len(facts)} facts"
+
+
+def test_opening_a_store_waits_for_no_write_nor_window_in_progress(database_url):
+    """A process opening the store (a CLI command, a server starting, a writer) runs no DDL
+    on what exists: `CREATE INDEX IF NOT EXISTS` would wait for every write and runner window
+    in progress, and the writes behind it for it (eight writers starting together deadlocked
+    on PostgreSQL)."""
+    first = open_services(database_url)
+    try:
+        first.record(example_facts())
+        periods = first.view.tables()["periods"]
+        with ExitStack() as held:
+            held.enter_context(first.app.index.bulk())  # on SQLite, the one write lock
+            if not database_url.startswith("sqlite"):  # a runner's window, beside the write
+                window = held.enter_context(first.view.cursor(commit=True))
+                first.view.execute(window, f"DELETE FROM {periods} WHERE subject_id = 'none'")
+            opened: list[Services] = []
+            opener = threading.Thread(
+                target=lambda: opened.append(open_services(database_url, timeout=30))
+            )
+            opener.start()
+            opener.join(timeout=10)
+            assert opened, "opening the store waited for the write in progress"
+        opened[0].close()
+    finally:
+        first.close()

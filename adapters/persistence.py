@@ -281,6 +281,8 @@ class PostgresEventStore(PostgresApplicationRecorder):
         super().create_table()
 
     def _created(self) -> bool:
+        """Whether its tables and the library's notification index exist (named as the
+        library names it: were that to change, the DDL would only run as before)."""
         names = [self.events_table_name, f"{self.events_table_name}_notification_id_idx"]
         names.append(self.event_ids_table)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

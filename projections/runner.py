@@ -440,9 +440,6 @@ class Runner:
         self._head = self.events.recorder.max_notification_id() or 0
         return self._head
 
-    def lag(self) -> int:
-        return max(self.head() - self.position, 0)
-
     def progress(self) -> Progress:
         """Where the read models stand: from memory while this process follows the stream
         (no round trip), else read from the store (one)."""

@@ -28,14 +28,13 @@ def projections_run(
         signal.signal(signal_number, lambda *_: stop.set())
     with store(database_url) as services:
         runner = services.runner
-        err.print(f"following from position {runner.position} (lag {runner.lag()}); Ctrl-C stops")
-        runner.follow(
-            stop,
-            poll,
-            report=lambda: err.print(
-                f"position {runner.position}, lag {runner.lag()}", highlight=False
-            ),
-        )
+
+        def standing() -> str:  # from memory while following, else one statement
+            progress = runner.progress()
+            return f"position {progress.position}, lag {progress.lag}"
+
+        err.print(f"following from {standing()}; Ctrl-C stops")
+        runner.follow(stop, poll, report=lambda: err.print(standing(), highlight=False))
 
 
 @projections_cli.command("status")

@@ -368,7 +368,7 @@ def test_a_store_of_an_older_read_model_layout_moves_to_a_fresh_generation(datab
     tracker.close()
 
     reopened = open_services(database_url)
-    assert reopened.view.generation == 2 and reopened.runner.lag() > 0
+    assert reopened.view.generation == 2 and reopened.runner.progress().lag > 0
     reopened.runner.catch_up()
     assert everything(reopened) == before
     reopened.close()

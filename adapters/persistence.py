@@ -416,7 +416,9 @@ class PostgresEventStore(PostgresApplicationRecorder):
     ) -> list[Notification]:
         events: list[Notification] = []
         for chunk in chunks(list(dict.fromkeys(originator_ids)), PG_CHUNK):
-            curs.execute(statement, [list(chunk), *params])
+            # Binary results: the states come as they are stored, not hex-encoded by the
+            # server and decoded here (a fifth of the time a rebuild's histories take).
+            curs.execute(statement, [list(chunk), *params], binary=True)
             events += [
                 Notification(
                     id=row["notification_id"],

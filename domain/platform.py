@@ -203,7 +203,7 @@ class PlatformState:
     def channels(self) -> dict[Channel, Availability]:
         backend = self.backend
         channels = {Channel.WEB: backend}
-        for store in sorted(self.stores, key=lambda s: s.channel != Channel.IOS):
+        for store in by_channel(self.stores):
             listing = Availability.PARTIAL if store in self.delisted else Availability.ONLINE
             channels[store.channel] = Availability.least(listing, backend)
         return channels
@@ -383,3 +383,9 @@ def overall_of(channels: dict[Channel, Availability]) -> Availability:
 @cache
 def app_stores(names: tuple[str, ...]) -> tuple[AppStore, ...]:
     return tuple(map(AppStore, names))
+
+
+@cache
+def by_channel(stores: tuple[AppStore, ...]) -> tuple[AppStore, ...]:
+    """The stores in their channels' order (iOS first)."""
+    return tuple(sorted(stores, key=lambda s: s.channel != Channel.IOS))

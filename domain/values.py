@@ -39,7 +39,7 @@ class Availability(StrEnum):
 
     @classmethod
     def least(cls, *values: Availability) -> Availability:
-        return min(values, key=lambda value: value.rank)
+        return min(values, key=_RANK.__getitem__)
 
 
 class AccountStatus(StrEnum):

@@ -4,6 +4,11 @@ A status document is a subject's state at a moment in the domain's words (a
 platform's channels, hosts, domain and store listings; an account's status and
 the event behind it); a fact record is a stored fact with its place in the store.
 Adapters turn them into JSON, tables or HTML.
+
+They are plain dataclasses, not frozen ones: a rebuild makes several for every event, and a
+frozen dataclass takes about seven times as long to make (its `__init__` sets each field
+through `object.__setattr__`). Nothing changes one once made, but the status fold, which
+dates a platform's fresh document (`projections.status.with_since`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ OVERALL = "overall"  # the channel that sums up a subject: a platform's overall 
 CHANNEL_ORDER = (OVERALL, *Channel)
 
 
-@dataclass(frozen=True)
+@dataclass
 class EventRef:
     """The event that set part of a status."""
 
@@ -47,20 +52,20 @@ class EventRef:
         return cls(fact.event_id, fact.type, fact.occurred_at, provider or None, fact.reason)
 
 
-@dataclass(frozen=True)
+@dataclass
 class HostEntry:
     provider: str
     scope: HostingScope
     since: EventRef
 
 
-@dataclass(frozen=True)
+@dataclass
 class ServiceEntry:
     provider: str
     service: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class PlatformDocument:
     name: str
     status: Availability
@@ -75,7 +80,7 @@ class PlatformDocument:
     last_event: EventRef | None = None  # the event that began it (None: a suspension ran out)
 
 
-@dataclass(frozen=True)
+@dataclass
 class AccountDocument:
     status: AccountStatus
     since: datetime | None = None
@@ -148,7 +153,7 @@ def own_fields(fact_type: type[Subject.Fact]) -> tuple[str, ...]:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class FactRecord:
     """A stored fact: its type, subject and own fields (times as datetimes, absent values
     left out, in the order of the event's fields), with the store's id, time and position."""

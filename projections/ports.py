@@ -1,5 +1,6 @@
 """What the projections need: the event store they read, and a read-model store they write
-(its SQL lives in adapters/)."""
+(its SQL lives in adapters/). The rows they hand over, made for every event, are plain
+dataclasses (see `projections.documents`)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class EventSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class SubjectRows:
     """Everything the status read models hold about one subject (replaced as a whole)."""
 
@@ -60,7 +61,7 @@ class SubjectRows:
     continued: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class TimelineRow:
     subject_id: str
     occurred_at: int  # microseconds since the epoch, as every time in the read models
@@ -68,7 +69,7 @@ class TimelineRow:
     record: FactRecord
 
 
-@dataclass(frozen=True)
+@dataclass
 class RetractionMark:
     subject_id: str
     target: str

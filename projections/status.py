@@ -5,6 +5,7 @@
 where a timed suspension runs out. `intervals` merges them, per channel, into
 the runs during which the channel had one status. Both are pure functions of
 the subject, so recomputing a subject's rows after a late fact is always exact.
+(Periods and runs, made for every event, are plain dataclasses: see `projections.documents`.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from projections.documents import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Snapshot:
     valid_from: datetime
     valid_to: datetime | None
@@ -37,7 +38,7 @@ class Snapshot:
     causes: dict[str, str | None]  # channel -> the fact at valid_from that changed it
 
 
-@dataclass(frozen=True)
+@dataclass
 class Interval:
     """A run of one status on one channel: `[valid_from, valid_to)`, open if `valid_to` is
     None, begun by `event_id` (None where a timed suspension ran out)."""
@@ -96,7 +97,7 @@ def fold_periods(
             ):
                 earlier = merged.document.last_event
                 cause = earlier if earlier and earlier.event_id == overall_cause else None
-            now = with_since(now, moment, cause, points[-1] if points else None)
+            with_since(now, moment, cause, points[-1] if points else None)
         points.append(Snapshot(moment, None, values, event_id, now, causes))
 
     last = None
@@ -126,15 +127,16 @@ def with_since(
     moment: datetime,
     cause: EventRef | None,
     previous: Snapshot | None,
-) -> PlatformDocument:
-    """The platform's document with when its overall status began and the event that began
-    it (`cause`, None where a suspension ran out): carried on from the period before while
-    the overall status holds."""
+) -> None:
+    """Sets when the platform's overall status began and the event that began it (`cause`,
+    None where a suspension ran out) on its document (the fold's own, just made): carried on
+    from the period before while the overall status holds."""
     if previous is not None and previous.readings[OVERALL] == now.status:
         before = previous.document
         assert isinstance(before, PlatformDocument)
-        return replace(now, since=before.since, last_event=before.last_event)
-    return replace(now, since=moment, last_event=cause)
+        now.since, now.last_event = before.since, before.last_event
+    else:
+        now.since, now.last_event = moment, cause
 
 
 def folds(

@@ -358,13 +358,9 @@ def test_an_import_builds_no_cycles_for_the_collector_to_find(tracker):
     (`spare_survivors`): what it drops is freed by reference counting, even around
     rejections, so nothing is left for the collector, however many facts."""
     import gc
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "histories.py"
-    spec = importlib.util.spec_from_file_location("histories", path)
-    histories = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(histories)
+    from scripts import histories
+
     raw = histories.history(4000, 60)
     for index in range(0, len(raw), 40):  # some refused: not yet happened
         if "occurred_at" in raw[index]:

@@ -5,8 +5,8 @@ writes their rows in one transaction. Deriving is pure Python and takes most of 
 writing is the database's. So worker processes (one per core, spawned for the window) take
 batches of subjects from a queue, read their histories on their own connections (what was
 committed up to the window's end: the window's transaction writes only read models), derive
-and encode their rows, and send them back; this process writes them as they come, all in the
-window's transaction. The queue of results is bounded, so memory follows a few pieces of
+and encode their rows (for PostgreSQL, in `COPY`'s format already), and send them back; this
+process writes them as they come, all in the window's transaction. The queue of results is bounded, so memory follows a few pieces of
 rows, not the window. A worker that fails or dies fails the window (nothing is written).
 """
 
@@ -22,6 +22,7 @@ from multiprocessing import get_context, parent_process
 from typing import Any
 from uuid import UUID
 
+from adapters.read_models.backends import bulk_format
 from adapters.read_models.writer import encode
 from adapters.runtime import tune_collector
 from projections.ports import BatchDone, Rows
@@ -130,13 +131,14 @@ def work(env: dict[str, str], tasks: Any, results: Any, upto: int, after: int) -
 
 def derive(env: dict[str, str], tasks: Any, results: Any, upto: int, after: int) -> None:
     app = Deplatforming(env=env)
+    formatted = bulk_format(app.factory.datastore)  # type: ignore[attr-defined]  # a SQL store's factory has one
     try:
         while (batch := _taken(tasks)) is not None:
             tails: dict[UUID, Any] = {}
             subject_ids = [UUID(hex=subject_id) for subject_id in batch]
             events, pieces = window_batch(app, subject_ids, upto, after, tails)
             for piece in pieces:
-                _sent(results, ("rows", encode(piece)))
+                _sent(results, ("rows", formatted(encode(piece))))
             _sent(results, ("batch", BatchDone(events, tails)))
     finally:
         app.close()

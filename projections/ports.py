@@ -89,17 +89,22 @@ class Projected:
     extensions: Sequence[Extension] = ()  # subjects whose rows only grow at their end
 
 
+# A table's new rows: tuples of plain values, or already in the store's bulk-load format
+# (PostgreSQL's `COPY` text), formatted where they were derived.
+Table = list[tuple[Any, ...]] | bytes
+
+
 @dataclass(frozen=True)
 class Rows:
     """A `Projected` without extensions, encoded as the read models store it (each table's
     rows as tuples of plain values): what a worker process that derived it sends back."""
 
     replaced: list[str]  # the subjects whose rows it replaces (their first piece)
-    periods: list[tuple[Any, ...]]
-    intervals: list[tuple[Any, ...]]
-    subjects: list[tuple[Any, ...]]
-    timeline: list[tuple[Any, ...]]
-    retractions: list[tuple[Any, ...]]
+    periods: Table
+    intervals: Table
+    subjects: Table
+    timeline: Table
+    retractions: list[tuple[Any, ...]]  # marks made in place (UPDATEs), never bulk-loaded
 
 
 @dataclass(frozen=True)

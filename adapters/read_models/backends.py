@@ -3,16 +3,20 @@ recorders, sharing the application's datastore)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import io
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg.copy import Copy, FileWriter
 
 from adapters.read_models.schema import setup_retry
 from adapters.read_models.writer import Writer
+from projections.ports import Rows, Table
 
 
 class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
@@ -60,18 +64,51 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
         with self.datastore.cursor() as c:
             yield c
 
-    def insert(
-        self, cursor: Any, table: str, rows: Sequence[Sequence[Any]], columns: str = ""
-    ) -> None:
+    def insert(self, cursor: Any, table: str, rows: Table, columns: str = "") -> None:
         """With `COPY`, PostgreSQL's bulk load: a rebuild writes millions of rows, and a
-        pipeline of INSERTs spent most of its time waiting on the server."""
+        pipeline of INSERTs spent most of its time waiting on the server. Rows a worker
+        formatted already (`bulk_format`) are sent as they are."""
         if rows:
             with cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
+                if isinstance(rows, bytes):
+                    copy.write(rows)
+                    return
                 for row in rows:
                     copy.write_row(row)
 
 
 StatusView = SQLiteStatusView | PostgresStatusView
+
+
+def bulk_format(datastore: Any) -> Callable[[Rows], Rows]:
+    """How a worker process that derives rows for this store hands them over: for
+    PostgreSQL, each table's rows in `COPY`'s text format, made by psycopg's own formatter (a
+    `Copy` that writes to memory), so that the process writing them neither unpickles nor
+    formats hundreds of thousands of tuples; for SQLite, as they are."""
+    if isinstance(datastore, SQLiteDatastore):
+        return lambda rows: rows
+
+    def formatted(rows: Rows) -> Rows:
+        with datastore.get_connection() as connection, connection.cursor() as cursor:
+            return replace(
+                rows,
+                periods=_copy_text(cursor, rows.periods),
+                intervals=_copy_text(cursor, rows.intervals),
+                subjects=_copy_text(cursor, rows.subjects),
+                timeline=_copy_text(cursor, rows.timeline),
+            )
+
+    return formatted
+
+
+def _copy_text(cursor: Any, rows: Table) -> Table:
+    if isinstance(rows, bytes) or not rows:
+        return rows
+    buffer = io.BytesIO()
+    with Copy(cursor, writer=FileWriter(buffer)) as copy:
+        for row in rows:
+            copy.write_row(row)
+    return buffer.getvalue()
 
 
 def status_view(datastore: Any) -> StatusView:

@@ -22,6 +22,7 @@ from eventsourcing.persistence import OperationalError
 from eventsourcing.utils import retry
 
 from domain.clock import micros, now
+from projections.ports import Table
 
 # The tables' layout (3: platforms' documents say since when and why, the timeline names
 # providers); a generation of an older layout is replaced when opened.
@@ -111,10 +112,9 @@ class Tables:
         if rows:
             cursor.executemany(self.sql(statement), rows)
 
-    def insert(
-        self, cursor: Any, table: str, rows: Sequence[Sequence[Any]], columns: str = ""
-    ) -> None:
+    def insert(self, cursor: Any, table: str, rows: Table, columns: str = "") -> None:
         """Adds rows to a table: values for every column, or for `columns` ("(a, b)")."""
+        assert not isinstance(rows, bytes), "only PostgreSQL loads rows in bulk-load format"
         if rows:
             marks = ", ".join(["%s"] * len(rows[0]))
             self.executemany(cursor, f"INSERT INTO {table} {columns} VALUES ({marks})", rows)

@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from adapters.composition import Services, open_services, rebuild
 from adapters.derivation import DerivationFailed, Workers
 from adapters.interchange import parse_instant
-from adapters.read_models.backends import status_view
+from adapters.read_models.backends import bulk_format, status_view
 from adapters.read_models.writer import Writer
 from domain.errors import UnknownSubject
 from domain.values import STATUSES, SubjectKey
+from projections.ports import Rows
 from projections.runner import Runner
 from service.queries import Queries
 from tests.helpers import (
@@ -251,6 +252,29 @@ def test_worker_processes_derive_a_window_as_this_process_would(new_store, monke
             tracker.close()
 
     check()
+
+
+def test_rows_a_worker_formats_for_bulk_load_are_stored_as_written(tracker):
+    """A worker hands PostgreSQL its rows in `COPY`'s format (SQLite's as they are): text
+    that `COPY` escapes (tabs, newlines, backslashes, what looks like its null) and nulls
+    come back from the table unchanged."""
+    awkward = ["tab\there", "line\nbreak\r", "back\\slash \\N", "\\N", "ünï 🚫", ""]
+    subjects = [
+        (f"s{i}", "account", text, text, None if i % 2 else i) for i, text in enumerate(awkward)
+    ]
+    view = tracker.view
+    formatted = bulk_format(tracker.app.factory.datastore)(Rows([], [], [], subjects, [], []))
+    assert isinstance(formatted.subjects, bytes) == (view.placeholder == "%s")
+    view.apply([formatted], None)
+    with view.reading() as c:
+        c.execute(
+            f"SELECT subject_id, kind, key, identity, exists_from FROM {view.tables()['subjects']}"
+            " ORDER BY subject_id"
+        )
+        stored = [
+            tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in c.fetchall()
+        ]
+    assert stored == subjects
 
 
 def test_a_window_whose_worker_fails_applies_none_of_it(tracker, monkeypatch):

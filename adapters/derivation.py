@@ -6,8 +6,9 @@ writing is the database's. So worker processes (one per core, spawned for the wi
 batches of subjects from a queue, read their histories on their own connections (what was
 committed up to the window's end: the window's transaction writes only read models), derive
 and encode their rows (for PostgreSQL, in `COPY`'s format already), and send them back; this
-process writes them as they come, all in the window's transaction. The queue of results is bounded, so memory follows a few pieces of
-rows, not the window. A worker that fails or dies fails the window (nothing is written).
+process writes them as they come, all in the window's transaction. The queue of results is
+bounded, so memory follows a few pieces of rows, not the window. A worker that fails or
+dies fails the window (nothing is written).
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from adapters.reporting import formats
-from adapters.reporting.html import page
 from adapters.reporting.tables import SECTIONS, header, tables
 from service.reports import Report
 
@@ -37,6 +35,11 @@ def render(report: Report, fmt: str, table: str | None = None) -> Rendered:
         raise BadReportRequest(f"a single table is for {' and '.join(TABLED)}, not {fmt}")
     if table is not None and table not in SECTIONS:
         raise BadReportRequest(f"unknown table {table!r}; expected one of {', '.join(SECTIONS)}")
+    # Imported here, not with the package: pyarrow and jinja2 take a few tenths of a second
+    # to import, which every command of the CLI would pay (its tables use `tables`).
+    from adapters.reporting import formats
+    from adapters.reporting.html import page
+
     base = name_of(report)
     if fmt == "json":
         text = json.dumps(formats.json_document(report), ensure_ascii=False, indent=2) + "\n"

@@ -38,3 +38,18 @@ def test_the_late_facts_benchmark_runs_short_and_compares_with_the_smallest_plat
     )
     assert len(re.findall(r"late fact, platform of .* p50 .* the 40-fact", finished.stdout)) == 2
     assert "a page of late facts on 30 platforms" in finished.stdout
+
+
+def test_the_import_floor_times_the_stack_and_the_rules_on_the_same_facts():
+    finished = subprocess.run(
+        [sys.executable, SCRIPTS / "import_floor.py", "--events", "3000", "--subjects", "60"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    timed = dict(re.findall(r"^  (\w[\w ]+?) +(\d+\.\d)", finished.stdout, re.MULTILINE))
+    assert len(timed) == 4 and all(float(micros) > 0 for micros in timed.values()), timed
+    stack = re.search(r"the stack, in all +(\d+\.\d)", finished.stdout)
+    assert stack and abs(float(stack[1]) - sum(map(float, timed.values()))) < 0.3
+    assert re.search(r"the domain's rules as they are \(one core\): \d+\.\d", finished.stdout)

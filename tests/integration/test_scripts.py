@@ -10,46 +10,39 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def test_the_import_memory_scenario_runs_short_and_reports_both_peaks():
+def run(script: str, *args: str) -> str:
+    """What a script printed, run to the end (a failure fails the test)."""
     finished = subprocess.run(
-        [sys.executable, SCRIPTS / "import_memory.py", "--events", "12000", "--subjects", "300"],
+        [sys.executable, SCRIPTS / script, *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=True,
     )
-    peaks = re.findall(r"peak RSS +(\d+) MB", finished.stdout)
-    assert len(peaks) == 2 and all(int(p) > 0 for p in peaks), finished.stdout
-    assert "whole / baseline" in finished.stdout
+    return finished.stdout
+
+
+def test_the_import_memory_scenario_runs_short_and_reports_both_peaks():
+    printed = run("import_memory.py", "--events", "12000", "--subjects", "300")
+    peaks = re.findall(r"peak RSS +(\d+) MB", printed)
+    assert len(peaks) == 2 and all(int(p) > 0 for p in peaks), printed
+    assert "whole / baseline" in printed
 
 
 def test_the_late_facts_benchmark_runs_short_and_compares_with_the_smallest_platform():
-    finished = subprocess.run(
-        [
-            sys.executable,
-            SCRIPTS / "late_facts.py",
-            *("--sizes", "40", "400", "--late", "3", "--small", "30", "--pages", "1"),
-            *("--store", "sqlite"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
+    printed = run(
+        "late_facts.py",
+        *("--sizes", "40", "400", "--late", "3", "--small", "30", "--pages", "1"),
+        *("--store", "sqlite"),
     )
-    assert len(re.findall(r"late fact, platform of .* p50 .* the 40-fact", finished.stdout)) == 2
-    assert "a page of late facts on 30 platforms" in finished.stdout
+    assert len(re.findall(r"late fact, platform of .* p50 .* the 40-fact", printed)) == 2
+    assert "a page of late facts on 30 platforms" in printed
 
 
 def test_the_import_floor_times_the_stack_and_the_rules_on_the_same_facts():
-    finished = subprocess.run(
-        [sys.executable, SCRIPTS / "import_floor.py", "--events", "3000", "--subjects", "60"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    timed = dict(re.findall(r"^  (\w[\w ]+?) +(\d+\.\d)", finished.stdout, re.MULTILINE))
+    printed = run("import_floor.py", "--events", "3000", "--subjects", "60")
+    timed = dict(re.findall(r"^  (\w[\w ]+?) +(\d+\.\d)", printed, re.MULTILINE))
     assert len(timed) == 4 and all(float(micros) > 0 for micros in timed.values()), timed
-    stack = re.search(r"the stack, in all +(\d+\.\d)", finished.stdout)
+    stack = re.search(r"the stack, in all +(\d+\.\d)", printed)
     assert stack and abs(float(stack[1]) - sum(map(float, timed.values()))) < 0.3
-    assert re.search(r"the domain's rules as they are \(one core\): \d+\.\d", finished.stdout)
+    assert re.search(r"the domain's rules as they are \(one core\): \d+\.\d", printed)

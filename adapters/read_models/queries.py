@@ -143,21 +143,31 @@ class ReadModelQueries:
             params.append(kind)
         if limit is not None:
             params += [limit, offset]
-        order = f"s.kind DESC, s.identity COLLATE {self.view.binary_collation}"
+        order = "{0}kind DESC, {0}identity COLLATE " + self.view.binary_collation
 
         def query(t: dict[str, str]) -> str:
             # Each subject's last period begun by as_of: one primary-key lookup a subject,
             # whatever the length of the history (not a scan of every period begun by then).
+            if self.view.lateral:  # PostgreSQL hashed every period otherwise, documents and all
+                source = (
+                    f"(SELECT subject_id, kind, key, identity FROM {t['subjects']} "
+                    f"ORDER BY {order.format('')}) s CROSS JOIN LATERAL (SELECT q.document, "
+                    f"q.overall, q.valid_to FROM {t['periods']} q WHERE q.subject_id = "
+                    "s.subject_id AND q.valid_from <= %s ORDER BY q.valid_from DESC LIMIT 1) p"
+                )
+            else:
+                source = (
+                    f"{t['subjects']} s JOIN {t['periods']} p ON p.subject_id = s.subject_id "
+                    f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
+                    "WHERE q.subject_id = s.subject_id AND q.valid_from <= %s)"
+                )
             return (
                 # Only a page needs the total beside it (the window costs a third of a query
                 # for every subject: all of them are counted by the rows themselves).
                 "SELECT p.document, s.kind, s.key"
                 + (", COUNT(*) OVER () AS total " if limit is not None else " ")
-                + f"FROM {t['subjects']} s JOIN {t['periods']} p ON p.subject_id = s.subject_id "
-                f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
-                "WHERE q.subject_id = s.subject_id AND q.valid_from <= %s) "
-                f"WHERE (p.valid_to IS NULL OR p.valid_to > %s)"
-                f"{where.replace('{timeline}', t['timeline'])} ORDER BY {order}"
+                + f"FROM {source} WHERE (p.valid_to IS NULL OR p.valid_to > %s)"
+                f"{where.replace('{timeline}', t['timeline'])} ORDER BY {order.format('s.')}"
                 + (" LIMIT %s OFFSET %s" if limit is not None else "")
             )
 

@@ -74,6 +74,7 @@ class Tables:
 
     placeholder = "%s"
     binary_collation = '"C"'  # code-point order, as Python sorts strings
+    lateral = True  # joins a subquery run for each row of the left (LATERAL)
     log_position = "notification_id"  # the column of an event's position in the log
     generation: int
     tracking_table: str  # the library's tracking table, where this generation's position is
@@ -202,11 +203,12 @@ class Generations(Tables):
 
     @setup_retry
     def activate(self) -> int | None:
-        """Indexes this generation for readers, points them at it and drops the one they
-        used; returns it."""
+        """Indexes this generation for readers, gathers its statistics, points them at it
+        and drops the one they used; returns it."""
         with self.cursor(commit=True) as c:
             for statement in index_statements(self.tables()):
                 self.execute(c, statement)
+            self.gather_statistics(c, [self.tables()[name] for name in TABLES])
             meta = self.tables()["meta"]
             self.execute(c, f"SELECT generation FROM {meta} WHERE name = 'status'")
             previous = int(c.fetchone()["generation"])
@@ -217,6 +219,11 @@ class Generations(Tables):
                 return None
             self._drop(c, previous)
             return previous
+
+    def gather_statistics(self, cursor: Any, tables: Sequence[str]) -> None:
+        """The planner's statistics of freshly filled tables: without them (autovacuum off,
+        or not yet round) PostgreSQL plans readers' first queries on guesses."""
+        self.execute(cursor, f"ANALYZE {', '.join(tables)}")
 
     def standing(self, events: Any) -> tuple[int, int]:
         """This generation's position and the last position of the log `events` (the

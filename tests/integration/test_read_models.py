@@ -503,3 +503,34 @@ def test_a_status_at_t_is_one_statement_and_where_the_read_models_stand_one_more
         assert services.runner.progress().position == services.app.head()
     finally:
         services.close()
+
+
+def test_bulk_writes_and_rebuilds_gather_the_planners_statistics_on_postgresql(
+    postgres_database, monkeypatch
+):
+    """PostgreSQL plans on statistics that autovacuum may not have gathered yet (or never,
+    when it is off): a bulk write of many events gathers those of the event store, and a
+    rebuild those of its new generation, so that reading histories and readers' queries use
+    the primary keys. A small write leaves it to autovacuum."""
+    monkeypatch.setattr("adapters.persistence.ANALYZE_AFTER", 5)
+    schema = f"a_{uuid.uuid4().hex[:12]}"
+    tracker = open_services(f"{postgres_database}?schema={schema}")
+    try:
+
+        def analyzed() -> set[str]:
+            with tracker.view.reading() as c:
+                c.execute("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = %s", [schema])
+                return {row["tablename"] for row in c.fetchall()}
+
+        facts = example_facts()
+        tracker.record(facts[:1])  # two events: the subject tracked, and its fact
+        assert analyzed() == set()
+        tracker.import_stream(iter([facts[1:]]))
+        assert analyzed() == {"deplatforming_events", "deplatforming_event_ids"}
+        generation = rebuild(tracker).generation
+        tables = {
+            f"rm{generation}_{name}" for name in ("periods", "intervals", "subjects", "timeline")
+        }
+        assert analyzed() == {"deplatforming_events", "deplatforming_event_ids"} | tables
+    finally:
+        tracker.close()

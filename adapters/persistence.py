@@ -18,7 +18,13 @@ from typing import Any, cast
 from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    Notification,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
@@ -408,7 +414,7 @@ class PostgresEventStore(PostgresApplicationRecorder):
         try:
             with self.datastore.get_connection() as conn, conn.transaction():
                 conn.execute(self.analyze_statement)
-        except (InterfaceError, OperationalError) as error:
+        except PersistenceError as error:  # down, a lock not granted, a timeout: any
             log.warning("statistics not gathered after a bulk write", error=str(error))
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:

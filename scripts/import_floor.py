@@ -122,9 +122,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--target", type=float, default=30_000, help="events/s to judge by")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="floor-") as directory:  # the stores it writes
+        measure(args, directory)
+
+
+def measure(args: argparse.Namespace, directory: str) -> None:
     n = args.events
     lines = [orjson.dumps(f) for f in histories.history(n, args.subjects, args.seed)]
-    directory = tempfile.mkdtemp(prefix="floor-")
 
     rows: dict[str, float] = {}
     rows["pydantic validates a line"], models = best(

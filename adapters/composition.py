@@ -27,7 +27,6 @@ from adapters.read_models.queries import ReadModelQueries
 from domain.values import SubjectKey, SubjectKind
 from projections.runner import Runner
 from service.application import Deplatforming
-from service.folding import FoldQueries
 from service.query_service import READ_WAIT, QueryService
 from service.recording import NewFact, Outcome
 from service.reports import Report, Selection
@@ -146,7 +145,6 @@ def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
     runner = Runner(app, view, derivation=workers_for(env))
     queries = QueryService(
         ReadModelQueries(view),
-        FoldQueries(app),
         runner,
         wait=read_wait,
         recorded_at=app.recorded_at,

@@ -69,13 +69,13 @@ class Platform(Subject):
         service: str
 
     @classmethod
-    def start(cls, subject: SubjectKey, fact_type: str) -> Platform:
+    def start(cls, subject: SubjectKey, fact_type: str, now: datetime) -> Platform:
         """A platform exists from its registration on: its first fact must be that."""
         if fact_type != "PlatformRegistered":
             raise RuleViolation(
                 f"unknown platform {subject.key!r}: record its PlatformRegistered first"
             )
-        return cls.track(subject)
+        return cls.track(subject, now)
 
     def initial_state(self) -> PlatformState:
         return PlatformState(self.key, self.registration, weakly(self.last_termination))

@@ -105,8 +105,9 @@ class Subject(Aggregate):
         self._candidate: tuple[Subject.Action | None, Subject.Action | None] = (None, None)
 
     @classmethod
-    def track(cls, subject: SubjectKey) -> Self:
-        return cls._create(cls.Tracked, id=subject.id, key=subject.key)
+    def track(cls, subject: SubjectKey, now: datetime) -> Self:
+        """A timeline for a subject, begun when its first fact is recorded (`now`)."""
+        return cls._create(cls.Tracked, id=subject.id, key=subject.key, timestamp=now)
 
     @classmethod
     @cache
@@ -123,9 +124,10 @@ class Subject(Aggregate):
         return declared | {"EventRetracted": cls.EventRetracted}
 
     @classmethod
-    def start(cls, subject: SubjectKey, fact_type: str) -> Self:
-        """A new timeline for a subject the store has no record of, begun by `fact_type`."""
-        return cls.track(subject)
+    def start(cls, subject: SubjectKey, fact_type: str, now: datetime) -> Self:
+        """A new timeline for a subject the store has no record of, begun by `fact_type`
+        recorded at `now`."""
+        return cls.track(subject, now)
 
     @property
     def subject(self) -> SubjectKey:

@@ -47,17 +47,22 @@ class EventSource(Protocol):
 
 @dataclass
 class SubjectRows:
-    """Everything the status read models hold about one subject (replaced as a whole)."""
+    """A subject's periods and runs, believed from `known_from` (until `known_to`, open while
+    they still are): the whole of what the store believed then, or, in a `Projected` that
+    holds `history`, part of it."""
 
     subject_id: str
     kind: str
     key: str
     identity: str
     exists_from: datetime | None  # when the subject begins to exist (None: every fact retracted)
+    first_known: datetime  # when its first fact was recorded
+    known_from: datetime
     snapshots: list[Snapshot]
     intervals: list[Interval]
+    known_to: datetime | None = None
     # More of the rows of a subject given just before (a long one comes in pieces): added to
-    # them, where a first piece replaces what was stored.
+    # them, where a first piece replaces (or supersedes) what was stored.
     continued: bool = False
 
 
@@ -66,6 +71,7 @@ class TimelineRow:
     subject_id: str
     occurred_at: int  # microseconds since the epoch, as every time in the read models
     version: int
+    recorded_at: int
     record: FactRecord
 
 
@@ -80,13 +86,16 @@ class RetractionMark:
 
 @dataclass(frozen=True)
 class Projected:
-    """The rows a batch of subjects gives: each subject's own rows (replaced as a whole), the
-    batch's new facts on their timelines, and the retractions it marks."""
+    """The rows a batch of subjects gives: each subject's own rows, the batch's new facts on
+    their timelines, and the retractions it marks. A subject's first piece of rows either
+    supersedes the rows believed until then (they are closed at its `known_from`), or, with
+    `history`, is its whole history over transaction time (what was stored is replaced)."""
 
     subjects: Sequence[SubjectRows]
     timeline: Sequence[TimelineRow]
     retractions: Sequence[RetractionMark]
-    extensions: Sequence[Extension] = ()  # subjects whose rows only grow at their end
+    extensions: Sequence[Extension] = ()  # subjects whose rows change from a moment on
+    history: bool = False
 
 
 # A table's new rows: tuples of plain values, or already in the store's bulk-load format
@@ -99,7 +108,8 @@ class Rows:
     """A `Projected` without extensions, encoded as the read models store it (each table's
     rows as tuples of plain values): what a worker process that derived it sends back."""
 
-    replaced: list[str]  # the subjects whose rows it replaces (their first piece)
+    replaced: list[str]  # the subjects whose rows it replaces (their whole history)
+    superseded: list[tuple[str, int]]  # subjects whose rows believed until then it closes, when
     periods: Table
     intervals: Table
     subjects: Table

@@ -21,20 +21,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import chain
+from itertools import chain, groupby
 from typing import Any
 from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from domain import Subject
+from domain import Subject, tracked_key
 from domain.cache import SubjectCache
 from domain.clock import from_micros, micros, now
 from domain.timeline import State
 from domain.values import SubjectKey
+from projections.belief import Belief
 from projections.documents import FactRecord, readings
 from projections.log import pages
 from projections.ports import (
@@ -48,7 +49,7 @@ from projections.ports import (
     SubjectRows,
     TimelineRow,
 )
-from projections.status import Folded, Interval, Runs, Snapshot, folds
+from projections.status import Folded, Interval, Runs, Snapshot, fold_periods, folds, intervals
 from projections.tails import Extension, Tail, extend, resume, tail_of
 
 log = structlog.get_logger(__name__)
@@ -82,11 +83,29 @@ class StatusProjection:
         self.subjects = SubjectCache(SUBJECT_FACTS)
 
     def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
-        """Applies a page of the log: a subject whose new facts all sort last has its rows
-        extended from where they end; one with a late fact or a retraction has them redone
-        from just before the first valid time the page changes (its fold there taken from
-        the subject's checkpoints, kept in memory between pages); only a new subject, or a
-        change before a subject's first fact, derives a subject's rows whole."""
+        """Applies a page of the log, one transaction for each part of it recorded at one
+        instant (a write's), so that the rows keep each belief of the store's, from when it
+        was recorded: a page applied twice fails at its first part's tracking record."""
+        start = 0
+        for end in range(1, len(page) + 1):
+            if end == len(page) or page[end][1].timestamp != page[start][1].timestamp:
+                part = page[start:end]
+                last = (
+                    tracking
+                    if end == len(page)
+                    else Tracking(tracking.application_name, part[-1][0])
+                )
+                self._process_part(part, last)
+                start = end
+
+    def _process_part(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
+        """Applies events recorded at one instant: a subject whose new facts all sort last
+        has its rows extended from where they end; one with a late fact or a retraction has
+        them redone from just before the first valid time the page changes (its fold there
+        taken from the subject's checkpoints, kept in memory between pages); only a new
+        subject, or a change before a subject's first fact, derives a subject's rows whole.
+        The rows they supersede are closed at that instant."""
+        known_at: datetime = page[0][1].timestamp
         events_of: dict[UUID, list[Any]] = {}
         for _, event in page:
             events_of.setdefault(event.originator_id, []).append(event)
@@ -122,12 +141,12 @@ class StatusProjection:
         keep += changed.values()
         cuts = self._cuts(changed, events_of)
         grown += [
-            resume(cut, changed[i].version, suffix, SLICE, tails)
+            resume(cut, changed[i].version, known_at, suffix, SLICE, tails)
             for i, (cut, suffix) in cuts.items()
         ]
         whole = {i: s for i, s in changed.items() if i not in cuts}
         extensions = (Projected([], [], [], list(piece)) for piece in _pieces(chain(*grown)))
-        changes = chain(extensions, projected(whole, page, keys, tails))
+        changes = chain(extensions, projected(whole, page, keys, tails, known_at))
         self._apply(changes, tracking, tails)
         self.subjects.checkin(keep)
 
@@ -252,21 +271,17 @@ def window_batch(
     tails: dict[UUID, Tail | None],
 ) -> tuple[int, Iterator[Projected]]:
     """A batch of subjects of a window: how many of their events were recorded after `after`
-    (up to `upto`), and their rows, derived whole from their histories up to `upto` (their
-    tails added to `tails`)."""
+    (up to `upto`), and their rows over transaction time, derived whole from their histories
+    up to `upto` (their tails added to `tails`)."""
     histories = events.histories(batch, upto)
-    subjects: dict[UUID, Subject] = {}
-    page: list[tuple[int, Any]] = []
-    for subject_id, history in histories.items():
-        subject = None
-        for position, event in history:
-            subject = event.mutate(subject)
-            if position > after:
-                page.append((position, event))
-        assert isinstance(subject, Subject)
-        subjects[subject_id] = subject
-    keys = {i: s.subject for i, s in subjects.items()}
-    return len(page), projected(subjects, page, keys, tails)
+    page = [
+        (position, event)
+        for history in histories.values()
+        for position, event in history
+        if position > after
+    ]
+    keys = {i: key_of(history[0][1]) for i, history in histories.items()}
+    return len(page), histories_projected(histories, page, keys, tails)
 
 
 def _pieces(extensions: Iterable[Extension]) -> Iterator[list[Extension]]:
@@ -314,22 +329,57 @@ def projected(
     page: Sequence[tuple[int, Any]],
     keys: dict[UUID, SubjectKey],
     tails: dict[UUID, Tail | None],
+    known_at: datetime,
 ) -> Iterator[Projected]:
-    """The rows of these subjects (their tails added to `tails`), the page's facts on their
-    timelines (`keys`: the key of each subject the page touches), its retractions; in pieces
-    of about `SLICE` rows, so that a subject with a long history is never held derived whole."""
+    """The rows of these subjects as the store knew them from `known_at` (their tails added
+    to `tails`), the page's facts on their timelines (`keys`: the key of each subject the
+    page touches), its retractions; in pieces of about `SLICE` rows, so that a subject with a
+    long history is never held derived whole."""
+    yield from timeline_pieces(page, keys)
+    yield from in_pieces(
+        piece
+        for subject_id, subject in subjects.items()
+        for piece in subject_rows(subject_id, subject, tails, known_at)
+    )
+
+
+def histories_projected(
+    histories: dict[UUID, list[tuple[int, Any]]],
+    page: Sequence[tuple[int, Any]],
+    keys: dict[UUID, SubjectKey],
+    tails: dict[UUID, Tail | None],
+) -> Iterator[Projected]:
+    """`projected`, for subjects given by their whole histories: their rows over transaction
+    time, each belief of the store's from when it was recorded (they replace what is stored)."""
+    yield from timeline_pieces(page, keys)
+    yield from in_pieces(
+        (
+            piece
+            for subject_id, history in histories.items()
+            for piece in history_rows(subject_id, [event for _, event in history], tails)
+        ),
+        history=True,
+    )
+
+
+def timeline_pieces(
+    page: Sequence[tuple[int, Any]], keys: dict[UUID, SubjectKey]
+) -> Iterator[Projected]:
     for start in range(0, len(page), SLICE):
         yield Projected([], *facts_of(page[start : start + SLICE], keys))
+
+
+def in_pieces(pieces: Iterable[SubjectRows], history: bool = False) -> Iterator[Projected]:
+    """Subjects' rows in batches of about `SLICE` rows (and one, maybe empty, at the end)."""
     rows: list[SubjectRows] = []
     held = 0
-    for subject_id, subject in subjects.items():
-        for piece in subject_rows(subject_id, subject, tails):
-            rows.append(piece)
-            held += len(piece.snapshots) + 1
-            if held >= SLICE:
-                yield Projected(rows, [], [])
-                rows, held = [], 0
-    yield Projected(rows, [], [])
+    for piece in pieces:
+        rows.append(piece)
+        held += len(piece.snapshots) + len(piece.intervals) + 1
+        if held >= SLICE:
+            yield Projected(rows, [], [], history=history)
+            rows, held = [], 0
+    yield Projected(rows, [], [], history=history)
 
 
 def facts_of(
@@ -356,6 +406,7 @@ def facts_of(
                     event.originator_id.hex,
                     micros(event.occurred_at),
                     event.originator_version,
+                    micros(event.recorded_at),
                     FactRecord.of(event, key, position),
                 )
             )
@@ -363,26 +414,93 @@ def facts_of(
 
 
 def subject_rows(
-    subject_id: UUID, subject: Subject, tails: dict[UUID, Tail | None]
+    subject_id: UUID, subject: Subject, tails: dict[UUID, Tail | None], known_at: datetime
 ) -> Iterator[SubjectRows]:
-    """A subject's rows, derived whole, in pieces of about `SLICE` periods; its tail is added
-    to `tails`."""
-    key = subject.subject
-    header = (subject_id.hex, key.kind, key.key, key.identity, subject.exists_from())
+    """A subject's rows, derived whole, as the store knew it from `known_at`, in pieces of
+    about `SLICE` periods; its tail is added to `tails`."""
+    header = header_of(subject_id, subject, subject.exists_from(), known_at)
     runs = Runs()
     pieces = 0
     held: tuple[list[Snapshot], list[Interval], Folded] | None = None  # the slice in hand
     for periods, folded in folds(subject.initial_state(), subject.view(), SLICE):
         if held is not None:
-            yield SubjectRows(*header, held[0], held[1], continued=pieces > 0)
+            yield replace(header, snapshots=held[0], intervals=held[1], continued=pieces > 0)
             pieces += 1
         held = (periods, runs.add(periods), folded)
     assert held is not None  # (every fact retracted: one slice, without periods)
     periods, ended, whole = held
     # The runs in force at the last fact ended in the last slice, or are still in force.
     last = ended + runs.end()
-    yield SubjectRows(*header, periods, last, continued=pieces > 0)
-    tails[subject_id] = tail_of(key, subject.version, whole, last)
+    yield replace(header, snapshots=periods, intervals=last, continued=pieces > 0)
+    tails[subject_id] = tail_of(subject.subject, subject.version, whole, last)
+
+
+def header_of(
+    subject_id: UUID, subject: Subject, exists_from: datetime | None, known_from: datetime
+) -> SubjectRows:
+    """A piece of a subject's rows without rows: what says which subject it is."""
+    key = subject.subject
+    return SubjectRows(
+        subject_id.hex,
+        key.kind,
+        key.key,
+        key.identity,
+        exists_from,
+        subject.created_on,
+        known_from,
+        [],
+        [],
+    )
+
+
+def history_rows(
+    subject_id: UUID, history: Sequence[Any], tails: dict[UUID, Tail | None]
+) -> Iterator[SubjectRows]:
+    """A subject's rows over transaction time, from its history (in recording order): for
+    each instant at which facts of it were recorded, the rows the store believed from then,
+    each row once, with when it was believed. A subject recorded at one instant has its rows
+    derived once, in pieces; another is derived again at each instant, and the rows that
+    change are closed there and added anew."""
+    instants = [list(g) for _, g in groupby(history, key=lambda e: e.timestamp)]
+    subject: Any = None
+    if len(instants) == 1:
+        for event in history:
+            subject = event.mutate(subject)
+        yield from subject_rows(subject_id, subject, tails, instants[0][0].timestamp)
+        return
+    belief: Belief | None = None
+    for events in instants:
+        for event in events:
+            subject = event.mutate(subject)
+        if belief is None:  # the subject's own row, as it ends (its rows replace what is stored)
+            header = header_of(subject_id, subject, exists_from(history), subject.created_on)
+            yield header
+            belief = Belief(header)
+        folded = fold_periods(subject.initial_state(), [], subject.view())
+        runs = intervals(folded.periods)
+        yield from belief.revise(folded.periods, runs, events[0].timestamp)
+    assert belief is not None
+    yield from belief.held()
+    tails[subject_id] = tail_of(subject.subject, subject.version, folded, runs)
+
+
+def key_of(first: Subject.Event) -> SubjectKey:
+    """The key of the subject a history's first event starts."""
+    assert isinstance(first, Subject.Tracked)
+    return tracked_key(first)
+
+
+def exists_from(history: Sequence[Any]) -> datetime | None:
+    """When a subject begins to exist by the end of its history: its first fact not retracted."""
+    retracted = {e.retracts for e in history if isinstance(e, Subject.EventRetracted)}
+    return min(
+        (
+            e.occurred_at
+            for e in history
+            if isinstance(e, Subject.Action) and e.event_id not in retracted
+        ),
+        default=None,
+    )
 
 
 @dataclass(frozen=True)

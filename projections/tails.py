@@ -45,12 +45,14 @@ class Tail:
 
 @dataclass(frozen=True)
 class Extension:
-    """New rows after a moment of a subject's: the rows begun after `after` are replaced by
-    `periods` and `intervals`; the period begun at `after` ends at `period_end`, and runs
-    stored before (begun at the first datetime) end at the second. A `continued` extension
-    adds to the one before it (a long one comes in pieces): it replaces nothing."""
+    """New rows after a moment of a subject's, believed from `known_at`: the rows begun after
+    `after` are superseded by `periods` and `intervals`; the period begun at `after` ends at
+    `period_end`, and runs stored before (begun at the first datetime) end at the second. A
+    `continued` extension adds to the one before it (a long one comes in pieces): it
+    supersedes nothing."""
 
     subject_id: str
+    known_at: datetime  # when the facts that make it were recorded
     after: datetime
     period_end: datetime | None
     periods: list[Snapshot]
@@ -91,19 +93,22 @@ def extend(
         return None
     if not tail.complete:
         return None
-    return resume(tail, events[-1].originator_version, actions, size, tails)
+    last = events[-1]
+    return resume(tail, last.originator_version, last.recorded_at, actions, size, tails)
 
 
 def resume(
     cut: Tail,
     version: int,
+    known_at: datetime,
     suffix: Sequence[Subject.Action],
     size: int,
     tails: dict[UUID, Tail | None],
 ) -> Iterator[Extension]:
-    """The rows of a subject (at `version`) from `cut` on, where `suffix` is its timeline
-    after the cut's last fact: what is stored after the cut is replaced, in pieces of about
-    `size` facts. Its new tail is added to `tails` once the last piece is given."""
+    """The rows of a subject (at `version`, as the store knew it from `known_at`) from `cut`
+    on, where `suffix` is its timeline after the cut's last fact: what is stored after the
+    cut is superseded, in pieces of about `size` facts. Its new tail is added to `tails`
+    once the last piece is given."""
     subject_id = cut.last.originator_id
     after = cut.point.valid_from
     stored = cut.run_starts  # the runs in force at the cut: only their ends change
@@ -119,6 +124,7 @@ def resume(
         period_end = periods[0].valid_to if n == 0 else None
         yield Extension(
             subject_id.hex,
+            known_at,
             after,
             period_end,
             periods[1:] if n == 0 else periods,
@@ -128,7 +134,7 @@ def resume(
         )
     in_force = runs.end()
     run_ends, new = _split(in_force, stored)
-    yield Extension(subject_id.hex, after, None, [], run_ends, new, continued=True)
+    yield Extension(subject_id.hex, known_at, after, None, [], run_ends, new, continued=True)
     assert last is not None  # (`folds` gives at least one slice)
     if last.last is None:  # nothing after the cut: its last fact is the last
         tails[subject_id] = replace(cut, version=version)

@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import Subject, tracked_key
 from domain.cache import SubjectCache
+from domain.clock import now
 from domain.values import SubjectKey
 from projections.log import pages
 from service.ports import BulkWrite, EventIndex
@@ -165,8 +166,9 @@ class Deplatforming(Application[UUID]):
         try:
             with self.index.bulk() as write:
                 importing = Writing(self, write, SubjectCache(IMPORT_FACTS), current=True)
+                started = now()  # one transaction: its facts become known at one instant
                 for chunk in chunks:
-                    batch = Batch(importing, chunk, recorded_by)
+                    batch = Batch(importing, chunk, recorded_by, started)
                     outcome.extend(batch.run(), ids=False)
                     last = self._insert(write, batch)
                     outcome.position = last if last is not None else outcome.position

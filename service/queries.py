@@ -1,8 +1,7 @@
 """The query port: what can be asked of the store, and the typed answers.
 
-Two implementations answer it: the read models (current knowledge, indexed, in
-adapters/) and a fold of the events (any `known_at`, in `service.folding`). Both
-give the same answers to the same questions; `QueryService` picks between them.
+The read models answer it (adapters/); the tests hold a fold of the events that answers
+it too, as the reference the read models are compared with.
 """
 
 from __future__ import annotations
@@ -46,8 +45,8 @@ class SubjectStatus:
 
 
 class Queries(Protocol):
-    """Questions about subjects at any valid time. `known_at` None means the store's current
-    knowledge; an implementation that holds only that raises ValueError for another."""
+    """Questions about subjects at any valid time (`as_of`), as the store knew them at any
+    transaction time (`known_at`; None: its current knowledge)."""
 
     def status(
         self, key: SubjectKey, as_of: datetime, known_at: datetime | None

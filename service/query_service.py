@@ -1,7 +1,5 @@
-"""The one read path: every query goes through `QueryService`, which picks who answers.
-
-The read models answer questions about the store's current knowledge; a fold of
-the events answers those about an earlier `known_at`. Callers choose nothing.
+"""The one read path: every query goes through `QueryService` to the read models, which
+answer any `as_of` and `known_at` (both are predicates on their rows' stored ranges).
 Reads never project: a runner beside them does (a thread of the server, or
 `deplatform projections run`). A read made after a write of this process (or
 after a position the caller names) waits, bounded, for the read models to reach
@@ -71,14 +69,12 @@ class QueryService:
     def __init__(
         self,
         read_models: Queries,
-        fold: Queries,
         runner: Runner,
         *,
         wait: float = READ_WAIT,
         recorded_at: Callable[[int], datetime | None] = lambda position: None,
     ) -> None:
         self.read_models = read_models
-        self.fold = fold
         self.runner = runner
         self.recorded_at = recorded_at  # when the event at a position was recorded
         self.wait = wait
@@ -113,9 +109,6 @@ class QueryService:
         if self._pinned[0] != position:
             self._pinned = (position, self.recorded_at(position))
         return self._pinned[1]
-
-    def _source(self, known_at: datetime | None) -> Queries:
-        return self.fold if known_at is not None else self.read_models
 
     def _behind(self, refusal: UnknownSubject, key: SubjectKey) -> UnknownSubject:
         """A refusal, with why it may be (the read models may not have reached the subject
@@ -167,7 +160,7 @@ class QueryService:
     ) -> SubjectStatus:
         stamp = known_at or now()
         try:
-            found = self._source(known_at).status(key, as_of or stamp, known_at)
+            found = self.read_models.status(key, as_of or stamp, known_at)
         except UnknownSubject as refusal:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
         return found.stamped(stamp)
@@ -179,7 +172,7 @@ class QueryService:
         status: Status | None = None,
     ) -> list[SubjectStatus]:
         stamp = known_at or now()
-        found = self._source(known_at).statuses(as_of or stamp, known_at, status)
+        found = self.read_models.statuses(as_of or stamp, known_at, status)
         return [s.stamped(stamp) for s in found]
 
     def page(
@@ -197,7 +190,7 @@ class QueryService:
         """A page of `statuses` (of one kind, if given; whose key holds `search`; that
         `provider` acted on by `as_of`), and how many there are in all."""
         stamp = known_at or now()
-        found, total = self._source(known_at).page(
+        found, total = self.read_models.page(
             as_of or stamp,
             known_at,
             status,
@@ -217,20 +210,19 @@ class QueryService:
         offset: int = 0,
     ) -> list[HistoryEntry]:
         try:
-            return self._source(known_at).history(key, known_at, limit, offset)
+            return self.read_models.history(key, known_at, limit, offset)
         except UnknownSubject as refusal:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
 
     def intervals(self, key: SubjectKey, known_at: datetime | None = None) -> list[Interval]:
-        source = self._source(known_at)
-        if not source.exists(key, known_at):
+        if not self.read_models.exists(key, known_at):
             raise self._behind(no_record(key), key) if known_at is None else no_record(key)
-        return source.intervals([key], known_at)[key]
+        return self.read_models.intervals([key], known_at)[key]
 
     def intervals_many(
         self, keys: Sequence[SubjectKey], known_at: datetime | None = None
     ) -> dict[SubjectKey, list[Interval]]:
-        return self._source(known_at).intervals(keys, known_at)
+        return self.read_models.intervals(keys, known_at)
 
     def changes(self, start: datetime, end: datetime, *, net: bool = False) -> list[Change]:
         """Every subject and channel whose status changed in `(start, end]`, with each change

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -82,13 +83,17 @@ class Batch:
     """One attempt at recording a sequence of facts: the subjects they touch, loaded once."""
 
     def __init__(
-        self, store: Subjects, facts: Sequence[NewFact], recorded_by: str | None = None
+        self,
+        store: Subjects,
+        facts: Sequence[NewFact],
+        recorded_by: str | None = None,
+        recorded_at: datetime | None = None,
     ) -> None:
         self.store = store
         self.facts = facts
         self.recorded_by = recorded_by
         self.accepted: dict[str, IndexedEvent] = {}
-        self.now = now()
+        self.now = recorded_at or now()
         targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
         subjects = [f.subject.id for f in facts if f.subject is not None]
         subjects += [e.originator_id for e in store.index.select_event_ids(targets).values()]
@@ -166,7 +171,7 @@ class Batch:
         if subject is not None:
             return subject
         # A subject's first fact: tracked now, kept only if the fact is accepted.
-        return SUBJECT_CLASSES[fact.subject.kind].start(fact.subject, fact.type)
+        return SUBJECT_CLASSES[fact.subject.kind].start(fact.subject, fact.type, self.now)
 
     def _loaded(self, subject_id: UUID) -> Subject | None:
         if subject_id not in self.loaded:  # a retraction target recorded meanwhile

@@ -3,8 +3,8 @@ status, its outages and what opened and closed them, who acted, the supporting s
 lost and regained, account suspensions and bans, and the period's events.
 
 Everything is computed from the status intervals and the subjects' histories as the
-query service gives them (the read models, or a fold for an earlier `known_at`): no
-event is replayed here. Durations are exact (`timedelta`, to the microsecond).
+query service gives them (the read models, at any `known_at`): no event is replayed here.
+Durations are exact (`timedelta`, to the microsecond).
 """
 
 from __future__ import annotations

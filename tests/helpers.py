@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from adapters.composition import Services
 from adapters.interchange import export_record, parse_lines, to_new_fact
 from domain import Account, Platform, Subject
+from domain.clock import now
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
 from service.recording import NewFact
@@ -91,8 +92,8 @@ def example_facts() -> list[NewFact]:
 def new_subject(facts: list[NewFact]) -> Subject:
     """The subject a drawn history is about: an account, or a registered platform."""
     if facts and facts[0].subject is not None and facts[0].subject.kind == "account":
-        return Account.track(SubjectKey.account("net:x"))
-    subject = Platform.track(SubjectKey.platform("site"))
+        return Account.track(SubjectKey.account("net:x"), now())
+    subject = Platform.track(SubjectKey.platform("site"), now())
     record(subject, registration(), now=NOW - timedelta(hours=1))
     return subject
 

@@ -23,6 +23,7 @@ class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
     placeholder = "?"
     binary_collation = "BINARY"
     lateral = False
+    distinct = "IS NOT"
     log_position = "rowid"
     tracking_table = "tracking"  # the library's, fixed on SQLite
 

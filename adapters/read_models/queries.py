@@ -1,5 +1,6 @@
-"""The `Queries` port answered from the status read models (the store's current knowledge):
-a status at any as_of is one primary-key lookup, every subject at T one range query."""
+"""The `Queries` port answered from the status read models, at any `as_of` and `known_at`:
+both are predicates on the rows' stored ranges (valid time and transaction time), so a
+status is one primary-key lookup, every subject at T one range query, whatever K is."""
 
 from __future__ import annotations
 
@@ -12,24 +13,44 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.batching import chunks
 from adapters.read_models.schema import Generations
+from adapters.read_models.writer import maybe_micros
 from adapters.serialize import document_from_json, from_json_text, record_from_json
 from domain import SUBJECT_CLASSES
 from domain.clock import from_micros, micros
 from domain.values import Status, SubjectKey, SubjectKind, provider_identity, status_value
 from projections.documents import HistoryEntry, RetractionRef, document
 from projections.status import Interval
-from service.queries import SubjectStatus, no_record, not_yet
+from service.queries import SubjectStatus, no_record, not_yet, nothing_known
 
 Row = dict[str, Any]
 
 
-def intervals_of(count: int, t: dict[str, str]) -> str:
-    return f"SELECT * FROM {t['intervals']} WHERE subject_id IN ({', '.join(['%s'] * count)})"
+def believed(alias: str, known_at: int | None) -> tuple[str, list[int]]:
+    """The condition that a row of periods or runs was the store's belief at `known_at`
+    (None: is now), with its parameters."""
+    if known_at is None:
+        return f"{alias}.known_to IS NULL", []
+    return (
+        f"{alias}.known_from <= %s AND ({alias}.known_to IS NULL OR {alias}.known_to > %s)",
+        [known_at, known_at],
+    )
 
 
-def current_only(known_at: datetime | None) -> None:
-    if known_at is not None:
-        raise ValueError("the read models hold the store's current knowledge only")
+def recorded(alias: str, known_at: int | None) -> tuple[str, list[int]]:
+    """The condition that a fact of the timeline counted at `known_at`: recorded by then and
+    not retracted by then (None: counts now)."""
+    if known_at is None:
+        return f"{alias}.retracted_by IS NULL", []
+    return (
+        f"{alias}.recorded_at <= %s AND ({alias}.retracted_at IS NULL "
+        f"OR {alias}.retracted_at > %s)",
+        [known_at, known_at],
+    )
+
+
+def intervals_of(count: int, known: str, t: dict[str, str]) -> str:
+    marks = ", ".join(["%s"] * count)
+    return f"SELECT * FROM {t['intervals']} r WHERE subject_id IN ({marks}) AND {known}"
 
 
 class ReadModelQueries:
@@ -55,41 +76,61 @@ class ReadModelQueries:
             self.view.execute(c, query, params)
             return [dict(row) for row in c.fetchall()]
 
-    def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:
-        current_only(known_at)
-        found = self._one(
-            lambda t: f"SELECT 1 AS found FROM {t['subjects']} WHERE subject_id = %s", [key.id.hex]
+    def _subject(self, key: SubjectKey) -> Row | None:
+        return self._one(
+            lambda t: f"SELECT key, known_from FROM {t['subjects']} WHERE subject_id = %s",
+            [key.id.hex],
         )
-        return found is not None
+
+    def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:
+        found = self._subject(key)
+        return found is not None and (known_at is None or found["known_from"] <= micros(known_at))
 
     def status(self, key: SubjectKey, as_of: datetime, known_at: datetime | None) -> SubjectStatus:
-        """The subject with its period at as_of, in one query."""
-        current_only(known_at)
-        moment = micros(as_of)
+        """The subject with its period at as_of as believed at known_at, in one query."""
+        moment, known = micros(as_of), maybe_micros(known_at)
+        inner, inner_params = believed("q", known)
+        outer, outer_params = believed("p", known)
         row = self._one(
             lambda t: (
-                f"SELECT s.kind, s.key, s.exists_from, p.valid_to, p.document "
+                "SELECT s.kind, s.key, s.exists_from, s.known_from, p.valid_to, p.document "
                 f"FROM {t['subjects']} s LEFT JOIN {t['periods']} p ON p.subject_id = s.subject_id "
-                f"AND p.valid_from = (SELECT MAX(valid_from) FROM {t['periods']} "
-                "WHERE subject_id = s.subject_id AND valid_from <= %s) WHERE s.subject_id = %s"
+                f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
+                f"WHERE q.subject_id = s.subject_id AND q.valid_from <= %s AND {inner}) "
+                f"AND {outer} WHERE s.subject_id = %s"
             ),
-            [moment, key.id.hex],
+            [moment, *inner_params, *outer_params, key.id.hex],
         )
         if row is None:
             raise no_record(key)
         subject = SubjectKey(row["kind"], row["key"])
+        if known_at is not None and row["known_from"] > known:
+            raise nothing_known(subject, known_at)
         if row["document"] is not None and (row["valid_to"] is None or row["valid_to"] > moment):
             return SubjectStatus(
                 subject,
                 as_of,
-                None,
+                known_at,
                 document_from_json(subject.kind, from_json_text(row["document"])),
             )
         state = SUBJECT_CLASSES[subject.kind].state_before_first_fact(subject.key)
         if state is None:
-            exists_from = from_micros(row["exists_from"]) if row["exists_from"] else None
-            raise not_yet(subject, as_of, exists_from)
-        return SubjectStatus(subject, as_of, None, document(state))
+            begins = row["exists_from"] if known_at is None else self._exists_from(key, known)
+            raise not_yet(subject, as_of, from_micros(begins) if begins is not None else None)
+        return SubjectStatus(subject, as_of, known_at, document(state))
+
+    def _exists_from(self, key: SubjectKey, known_at: int | None) -> int | None:
+        """When the subject begins to exist as known at `known_at`: its first fact counting
+        then."""
+        counts, params = recorded("a", known_at)
+        found = self._one(
+            lambda t: (
+                f"SELECT MIN(a.occurred_at) AS begins FROM {t['timeline']} a "
+                f"WHERE a.subject_id = %s AND {counts}"
+            ),
+            [key.id.hex, *params],
+        )
+        return found["begins"] if found is not None else None
 
     def statuses(
         self, as_of: datetime, known_at: datetime | None, status: Status | None = None
@@ -124,17 +165,21 @@ class ReadModelQueries:
         search: str | None = None,
         provider: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
-        current_only(known_at)
-        params: list[Any] = [micros(as_of), micros(as_of)]
+        known = maybe_micros(known_at)
+        inner, inner_params = believed("q", known)
+        # The period's own row is found again outside the subquery where there is no LATERAL.
+        again = [] if self.view.lateral else inner_params
+        params: list[Any] = [micros(as_of), *inner_params, *again, micros(as_of)]
         where = ""
         if search:
             escaped = "".join("\\" + c if c in "\\%_" else c for c in search.casefold())
             where += " AND s.identity LIKE %s ESCAPE '\\'"
             params.append(f"%{escaped}%")
         if provider:
+            counts, counts_params = recorded("a", known)
             where += " AND EXISTS (SELECT 1 FROM {timeline} a WHERE a.subject_id = s.subject_id "
-            where += "AND a.provider = %s AND a.retracted_by IS NULL AND a.occurred_at <= %s)"
-            params += [provider_identity(provider), micros(as_of)]
+            where += f"AND a.provider = %s AND {counts} AND a.occurred_at <= %s)"
+            params += [provider_identity(provider), *counts_params, micros(as_of)]
         if status is not None:
             where += " AND p.overall = %s"
             params.append(status.value)
@@ -153,13 +198,15 @@ class ReadModelQueries:
                     f"(SELECT subject_id, kind, key, identity FROM {t['subjects']} "
                     f"ORDER BY {order.format('')}) s CROSS JOIN LATERAL (SELECT q.document, "
                     f"q.overall, q.valid_to FROM {t['periods']} q WHERE q.subject_id = "
-                    "s.subject_id AND q.valid_from <= %s ORDER BY q.valid_from DESC LIMIT 1) p"
+                    f"s.subject_id AND q.valid_from <= %s AND {inner} "
+                    "ORDER BY q.valid_from DESC LIMIT 1) p"
                 )
             else:
                 source = (
                     f"{t['subjects']} s JOIN {t['periods']} p ON p.subject_id = s.subject_id "
                     f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
-                    "WHERE q.subject_id = s.subject_id AND q.valid_from <= %s)"
+                    f"WHERE q.subject_id = s.subject_id AND q.valid_from <= %s AND {inner}) "
+                    f"AND {inner.replace('q.', 'p.')}"
                 )
             return (
                 # Only a page needs the total beside it (the window costs a third of a query
@@ -176,7 +223,7 @@ class ReadModelQueries:
             SubjectStatus(
                 SubjectKey(row["kind"], row["key"]),
                 as_of,
-                None,
+                known_at,
                 document_from_json(row["kind"], from_json_text(row["document"])),
             )
             for row in rows
@@ -198,15 +245,23 @@ class ReadModelQueries:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[HistoryEntry]:
-        if not self.exists(key, known_at):
+        found = self._subject(key)
+        if found is None:
             raise no_record(key)
+        known = maybe_micros(known_at)
+        if known_at is not None and found["known_from"] > known:
+            raise nothing_known(SubjectKey(key.kind, found["key"]), known_at)
         params: list[Any] = [key.id.hex]
+        if known is not None:
+            params.append(known)
         if limit is not None:
             params += [limit, offset]
         rows = self._all(
             lambda t: (
                 "SELECT record, retracted_by, retracted_at, retraction_reason "
-                f"FROM {t['timeline']} WHERE subject_id = %s ORDER BY occurred_at, version"
+                f"FROM {t['timeline']} WHERE subject_id = %s"
+                + (" AND recorded_at <= %s" if known is not None else "")
+                + " ORDER BY occurred_at, version"
                 + (" LIMIT %s OFFSET %s" if limit is not None else "")
             ),
             params,
@@ -218,6 +273,7 @@ class ReadModelQueries:
                     row["retracted_by"], from_micros(row["retracted_at"]), row["retraction_reason"]
                 )
                 if row["retracted_by"] is not None
+                and (known is None or row["retracted_at"] <= known)
                 else None,
             )
             for row in (rows if limit is not None else rows[offset:])
@@ -226,11 +282,11 @@ class ReadModelQueries:
     def intervals(
         self, keys: Sequence[SubjectKey], known_at: datetime | None
     ) -> dict[SubjectKey, list[Interval]]:
-        current_only(known_at)
+        known, known_params = believed("r", maybe_micros(known_at))
         by_id = {key.id.hex: key for key in keys}
         found: dict[SubjectKey, list[Interval]] = {key: [] for key in keys}
         for chunk in chunks(list(by_id)):
-            rows = self._all(partial(intervals_of, len(chunk)), chunk)
+            rows = self._all(partial(intervals_of, len(chunk), known), [*chunk, *known_params])
             for r in rows:
                 found[by_id[r["subject_id"]]].append(
                     Interval(

@@ -8,6 +8,13 @@ readers over in one transaction, so they never see a half-built model. A store
 whose generation was built with an older table layout moves to a new, empty
 generation when opened; the runner then fills it.
 
+Periods and runs are bitemporal rows: besides their valid time `[valid_from, valid_to)`
+they carry the transaction time in which they were the store's belief, `[known_from,
+known_to)` (`known_to` null while they still are). A late fact or a retraction closes the
+rows it supersedes and adds new ones, so that "as of T as known at K" is a predicate on
+stored ranges. The timeline keeps each fact's `recorded_at` and retraction for the same
+reason.
+
 Instants are stored as microseconds since the epoch (exact, ordered, the same on
 both databases).
 """
@@ -24,9 +31,9 @@ from eventsourcing.utils import retry
 from domain.clock import micros, now
 from projections.ports import Table
 
-# The tables' layout (3: platforms' documents say since when and why, the timeline names
-# providers); a generation of an older layout is replaced when opened.
-LAYOUT = 3
+# The tables' layout (4: bitemporal periods and runs, facts with their recording time); a
+# generation of an older layout is replaced when opened.
+LAYOUT = 4
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 # SQLite refuses at once (without waiting for the lock timeout) a transaction that read and
@@ -37,17 +44,21 @@ setup_retry = retry(OperationalError, max_attempts=30, wait=0.1)
 def table_statements(t: dict[str, str]) -> list[str]:
     return [
         f"CREATE TABLE IF NOT EXISTS {t['periods']} (subject_id TEXT NOT NULL, "
-        "valid_from BIGINT NOT NULL, valid_to BIGINT, overall TEXT NOT NULL, "
-        "document TEXT NOT NULL, PRIMARY KEY (subject_id, valid_from))",
+        "valid_from BIGINT NOT NULL, known_from BIGINT NOT NULL, valid_to BIGINT, "
+        "known_to BIGINT, overall TEXT NOT NULL, document TEXT NOT NULL, "
+        "PRIMARY KEY (subject_id, valid_from, known_from))",
         f"CREATE TABLE IF NOT EXISTS {t['intervals']} (subject_id TEXT NOT NULL, "
-        "channel TEXT NOT NULL, valid_from BIGINT NOT NULL, valid_to BIGINT, "
-        "status TEXT NOT NULL, event_id TEXT, PRIMARY KEY (subject_id, channel, valid_from))",
+        "channel TEXT NOT NULL, valid_from BIGINT NOT NULL, known_from BIGINT NOT NULL, "
+        "valid_to BIGINT, known_to BIGINT, status TEXT NOT NULL, event_id TEXT, "
+        "PRIMARY KEY (subject_id, channel, valid_from, known_from))",
         f"CREATE TABLE IF NOT EXISTS {t['subjects']} (subject_id TEXT PRIMARY KEY, "
-        "kind TEXT NOT NULL, key TEXT NOT NULL, identity TEXT NOT NULL, exists_from BIGINT)",
+        "kind TEXT NOT NULL, key TEXT NOT NULL, identity TEXT NOT NULL, exists_from BIGINT, "
+        "known_from BIGINT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {t['timeline']} (subject_id TEXT NOT NULL, "
         "occurred_at BIGINT NOT NULL, version BIGINT NOT NULL, event_id TEXT NOT NULL, "
-        "record TEXT NOT NULL, retracted_by TEXT, retracted_at BIGINT, "
-        "retraction_reason TEXT, provider TEXT, PRIMARY KEY (subject_id, occurred_at, version))",
+        "record TEXT NOT NULL, recorded_at BIGINT NOT NULL, retracted_by TEXT, "
+        "retracted_at BIGINT, retraction_reason TEXT, provider TEXT, "
+        "PRIMARY KEY (subject_id, occurred_at, version))",
     ]
 
 
@@ -75,6 +86,7 @@ class Tables:
     placeholder = "%s"
     binary_collation = '"C"'  # code-point order, as Python sorts strings
     lateral = True  # joins a subquery run for each row of the left (LATERAL)
+    distinct = "IS DISTINCT FROM"  # inequality that takes null as a value
     log_position = "notification_id"  # the column of an event's position in the log
     generation: int
     tracking_table: str  # the library's tracking table, where this generation's position is

@@ -42,10 +42,10 @@ class Writer(Generations):
     def apply(
         self, changes: Iterable[Projected | Rows], tracking: Tracking | None, *, fresh: bool = False
     ) -> None:
-        """Replaces the rows of each subject, adds the new facts to the timeline and marks
-        retractions, batch by batch as `changes` yields them, in one transaction with the
-        tracking record first: a window of the log applied twice fails there. `fresh`: the
-        tables hold no rows yet (nothing to replace)."""
+        """Supersedes or replaces the rows of each subject, adds the new facts to the timeline
+        and marks retractions, batch by batch as `changes` yields them, in one transaction
+        with the tracking record first: a window of the log applied twice fails there.
+        `fresh`: the tables hold no rows yet (nothing to replace)."""
         with self.cursor(commit=True) as c:
             if tracking is not None:
                 self.track(c, tracking)  # first: a page applied twice fails here
@@ -56,44 +56,93 @@ class Writer(Generations):
                 else:
                     self._write(c, change, fresh)
 
+    def _close(self, c: Any, table: str, where: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Ends the belief in the open rows `where` selects, at the moment each row of
+        parameters starts with (the rest are `where`'s): rows believed from that very moment
+        (written earlier at the same instant) are dropped, the others closed there."""
+        self.executemany(
+            c,
+            f"DELETE FROM {table} WHERE known_to IS NULL AND known_from = %s AND {where}",
+            rows,
+        )
+        self.executemany(
+            c, f"UPDATE {table} SET known_to = %s WHERE known_to IS NULL AND {where}", rows
+        )
+
+    def _reend(self, c: Any, name: str, key: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Gives open rows new ends: each row of parameters is (the moment, the new
+        `valid_to`, then `key`'s, which select one open row by its primary key's valid
+        part). A row believed from that moment is changed in place; another, if its end
+        differs, is closed there, with a copy ending at the new end believed from then on."""
+        table, table_columns = self.tables()[name], COLUMNS[name]
+        copied = table_columns.replace("known_from", "%s").replace("valid_to", "%s")
+        copied = copied.replace("known_to", "NULL")
+        other = f"known_to IS NULL AND {key} AND known_from <> %s AND valid_to {self.distinct} %s"
+        self.executemany(
+            c,
+            f"UPDATE {table} SET valid_to = %s WHERE known_to IS NULL AND {key} "
+            "AND known_from = %s",
+            [(end, *k, at) for at, end, *k in rows],
+        )
+        self.executemany(
+            c,
+            f"INSERT INTO {table} ({table_columns}) SELECT {copied} FROM {table} WHERE {other}",
+            [(at, end, *k, at, end) for at, end, *k in rows],
+        )
+        self.executemany(
+            c,
+            f"UPDATE {table} SET known_to = %s WHERE {other}",
+            [(at, *k, at, end) for at, end, *k in rows],
+        )
+
     def _extend(self, c: Any, extensions: Sequence[Extension]) -> None:
-        """Replaces the rows begun after each extension's `after` (but a continued one's),
-        and ends those in force then."""
+        """Supersedes the rows begun after each extension's `after` (but a continued one's),
+        and ends those in force then, as believed from the extension's `known_at`."""
         if not extensions:
             return
         t = self.tables()
         first = [e for e in extensions if not e.continued]
-        after = [(e.subject_id, micros(e.after)) for e in first]
-        self.executemany(
-            c, f"DELETE FROM {t['periods']} WHERE subject_id = %s AND valid_from > %s", after
-        )
-        self.executemany(  # channel by channel: a range of the primary key each, not a scan
+        after = [(micros(e.known_at), e.subject_id, micros(e.after)) for e in first]
+        self._close(c, t["periods"], "subject_id = %s AND valid_from > %s", after)
+        self._close(  # channel by channel: a range of the primary key each, not a scan
             c,
-            f"DELETE FROM {t['intervals']} "
-            "WHERE subject_id = %s AND channel = %s AND valid_from > %s",
+            t["intervals"],
+            "subject_id = %s AND channel = %s AND valid_from > %s",
+            [(k, i, channel, m) for k, i, m in after for channel in map(str, CHANNEL_ORDER)],
+        )
+        self._reend(
+            c,
+            "periods",
+            "subject_id = %s AND valid_from = %s",
             [
-                (subject_id, channel, moment)
-                for subject_id, moment in after
-                for channel in map(str, CHANNEL_ORDER)
+                (micros(e.known_at), maybe_micros(e.period_end), e.subject_id, micros(e.after))
+                for e in first
             ],
         )
-        self.executemany(
+        self._reend(
             c,
-            f"UPDATE {t['periods']} SET valid_to = %s WHERE subject_id = %s AND valid_from = %s",
-            [(maybe_micros(e.period_end), e.subject_id, micros(e.after)) for e in first],
-        )
-        self.executemany(
-            c,
-            f"UPDATE {t['intervals']} SET valid_to = %s "
-            "WHERE subject_id = %s AND channel = %s AND valid_from = %s",
+            "intervals",
+            "subject_id = %s AND channel = %s AND valid_from = %s",
             [
-                (maybe_micros(end), e.subject_id, channel, micros(start))
+                (micros(e.known_at), maybe_micros(end), e.subject_id, channel, micros(start))
                 for e in extensions
                 for channel, (start, end) in e.run_ends.items()
             ],
         )
-        self._insert_periods(c, [(e.subject_id, p) for e in extensions for p in e.periods])
-        self._insert_intervals(c, [(e.subject_id, i) for e in extensions for i in e.intervals])
+        self.insert(
+            c,
+            t["periods"],
+            period_rows(
+                [(e.subject_id, e.known_at, None, p) for e in extensions for p in e.periods]
+            ),
+        )
+        self.insert(
+            c,
+            t["intervals"],
+            interval_rows(
+                [(e.subject_id, e.known_at, None, i) for e in extensions for i in e.intervals]
+            ),
+        )
 
     def standing_at(
         self, points: Sequence[tuple[str, str, datetime]]
@@ -113,7 +162,7 @@ class Writer(Generations):
                     c,
                     f"SELECT p.subject_id, p.document FROM {values(len(wanted), 2)} AS v "
                     f"JOIN {t['periods']} p ON p.subject_id = v.column1 "
-                    "AND p.valid_from = v.column2",
+                    "AND p.valid_from = v.column2 AND p.known_to IS NULL",
                     [value for point in wanted for value in point],
                 )
                 for row in c.fetchall():
@@ -128,10 +177,10 @@ class Writer(Generations):
                     f"SELECT v.column1 AS subject_id, v.column2 AS at, r.channel, r.valid_from, "
                     f"r.valid_to FROM {values(len(runs), 3)} AS v "
                     f"JOIN {t['intervals']} r ON r.subject_id = v.column1 "
-                    "AND r.channel = v.column3 AND r.valid_from = ("
+                    "AND r.channel = v.column3 AND r.known_to IS NULL AND r.valid_from = ("
                     f"SELECT MAX(q.valid_from) FROM {t['intervals']} q "
                     "WHERE q.subject_id = v.column1 AND q.channel = v.column3 "
-                    "AND q.valid_from <= v.column2)",
+                    "AND q.valid_from <= v.column2 AND q.known_to IS NULL)",
                     [value for run in runs for value in run],
                 )
                 for row in c.fetchall():
@@ -142,27 +191,24 @@ class Writer(Generations):
                         standing[1][row["channel"]] = from_micros(row["valid_from"])
         return found
 
-    def _insert_periods(self, c: Any, periods: Sequence[tuple[str, Snapshot]]) -> None:
-        self.insert(c, self.tables()["periods"], period_rows(periods))
-
-    def _insert_intervals(self, c: Any, runs: Sequence[tuple[str, Interval]]) -> None:
-        self.insert(c, self.tables()["intervals"], interval_rows(runs))
-
     def _write(self, c: Any, rows: Rows, fresh: bool) -> None:
         t = self.tables()
         for ids in chunks([] if fresh else rows.replaced):
             marks = ", ".join(["%s"] * len(ids))
             for name in ("periods", "intervals", "subjects"):
                 self.execute(c, f"DELETE FROM {t[name]} WHERE subject_id IN ({marks})", ids)
+        if rows.superseded and not fresh:
+            for name in ("periods", "intervals"):
+                self._close(c, t[name], "subject_id = %s", [(k, i) for i, k in rows.superseded])
+            self.executemany(
+                c,
+                f"DELETE FROM {t['subjects']} WHERE subject_id = %s",
+                [(i,) for i, _ in rows.superseded],
+            )
         self.insert(c, t["periods"], rows.periods)
         self.insert(c, t["intervals"], rows.intervals)
         self.insert(c, t["subjects"], rows.subjects)
-        self.insert(
-            c,
-            t["timeline"],
-            rows.timeline,
-            "(subject_id, occurred_at, version, event_id, record, provider)",
-        )
+        self.insert(c, t["timeline"], rows.timeline, f"({TIMELINE_COLUMNS})")
         self.executemany(
             c,
             f"UPDATE {t['timeline']} SET retracted_by = %s, retracted_at = %s, "
@@ -171,19 +217,53 @@ class Writer(Generations):
         )
 
 
+COLUMNS = {
+    "periods": "subject_id, valid_from, known_from, valid_to, known_to, overall, document",
+    "intervals": "subject_id, channel, valid_from, known_from, valid_to, known_to, status, "
+    "event_id",
+}
+TIMELINE_COLUMNS = "subject_id, occurred_at, version, recorded_at, event_id, record, provider"
+
+
 def encode(change: Projected) -> Rows:
     """A change's rows as the tables hold them (but its extensions, written in place)."""
     first = [s for s in change.subjects if not s.continued]  # the others add to rows just written
+    replaced = [s.subject_id for s in first] if change.history else []
+    superseded = [] if change.history else [(s.subject_id, micros(s.known_from)) for s in first]
     return Rows(
-        [s.subject_id for s in first],
-        period_rows([(s.subject_id, p) for s in change.subjects for p in s.snapshots]),
-        interval_rows([(s.subject_id, i) for s in change.subjects for i in s.intervals]),
-        [(s.subject_id, s.kind, s.key, s.identity, maybe_micros(s.exists_from)) for s in first],
+        replaced,
+        superseded,
+        period_rows(
+            [
+                (s.subject_id, s.known_from, s.known_to, p)
+                for s in change.subjects
+                for p in s.snapshots
+            ]
+        ),
+        interval_rows(
+            [
+                (s.subject_id, s.known_from, s.known_to, i)
+                for s in change.subjects
+                for i in s.intervals
+            ]
+        ),
+        [
+            (
+                s.subject_id,
+                s.kind,
+                s.key,
+                s.identity,
+                maybe_micros(s.exists_from),
+                micros(s.first_known),
+            )
+            for s in first
+        ],
         [
             (
                 r.subject_id,
                 r.occurred_at,
                 r.version,
+                r.recorded_at,
                 r.record.event_id,
                 json_text(record_json(r.record)),
                 provider_identity(r.record.fields["provider"])
@@ -196,28 +276,37 @@ def encode(change: Projected) -> Rows:
     )
 
 
-def period_rows(periods: Sequence[tuple[str, Snapshot]]) -> list[tuple[Any, ...]]:
+def period_rows(
+    periods: Sequence[tuple[str, datetime, datetime | None, Snapshot]],
+) -> list[tuple[Any, ...]]:
+    """Periods as stored, each with its subject's id and when it was believed."""
     return [
         (
             subject_id,
             micros(p.valid_from),
+            micros(known_from),
             maybe_micros(p.valid_to),
+            maybe_micros(known_to),
             p.readings[OVERALL].value,
             json_text(document_json(p.document)),
         )
-        for subject_id, p in periods
+        for subject_id, known_from, known_to, p in periods
     ]
 
 
-def interval_rows(runs: Sequence[tuple[str, Interval]]) -> list[tuple[Any, ...]]:
+def interval_rows(
+    runs: Sequence[tuple[str, datetime, datetime | None, Interval]],
+) -> list[tuple[Any, ...]]:
     return [
         (
             subject_id,
             i.channel,
             micros(i.valid_from),
+            micros(known_from),
             maybe_micros(i.valid_to),
+            maybe_micros(known_to),
             i.status.value,
             i.event_id,
         )
-        for subject_id, i in runs
+        for subject_id, known_from, known_to, i in runs
     ]

@@ -12,12 +12,15 @@ from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.composition import Services, open_services, rebuild
 from adapters.derivation import DerivationFailed, Workers
 from adapters.interchange import parse_instant
 from adapters.read_models.backends import bulk_format, status_view
+from adapters.read_models.queries import believed
 from adapters.read_models.writer import Writer
+from domain.clock import micros
 from domain.errors import UnknownSubject
 from domain.values import STATUSES, SubjectKey
 from projections.ports import Rows
@@ -31,6 +34,7 @@ from tests.helpers import (
     registration,
     store_settings,
 )
+from tests.reference import FoldQueries
 from tests.strategies import store_histories
 
 PARLER = SubjectKey.platform("parler")
@@ -46,6 +50,13 @@ def moments(tracker: Services) -> list:
     return sorted(changes | {m - timedelta(microseconds=1) for m in changes})
 
 
+def instants(tracker: Services) -> list:
+    """Every moment the store's knowledge changed (a write's recording time), and just
+    before: the `known_at`s at which answers can differ."""
+    recorded = {parse_instant(r["recorded_at"]) for r in exported(tracker)}
+    return sorted(recorded | {m - timedelta(microseconds=1) for m in recorded})
+
+
 def answer(question: Callable[[], object]) -> object:
     """What a query answers, or the refusal it gives (its type and message)."""
     try:
@@ -54,39 +65,52 @@ def answer(question: Callable[[], object]) -> object:
         return type(refusal), str(refusal)
 
 
-def answers(queries: Queries, keys: list[SubjectKey], at_moments: list) -> list:
-    """Every answer the port gives about a store: statuses of everyone (filtered by each
-    status too) and of each subject at every moment, histories (whole and paged), intervals."""
+def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at=None) -> list:
+    """Every answer the port gives about a store as known at `known_at`: statuses of everyone
+    (filtered by each status too) and of each subject at every moment, histories (whole and
+    paged), intervals."""
     found: list = []
     for moment in at_moments:
-        found.append(queries.statuses(moment, None))
-        found += [queries.statuses(moment, None, status) for status in STATUSES]
-        found += [answer(partial(queries.status, key, moment, None)) for key in keys]
-        found += [queries.page(moment, None, status, None, 1, 0) for status in STATUSES]
+        found.append(queries.statuses(moment, known_at))
+        found += [queries.statuses(moment, known_at, status) for status in STATUSES]
+        found += [answer(partial(queries.status, key, moment, known_at)) for key in keys]
+        found += [queries.page(moment, known_at, status, None, 1, 0) for status in STATUSES]
         found += [
-            queries.page(moment, None, None, kind, 1, offset)
+            queries.page(moment, known_at, None, kind, 1, offset)
             for kind in (None, "platform", "account")
             for offset in (0, 1, 5)
         ]
+        found.append(queries.page(moment, known_at, None, None, 5, 0, provider="H"))
     for key in keys:
-        found.append(answer(partial(queries.history, key, None)))
-        found.append(answer(partial(queries.history, key, None, 2, 1)))
-        found.append(queries.exists(key, None))
-    found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], None))
+        found.append(answer(partial(queries.history, key, known_at)))
+        found.append(answer(partial(queries.history, key, known_at, 2, 1)))
+        found.append(queries.exists(key, known_at))
+    found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], known_at))
     return found
 
 
 def test_the_read_models_and_the_fold_give_the_same_answers(new_store):
+    """At every moment of valid time, as the store knew it at every moment of transaction
+    time (each recording, and just before it), on random histories with late facts and
+    retractions."""
+
     @store_settings(new_store)
-    @given(store_histories())
-    def check(history):
+    @given(store_histories(), st.randoms(use_true_random=False))
+    def check(history, pick):
         tracker = new_store()
         try:
             record_history(tracker, *history)
             at = moments(tracker)
             keys = [SubjectKey.platform("site"), SubjectKey.account("NET:X")]
-            queries = tracker.queries
-            assert answers(queries.read_models, keys, at) == answers(queries.fold, keys, at)
+            fold = FoldQueries(tracker.app)
+            read_models = tracker.queries.read_models
+            assert answers(read_models, keys, at) == answers(fold, keys, at)
+            known = instants(tracker)
+            for known_at in pick.sample(known, min(8, len(known))):  # pairs drawn at random
+                some = sorted(pick.sample(at, min(3, len(at))))
+                assert answers(read_models, keys, some, known_at) == answers(
+                    fold, keys, some, known_at
+                )
         finally:
             tracker.close()
 
@@ -94,23 +118,38 @@ def test_the_read_models_and_the_fold_give_the_same_answers(new_store):
 
 
 def dump(tracker: Services) -> dict[str, list]:
-    """Every row of the read models readers use."""
+    """What the read models readers use hold: the subjects and their timelines, and the
+    periods and runs believed at every moment the store's knowledge changed (the rows
+    themselves depend on how they were written: a page supersedes every row after a late
+    fact, a rebuild only those that differ)."""
     view = tracker.view
     tables = view.tables()
+    known = [None, *(micros(m) for m in instants(tracker))]
     with view.cursor(commit=False) as c:
-        rows = {}
-        for name in ("periods", "intervals", "subjects", "timeline"):
+        rows: dict[str, list] = {}
+        for name in ("subjects", "timeline"):
             view.execute(c, f"SELECT * FROM {tables[name]}")
-            rows[name] = sorted(tuple(row) for row in (dict(r).values() for r in c.fetchall()))
+            rows[name] = sorted(tuple(dict(r).values()) for r in c.fetchall())
+        for name in ("periods", "intervals"):
+            for k in known:
+                condition, params = believed("r", k)
+                view.execute(c, f"SELECT * FROM {tables[name]} r WHERE {condition}", params)
+                hidden = ("known_from", "known_to")
+                rows[f"{name} at {k}"] = sorted(
+                    tuple(v for c, v in dict(r).items() if c not in hidden) for r in c.fetchall()
+                )
         return rows
 
 
 def everything(tracker: Services) -> list:
-    """Every answer the read models give about the store."""
+    """Every answer the read models give about the store, now and at each earlier knowledge."""
     read_models = tracker.queries.read_models
     at = moments(tracker)
     keys = sorted({s.subject for m in at for s in read_models.statuses(m, None)}, key=str)
-    return answers(read_models, keys, at)
+    found = answers(read_models, keys, at)
+    for known_at in instants(tracker)[:: max(len(at) // 4, 1)]:
+        found += answers(read_models, keys, at[::3], known_at)
+    return found
 
 
 class Crash(Exception):
@@ -129,10 +168,10 @@ def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_ur
     runner = Runner(tracker.app, view, page=3, bulk=bulk, window=7)
     calls = {"n": 0}
 
-    def crash_midway(write):  # the 9th write of rows: in the middle of the second page
+    def crash_midway(write):  # a write of rows in the middle of a later page or window
         def writing(cursor, statement, rows, *more):
             calls["n"] += bool(rows)
-            if calls["n"] == 9:
+            if calls["n"] == (40 if bulk else 9):
                 raise Crash
             return write(cursor, statement, rows, *more)
 
@@ -260,16 +299,17 @@ def test_rows_a_worker_formats_for_bulk_load_are_stored_as_written(tracker):
     come back from the table unchanged."""
     awkward = ["tab\there", "line\nbreak\r", "back\\slash \\N", "\\N", "ünï 🚫", ""]
     subjects = [
-        (f"s{i}", "account", text, text, None if i % 2 else i) for i, text in enumerate(awkward)
+        (f"s{i}", "account", text, text, None if i % 2 else i, i)
+        for i, text in enumerate(awkward)
     ]
     view = tracker.view
-    formatted = bulk_format(tracker.app.factory.datastore)(Rows([], [], [], subjects, [], []))
+    formatted = bulk_format(tracker.app.factory.datastore)(Rows([], [], [], [], subjects, [], []))
     assert isinstance(formatted.subjects, bytes) == (view.placeholder == "%s")
     view.apply([formatted], None)
     with view.reading() as c:
         c.execute(
-            f"SELECT subject_id, kind, key, identity, exists_from FROM {view.tables()['subjects']}"
-            " ORDER BY subject_id"
+            "SELECT subject_id, kind, key, identity, exists_from, known_from "
+            f"FROM {view.tables()['subjects']} ORDER BY subject_id"
         )
         stored = [
             tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in c.fetchall()
@@ -439,16 +479,18 @@ def test_a_late_fact_or_a_retraction_redoes_the_rows_only_from_where_it_lands(tr
     loads, written = [], []
     load_many = tracker.app.load_many
     tracker.app.load_many = lambda ids, *rest: loads.append(hot_id in ids) or load_many(ids, *rest)
-    insert_periods = Writer._insert_periods
+    view_class = type(tracker.view)
+    insert = view_class.insert
 
-    def counted(self, c, periods):
-        written.append(len(periods))
-        return insert_periods(self, c, periods)
+    def counted(self, c, table, rows, *more):
+        if table == self.tables()["periods"]:
+            written.append(len(rows))
+        return insert(self, c, table, rows, *more)
 
     late = fact(
         "ServiceTerminated", hot, occurred_at="2021-09-28T12:00:00Z", service="cdn", event_id="l"
     )
-    with patch.object(Writer, "_insert_periods", counted):
+    with patch.object(view_class, "insert", counted):
         tracker.record([late])  # day 270.5: the 30 days after it change (their services)
         tracker.record([fact("DomainSuspended", hot, occurred_at="2021-10-20T00:00:00Z")])
         tracker.record([fact("EventRetracted", retracts="l", reason="wrong platform")])

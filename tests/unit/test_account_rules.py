@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain import Account
+from domain.clock import now
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
 from tests.helpers import at, fact, record
@@ -13,7 +14,7 @@ KEY = "net:Someone"
 
 
 def account() -> Account:
-    return Account.track(SubjectKey.account(KEY))
+    return Account.track(SubjectKey.account(KEY), now())
 
 
 def status(subject: Account, as_of: str) -> str:
@@ -100,7 +101,7 @@ def test_a_suspended_account_can_be_banned_or_reinstated():
     record(subject, fact("AccountSuspended", KEY, occurred_at="2021-01-01"))
     record(subject, fact("AccountBanned", KEY, occurred_at="2021-01-02"))
     assert status(subject, "2021-01-03T00:00:00Z") == "banned"
-    other = Account.track(SubjectKey.account("net:other"))
+    other = Account.track(SubjectKey.account("net:other"), now())
     record(other, fact("AccountSuspended", "net:other", occurred_at="2021-01-01"))
     record(other, fact("AccountReinstated", "net:other", occurred_at="2021-01-02"))
     assert status(other, "2021-01-03T00:00:00Z") == "active"

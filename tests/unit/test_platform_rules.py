@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from domain import Platform
+from domain.clock import now
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
 from tests.helpers import at, fact, record, registration
 
 
 def platform(app_stores=("apple_app_store", "google_play"), **fields) -> Platform:
-    subject = Platform.track(SubjectKey.platform("site"))
+    subject = Platform.track(SubjectKey.platform("site"), now())
     fields.setdefault("hosting_provider", "Host A")
     record(subject, registration(app_stores=list(app_stores), **fields))
     return subject

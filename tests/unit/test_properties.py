@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import Subject
+from domain.clock import now
 from domain.errors import RuleViolation
 from domain.platform import PlatformState
 from domain.timeline import replay
@@ -124,7 +125,7 @@ def test_knowledge_at_a_moment_is_exactly_what_had_been_recorded_by_then(facts, 
     for cut in range(len(subject.facts) + 1):
         facts_by_then = list(subject.facts.values())[:cut]
         known_at = facts_by_then[-1].recorded_at if facts_by_then else NOW - timedelta(days=1)
-        replica = type(subject).track(subject.subject)  # an empty timeline ...
+        replica = type(subject).track(subject.subject, now())  # an empty timeline ...
         for event in facts_by_then:  # ... given only what had been recorded by then
             replica.add(event)
         assert snapshot(subject, change_moments(subject), known_at) == snapshot(
@@ -140,7 +141,7 @@ def test_the_fold_before_a_moment_read_from_checkpoints_is_the_fold_from_the_sta
     recorded = new_subject(facts)
     record_all(recorded, facts)
     with patch("domain.timeline.BLOCK", 3):
-        loaded = type(recorded).track(recorded.subject)
+        loaded = type(recorded).track(recorded.subject, now())
         for event in recorded.facts.values():  # in recording order, as the store holds them
             copy = type(event)(**{**vars(event), "originator_version": loaded.version + 1})
             copy.mutate(loaded)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 
+from domain.clock import now
 from projections.documents import OVERALL, PlatformDocument, document, readings
 from projections.status import intervals, snapshots
 from tests.helpers import change_moments, new_subject, record_all
@@ -63,7 +64,7 @@ def test_an_interval_is_credited_to_the_fact_that_changed_it_at_a_shared_moment(
         ("HostingRestored", "ServiceRestored"),
         ("ServiceRestored", "HostingRestored"),
     ):
-        subject = Platform.track(SubjectKey.platform("site"))
+        subject = Platform.track(SubjectKey.platform("site"), now())
         record(subject, registration(app_stores=[]))
         record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-01", provider="H"))
         extra = {"HostingRestored": {"scope": "partial"}, "ServiceRestored": {"service": "cdn"}}

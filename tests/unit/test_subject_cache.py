@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain import Platform
 from domain.cache import SubjectCache
+from domain.clock import now
 from domain.values import SubjectKey
 from tests.helpers import fact, record, registration
 
@@ -14,7 +15,7 @@ START = datetime(2021, 1, 1, tzinfo=UTC)
 
 
 def platform_with(slug: str, services: int) -> Platform:
-    subject = Platform.track(SubjectKey.platform(slug))
+    subject = Platform.track(SubjectKey.platform(slug), now())
     record(subject, registration(slug))
     for n in range(services):  # in valid-time order, as most facts arrive
         moment = (START + timedelta(hours=n)).isoformat()

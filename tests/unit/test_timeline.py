@@ -9,13 +9,14 @@ from datetime import timedelta
 import pytest
 
 from domain import Account, Platform
+from domain.clock import now
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
 from tests.helpers import NOW, at, fact, record, registration
 
 
 def registered(slug: str = "site") -> Platform:
-    subject = Platform.track(SubjectKey.platform(slug))
+    subject = Platform.track(SubjectKey.platform(slug), now())
     record(subject, registration(slug, app_stores=[]))
     return subject
 
@@ -98,7 +99,7 @@ def test_a_retraction_that_would_break_the_timeline_is_refused():
 
 def test_retracting_a_ban_lets_the_timed_suspension_before_it_run_out():
     key = "net:x"
-    subject = Account.track(SubjectKey.account(key))
+    subject = Account.track(SubjectKey.account(key), now())
     record(
         subject,
         fact(

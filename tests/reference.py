@@ -1,5 +1,5 @@
-"""Queries answered by folding the events: any `known_at`, at the cost of reading the
-subjects' whole histories (the read models answer current knowledge faster)."""
+"""The reference the read models are checked against: the `Queries` port answered by
+folding the subjects' histories as known at `known_at` (the domain's own rules, replayed)."""
 
 from __future__ import annotations
 

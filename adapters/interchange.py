@@ -386,6 +386,9 @@ def _flat_object(text: str) -> dict[str, Any] | None:
         kind = type(inner)
         if kind is dict or (kind is list and any(type(i) in CONTAINERS for i in inner)):
             return None
+        # orjson reads an integer beyond 64 bits as a float: the `json` module keeps it exact.
+        if kind is float or (kind is list and float in map(type, inner)):
+            return None
     if "".join(text.split('"')[0::2]).count(":") != len(value):
         return None
     return value

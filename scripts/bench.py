@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapters.composition import Services, open_services
 from adapters.interchange import to_new_fact
 from adapters.runtime import tune_collector
+from domain.clock import iso, now
 from domain.platform import Platform
 from domain.values import SubjectKey
 from scripts import histories
@@ -293,6 +294,46 @@ def every_subject(services: Services) -> list[float]:
     return [timed(lambda m=m: services.queries.statuses(m)) for m in moments]
 
 
+def known_at_rows(services: Services, url: str) -> list[Row]:
+    """The CLI's answers as the store knew them halfway through the history (`--known-at`)
+    against the same answers about now, in the same run; and the rows the read models hold
+    for each event (a late fact supersedes rows, which stay for earlier `known_at`s)."""
+    head = services.app.head()
+    known = services.app.recorded_at(head // 2)
+    assert known is not None
+    moment = iso(histories.END)
+    questions = {
+        "every subject at T (CLI)": ["status", "--all", "--as-of", moment, "--json"],
+        "hottest status at T (CLI)": ["status", histories.HOTTEST, "--as-of", moment, "--json"],
+    }
+    rows = []
+    for name, question in questions.items():
+        now_times, known_times = [], []
+        for _ in range(3):  # alternated, so that the machine's noise falls on both
+            now_times.append(run_cli(*question, "--database-url", url)[0])
+            known_times.append(
+                run_cli(*question, "--known-at", iso(known), "--database-url", url)[0]
+            )
+        rows.append(
+            Row(
+                f"{name}, --known-at",
+                statistics.median(known_times) * 1e3,
+                "ms",
+                statistics.median(now_times) * 1e3,
+                "without --known-at",
+                higher_is_better=False,
+            )
+        )
+    tables = services.view.tables()
+    with services.view.reading() as c:
+        stored = 0
+        for name in ("periods", "intervals"):
+            services.view.execute(c, f"SELECT COUNT(*) AS n FROM {tables[name]}")
+            stored += int(dict(c.fetchone())["n"])
+    rows.append(Row("read-model rows per event", stored / head, "rows", higher_is_better=False))
+    return rows
+
+
 # Validation, in the domain alone ------------------------------------------------------------
 
 
@@ -300,7 +341,7 @@ def late_fact_seconds(size: int, late: int = 1000, seed: int = 7) -> float:
     """Median time to validate and add one late fact (a service cut or restored at a random
     moment of the past) to a platform that already has `size` facts."""
     rnd = random.Random(seed)
-    subject = Platform.track(SubjectKey.platform("bench"))
+    subject = Platform.track(SubjectKey.platform("bench"), now())
     start = moment = datetime(2000, 1, 1, tzinfo=UTC)
     record = partial(subject.record, now=datetime.now(UTC), reason=None, sources=[], note=None)
     registration = {"name": "Bench", "hosting_provider": "host-0", "registrar": None}
@@ -534,6 +575,8 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
             )
         )
         services.view.follow_active()
+        for row in known_at_rows(services, url):
+            store.add(row)
         for share, (p50, p99, everyone) in reads.items():
             store.add(
                 Row(f"status at T, {share:.0%} (p50)", p50 * 1e3, "ms", higher_is_better=False)

@@ -16,6 +16,7 @@ import httpx
 from adapters.composition import open_services
 from adapters.interchange import to_new_fact
 from domain import Account
+from domain.clock import now
 from domain.values import SubjectKey
 from tests.helpers import AUTH, DEPLATFORM, exported, record, serving
 
@@ -97,6 +98,6 @@ def test_writers_on_one_subject_through_api_and_cli_never_lose_duplicate_or_inve
     assert len(acknowledged) > 1 and answers["201"] + answers["cli 0"] == len(acknowledged)
 
     # The stored timeline, taken fact by fact in recording order, breaks no rule.
-    account = Account.track(SubjectKey.account(ACCOUNT))
+    account = Account.track(SubjectKey.account(ACCOUNT), now())
     for stored_record in stored:
         record(account, to_new_fact(stored_record))  # raises RuleViolation if one conflicts

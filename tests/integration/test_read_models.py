@@ -299,8 +299,7 @@ def test_rows_a_worker_formats_for_bulk_load_are_stored_as_written(tracker):
     come back from the table unchanged."""
     awkward = ["tab\there", "line\nbreak\r", "back\\slash \\N", "\\N", "ünï 🚫", ""]
     subjects = [
-        (f"s{i}", "account", text, text, None if i % 2 else i, i)
-        for i, text in enumerate(awkward)
+        (f"s{i}", "account", text, text, None if i % 2 else i, i) for i, text in enumerate(awkward)
     ]
     view = tracker.view
     formatted = bulk_format(tracker.app.factory.datastore)(Rows([], [], [], [], subjects, [], []))

@@ -8,7 +8,7 @@ known_to)`); a row that still holds is kept, once, whatever was recorded meanwhi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
@@ -16,6 +16,7 @@ from typing import TypeVar
 from projections.documents import OVERALL
 from projections.ports import SubjectRows
 from projections.status import Interval, Snapshot
+from projections.tails import Extension
 
 K = TypeVar("K")
 R = TypeVar("R", Snapshot, Interval)
@@ -45,13 +46,48 @@ class Belief:
     def revise(
         self, periods: list[Snapshot], runs: list[Interval], known_at: datetime
     ) -> Iterator[SubjectRows]:
-        """Takes the rows believed from `known_at` on; yields those it closes there."""
-        self.periods, closed_periods = _revised(
-            self.periods, {p.valid_from: p for p in periods}, same_period, known_at
+        """Takes the rows believed from `known_at` on (all of them); yields those it closes
+        there."""
+        new_periods = {p.valid_from: p for p in periods}
+        new_runs = {(r.channel, r.valid_from): r for r in runs}
+        yield from self._change(
+            new_periods,
+            self.periods.keys() - new_periods.keys(),
+            new_runs,
+            self.runs.keys() - new_runs.keys(),
+            known_at,
         )
-        self.runs, closed_runs = _revised(
-            self.runs, {(r.channel, r.valid_from): r for r in runs}, same_run, known_at
-        )
+
+    def extend(self, extensions: Iterable[Extension]) -> Iterator[SubjectRows]:
+        """Takes rows changed from a moment on (as the runner writes them: see `Extension`);
+        yields those they close."""
+        for e in extensions:
+            periods = {p.valid_from: p for p in e.periods}
+            runs = {(r.channel, r.valid_from): r for r in e.intervals}
+            removed: set[datetime] = set()
+            if not e.continued:
+                held = self.periods[e.after][0]
+                periods[e.after] = replace(held, valid_to=e.period_end)
+                removed = {moment for moment in self.periods if moment > e.after}
+            for channel, (start, end) in e.run_ends.items():
+                runs[(channel, start)] = replace(self.runs[(channel, start)][0], valid_to=end)
+            later = {
+                (channel, start)
+                for channel, start in self.runs
+                if not e.continued and start > e.after
+            }
+            yield from self._change(periods, removed, runs, later, e.known_at)
+
+    def _change(
+        self,
+        periods: dict[datetime, Snapshot],
+        no_periods: set[datetime],
+        runs: dict[tuple[str, datetime], Interval],
+        no_runs: set[tuple[str, datetime]],
+        known_at: datetime,
+    ) -> Iterator[SubjectRows]:
+        closed_periods = _changed(self.periods, periods, no_periods, same_period, known_at)
+        closed_runs = _changed(self.runs, runs, no_runs, same_run, known_at)
         yield from self._pieces(closed_periods, closed_runs, known_at)
 
     def held(self) -> Iterator[SubjectRows]:
@@ -81,21 +117,31 @@ class Belief:
             )
 
 
-def _revised(
+def _changed(
     held: dict[K, tuple[R, datetime]],
-    new: dict[K, R],
+    rows: dict[K, R],
+    removed: set[K],
     same: Callable[[R, R], bool],
     known_at: datetime,
-) -> tuple[dict[K, tuple[R, datetime]], dict[datetime, list[R]]]:
-    """The rows believed from `known_at` (each kept with its own start where it was held
-    alike), and those held until then that end there, by when they were first believed (a
-    row first believed at `known_at` itself was never believed: it is dropped)."""
-    kept: dict[K, tuple[R, datetime]] = {}
-    for key, row in new.items():
-        old = held.get(key)
-        kept[key] = old if old is not None and same(old[0], row) else (row, known_at)
+) -> dict[datetime, list[R]]:
+    """Takes `rows` into `held` as believed from `known_at` (a row held alike keeps its own
+    start) and drops `removed`; returns the rows held until then that end there, by when
+    they were first believed (a row first believed at `known_at` itself was never believed
+    by a reader: it is dropped)."""
     closed: dict[datetime, list[R]] = {}
-    for key, (row, since) in held.items():
-        if kept.get(key, (None,))[0] is not row and since != known_at:
+
+    def close(key: K) -> None:
+        row, since = held.pop(key)
+        if since != known_at:
             closed.setdefault(since, []).append(row)
-    return kept, closed
+
+    for key in removed - rows.keys():  # a row given anew is compared with the one held
+        close(key)
+    for key, row in rows.items():
+        old = held.get(key)
+        if old is not None and same(old[0], row):
+            continue
+        if old is not None:
+            close(key)
+        held[key] = (row, known_at)
+    return closed

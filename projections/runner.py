@@ -469,19 +469,27 @@ def history_rows(
         yield from subject_rows(subject_id, subject, tails, instants[0][0].timestamp)
         return
     belief: Belief | None = None
+    tail: Tail | None = None
+    found: dict[UUID, Tail | None] = {}
     for events in instants:
         for event in events:
             subject = event.mutate(subject)
+        extended = extend(tail, events, SLICE, found) if tail is not None else None
         if belief is None:  # the subject's own row, as it ends (its rows replace what is stored)
             header = header_of(subject_id, subject, exists_from(history), subject.created_on)
             yield header
             belief = Belief(header)
+        if extended is not None:  # facts that sort last: the rows change from the last on
+            yield from belief.extend(extended)
+            tail = found[subject_id]
+            continue
         folded = fold_periods(subject.initial_state(), [], subject.view())
         runs = intervals(folded.periods)
         yield from belief.revise(folded.periods, runs, events[0].timestamp)
+        tail = tail_of(subject.subject, subject.version, folded, runs)
     assert belief is not None
     yield from belief.held()
-    tails[subject_id] = tail_of(subject.subject, subject.version, folded, runs)
+    tails[subject_id] = tail
 
 
 def key_of(first: Subject.Event) -> SubjectKey:

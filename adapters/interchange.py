@@ -1,4 +1,5 @@
-"""The JSON Lines interchange format: pydantic models of every event type, parsing of input
+"""The JSON Lines interchange format: an input model of each of the domain's event types
+(made from its declaration: the vocabulary is declared once, in `domain/`), parsing of input
 objects into the service's `NewFact`, and writing stored facts back out.
 
 Errors name the field and the problem; unknown keys are refused (catching typos).
@@ -8,23 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from itertools import islice
-from multiprocessing import get_context
-from typing import Annotated, Any, BinaryIO, Literal, cast
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 from urllib.parse import urlsplit
 from uuid import uuid5
 
 import orjson
-import structlog
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -34,24 +36,22 @@ from pydantic import (
     PlainSerializer,
     TypeAdapter,
     ValidationError,
+    create_model,
 )
 
-from adapters.runtime import tune_collector
+from adapters.json_input import InvalidInput, decode
 from adapters.serialize import record_json
+from domain import RETRACTION, SUBJECT_CLASSES, Subject
 from domain.clock import iso
 from domain.values import NAMESPACE, AppStore, HostingScope, SubjectKey
-from projections.documents import FactRecord
+from projections.documents import FactRecord, own_fields
 from service.application import StoredFact
 from service.recording import NewFact
 
-log = structlog.get_logger(__name__)
-
 MAX_LINE_BYTES = 64 * 1024
-CHUNK = 64 * 1024  # bytes read at a time past an over-long line
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Set by the store, not the writer: accepted (an export imports again) and ignored.
 IGNORED_KEYS = ("event_id", "recorded_at", "recorded_by", "position")
-CONTAINERS = (dict, list)
 
 
 def parse_instant(value: Any) -> datetime:
@@ -125,127 +125,64 @@ class Input(BaseModel):
     position: Any = None  # accepted in exports, ignored
 
 
-class ActionInput(Input):
-    occurred_at: Instant
-    reason: Text | None = None
-    sources: list[Url] = Field(default_factory=list, max_length=100)
-    note: Text | None = None
+# How each field of the domain's events is written in the interchange format: its type, with
+# the bounds input must keep. A field means the same in every event that has it. Whether it
+# may be left out follows from the domain's declaration (`X | None`: it may, and is None; a
+# list: it may, and is empty), but where `DEFAULTS` gives a value.
+FIELD_INPUTS: dict[str, Any] = {
+    "occurred_at": Instant,
+    "announced_at": Instant,
+    "until": Instant,
+    "reason": Text,
+    "note": Text,
+    "sources": Annotated[list[Url], Field(max_length=100)],
+    "provider": Label,
+    "name": Label,
+    "hosting_provider": Label,
+    "registrar": Label,
+    "service": Label,
+    "app_stores": Annotated[list[AppStore], Field(max_length=2)],
+    "store": AppStore,
+    "scope": HostingScope,
+    "retracts": EventId,
+}
+DEFAULTS: dict[str, Any] = {"scope": HostingScope.FULL}
+SUBJECT_INPUTS: dict[str, Any] = {"platform": PlatformSlug, "account": AccountKey}
 
 
-class PlatformInput(ActionInput):
-    platform: PlatformSlug
+def input_model(kind: str, name: str, event_class: type[Subject.Fact]) -> type[Input]:
+    """The input model of one of the domain's event classes: its own fields (not the
+    library's, nor those the store sets), typed as `FIELD_INPUTS` says, and the key of its
+    subject (a retraction names none, or its target's, of either kind)."""
+    hints = get_type_hints(event_class)
+    fields: dict[str, Any] = {"type": (Literal[name], ...)}
+    for field in own_fields(event_class):
+        declared, value = hints[field], FIELD_INPUTS[field]
+        if field in DEFAULTS:
+            fields[field] = (value, DEFAULTS[field])
+        elif type(None) in get_args(declared):
+            fields[field] = (value | None, None)
+        elif get_origin(declared) is list:
+            fields[field] = (value, Field(default_factory=list))
+        else:
+            fields[field] = (value, ...)
+    if name == RETRACTION:
+        fields |= {key: (value | None, None) for key, value in SUBJECT_INPUTS.items()}
+    else:
+        fields[kind] = (SUBJECT_INPUTS[kind], ...)
+    model: type[Input] = create_model(name, __base__=Input, **fields)
+    return model
 
 
-class ProviderPlatformInput(PlatformInput):
-    provider: Label
-
-
-class AccountInput(ActionInput):
-    account: AccountKey
-    provider: Label
-
-
-class PlatformRegistered(PlatformInput):
-    type: Literal["PlatformRegistered"]
-    name: Label
-    hosting_provider: Label | None = None
-    registrar: Label | None = None
-    app_stores: list[AppStore] = Field(default_factory=list, max_length=2)
-
-
-class HostingTerminated(ProviderPlatformInput):
-    type: Literal["HostingTerminated"]
-    announced_at: Instant | None = None
-
-
-class HostingRestored(ProviderPlatformInput):
-    type: Literal["HostingRestored"]
-    scope: HostingScope = HostingScope.FULL
-
-
-class AppStoreRemoved(ProviderPlatformInput):
-    type: Literal["AppStoreRemoved"]
-    store: AppStore
-
-
-class AppStoreReinstated(ProviderPlatformInput):
-    type: Literal["AppStoreReinstated"]
-    store: AppStore
-
-
-class DomainSuspended(ProviderPlatformInput):
-    type: Literal["DomainSuspended"]
-
-
-class DomainRestored(ProviderPlatformInput):
-    type: Literal["DomainRestored"]
-
-
-class PlatformShutDown(ProviderPlatformInput):
-    type: Literal["PlatformShutDown"]
-
-
-class PlatformRelaunched(ProviderPlatformInput):
-    type: Literal["PlatformRelaunched"]
-
-
-class ServiceTerminated(ProviderPlatformInput):
-    type: Literal["ServiceTerminated"]
-    service: Label
-
-
-class ServiceRestored(ProviderPlatformInput):
-    type: Literal["ServiceRestored"]
-    service: Label
-
-
-class AccountSuspended(AccountInput):
-    type: Literal["AccountSuspended"]
-    until: Instant | None = None
-
-
-class AccountBanned(AccountInput):
-    type: Literal["AccountBanned"]
-
-
-class AccountReinstated(AccountInput):
-    type: Literal["AccountReinstated"]
-
-
-class EventRetracted(Input):
-    type: Literal["EventRetracted"]
-    retracts: EventId
-    reason: Text
-    platform: PlatformSlug | None = None
-    account: AccountKey | None = None
-
-
-EventInput = Annotated[
-    PlatformRegistered
-    | HostingTerminated
-    | HostingRestored
-    | AppStoreRemoved
-    | AppStoreReinstated
-    | DomainSuspended
-    | DomainRestored
-    | PlatformShutDown
-    | PlatformRelaunched
-    | ServiceTerminated
-    | ServiceRestored
-    | AccountSuspended
-    | AccountBanned
-    | AccountReinstated
-    | EventRetracted,
-    Field(discriminator="type"),
-]
+INPUT_MODELS: dict[str, type[Input]] = {
+    name: input_model(kind, name, event_class)
+    for kind, subject_class in SUBJECT_CLASSES.items()
+    for name, event_class in subject_class.fact_types().items()
+}
+# One of them, chosen by its `type`.
+EventInput: Any = Annotated[Union[tuple(INPUT_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
 EVENT_INPUT: TypeAdapter[Any] = TypeAdapter(EventInput)
-EVENT_TYPES = sorted(
-    EVENT_INPUT.json_schema()["discriminator"]["mapping"]  # every type the format knows
-)
-
-
-class InvalidInput(ValueError):
-    """Input that is not a well-formed event of the interchange format."""
+EVENT_TYPES = sorted(INPUT_MODELS)  # every type the format knows
 
 
 def canonical(obj: Any) -> str:
@@ -349,64 +286,6 @@ def parse_line(text: str, label: int | None = None) -> NewFact:
     return to_new_fact(decode(text), label, text)
 
 
-def decode(text: str | bytes) -> Any:
-    """JSON with unique keys, and a clear refusal of malformed or absurdly nested input."""
-    if isinstance(text, str) and "\\" not in text:
-        value = _flat_object(text)
-        if value is not None:
-            return value
-    return read_json(text)
-
-
-def read_json(text: str | bytes) -> Any:
-    """`decode` by the `json` module, which says what is wrong with a line in its words."""
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except json.JSONDecodeError as error:
-        raise InvalidInput(f"malformed JSON: {error.msg} at column {error.colno}") from None
-    except RecursionError:
-        raise InvalidInput("malformed JSON: nested too deeply") from None
-    except ValueError as error:  # a number literal of thousands of digits
-        if isinstance(error, InvalidInput):
-            raise
-        raise InvalidInput(f"malformed JSON: {error}") from None
-
-
-def _flat_object(text: str) -> dict[str, Any] | None:
-    """The object a line without escapes holds, read by orjson, if it holds no object within
-    it: then its keys are unique if it has as many as colons stand outside its strings (with
-    no escapes, every quote opens or closes a string). None: `read_json` reads it."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if type(value) is not dict:
-        return None
-    for inner in value.values():
-        kind = type(inner)
-        if kind is dict or (kind is list and any(type(i) in CONTAINERS for i in inner)):
-            return None
-        # orjson reads an integer beyond 64 bits as a float: the `json` module keeps it exact.
-        if kind is float or (kind is list and float in map(type, inner)):
-            return None
-    if "".join(text.split('"')[0::2]).count(":") != len(value):
-        return None
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise InvalidInput(f"malformed JSON: {name} is not a JSON number")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) < len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise InvalidInput(f"{twice}: field given twice")
-    return obj
-
-
 @dataclass(frozen=True)
 class ParsedLine:
     line: int
@@ -436,121 +315,6 @@ def parse_numbered(lines: Iterable[tuple[int, str | InvalidInput]]) -> Iterator[
 
 def parse_chunk(lines: list[tuple[int, str | InvalidInput]]) -> list[ParsedLine]:
     return list(parse_numbered(lines))
-
-
-def parse_packed(lines: list[tuple[int, str | InvalidInput]]) -> bytes:
-    """A chunk parsed by a worker, packed for the importing process (`unpack`)."""
-    return pack(parse_chunk(lines))
-
-
-def pack(parsed: list[ParsedLine]) -> bytes:
-    """Parsed lines as compact JSON, each fact's instants listed by name: the importing
-    process, the import's bottleneck, reads them back in a third of the time pickled objects
-    take. What orjson cannot write (a string with a lone surrogate) is pickled."""
-    rows: list[list[Any]] = []
-    for line in parsed:
-        fact = line.fact
-        if fact is None:
-            rows.append([line.line, line.error])
-            continue
-        subject = fact.subject
-        rows.append(
-            [
-                line.line,
-                fact.type,
-                None if subject is None else subject.kind,
-                None if subject is None else subject.key,
-                fact.event_id,
-                fact.digest,
-                fact.fields,
-                [k for k, v in fact.fields.items() if type(v) is datetime],
-            ]
-        )
-    try:
-        return orjson.dumps(rows)
-    except orjson.JSONEncodeError:
-        return pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)
-
-
-def unpack(packed: bytes) -> list[ParsedLine]:
-    """What `pack` packed."""
-    if packed[:1] != b"[":
-        return cast(list[ParsedLine], pickle.loads(packed))
-    parsed: list[ParsedLine] = []
-    instant = datetime.fromisoformat
-    for row in orjson.loads(packed):
-        if len(row) == 2:
-            parsed.append(ParsedLine(row[0], None, row[1]))
-            continue
-        line, event_type, kind, key, event_id, digest, fields, instants = row
-        for name in instants:
-            fields[name] = instant(fields[name])
-        subject = None if kind is None else SubjectKey(kind, key)
-        fact = NewFact(event_type, subject, event_id, fields, digest, line)
-        parsed.append(ParsedLine(line, fact, None))
-    return parsed
-
-
-def parse_chunks(stream: BinaryIO, size: int, *, parallel: bool) -> Iterator[list[ParsedLine]]:
-    """A stream's parsed lines, `size` lines at a time. With `parallel`, a worker process
-    parses them, a chunk ahead of the caller (a second core at work; memory stays bounded),
-    once it has started: meanwhile (a second or so, importing its modules) they are parsed
-    here."""
-    numbered = enumerate(read_lines(stream), start=1)
-    chunks = iter(lambda: list(islice(numbered, size)), [])
-    if not parallel:
-        yield from map(parse_chunk, chunks)
-        return
-    with ProcessPoolExecutor(
-        1, mp_context=get_context("spawn"), initializer=tune_collector
-    ) as worker:
-        ahead: deque[tuple[list[tuple[int, str | InvalidInput]], Future[bytes]]]
-        ahead = deque()
-        broken = False
-        started = worker.submit(int)  # answered once the worker runs
-        for chunk in chunks:
-            if not broken and (ahead or started.done()):
-                try:
-                    ahead.append((chunk, worker.submit(parse_packed, chunk)))
-                except BrokenProcessPool:  # it died before this chunk
-                    broken = True
-                else:
-                    if len(ahead) > 1:
-                        done, broken = _parsed(*ahead.popleft())
-                        yield done
-                    continue
-            while ahead:  # the worker died: what it was given comes first, in order
-                yield _parsed(*ahead.popleft())[0]
-            yield parse_chunk(chunk)
-        while ahead:
-            yield _parsed(*ahead.popleft())[0]
-
-
-def _parsed(
-    chunk: list[tuple[int, str | InvalidInput]], future: Future[bytes]
-) -> tuple[list[ParsedLine], bool]:
-    """A chunk as the worker parsed it, or parsed here if the worker died (killed, or out of
-    memory); says whether it did."""
-    try:
-        return unpack(future.result()), False
-    except BrokenProcessPool:
-        log.warning("the parsing worker process stopped; parsing in this process")
-        return parse_chunk(chunk), True
-
-
-def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[str | InvalidInput]:
-    """The lines of a byte stream, each decoded on its own: a line that is not UTF-8, or is
-    longer than `limit` bytes (read past without being kept), is its refusal instead."""
-    while raw := stream.readline(limit + 1):
-        if len(raw) > limit and not raw.endswith(b"\n"):
-            while (rest := stream.readline(CHUNK)) and not rest.endswith(b"\n"):
-                pass
-            yield InvalidInput(f"line is longer than {limit} bytes")
-            continue
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            yield InvalidInput(f"not UTF-8 text at byte {error.start + 1}: {error.reason}")
 
 
 # Output -----------------------------------------------------------------------------

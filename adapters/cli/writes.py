@@ -45,7 +45,7 @@ def import_(
 ) -> None:
     """Import events from a JSON Lines file: all or nothing unless --skip-invalid."""
     from adapters.cli.render import progress_bar, report
-    from adapters.interchange import parse_chunks
+    from adapters.import_lines import parse_chunks
     from adapters.runtime import spare_survivors
 
     try:

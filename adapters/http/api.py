@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters import interchange
+from adapters import interchange, json_input
 from adapters.access import Tokens
 from adapters.composition import Services
 from adapters.http.deps import (
@@ -237,10 +237,10 @@ async def body(request: Request) -> Any:
         if len(raw) > limit:
             raise Problem(413, "Payload too large", f"request bodies are limited to {limit} bytes")
     try:
-        return interchange.decode(raw)
+        return json_input.decode(raw)
     except UnicodeDecodeError as error:
         raise Problem(422, "Malformed JSON", f"the body is not UTF-8: {error.reason}") from None
-    except interchange.InvalidInput as error:
+    except json_input.InvalidInput as error:
         raise Problem(422, "Malformed JSON", str(error)) from None
 
 
@@ -271,7 +271,7 @@ def record(tracker: Services, items: list[Any], recorded_by: str) -> JSONRespons
     for index, item in enumerate(items, start=1):
         try:
             facts.append(interchange.to_new_fact(item, index))
-        except interchange.InvalidInput as error:
+        except json_input.InvalidInput as error:
             parse_errors.append((index, str(error)))
     outcome = tracker.record(facts, commit=not parse_errors, recorded_by=recorded_by)
     return answer(outcome, parse_errors)

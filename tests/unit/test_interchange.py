@@ -221,7 +221,8 @@ def test_urls_in_refusals_hide_their_password():
 def test_lines_that_cannot_be_read_are_refused_one_by_one_with_their_numbers():
     import io
 
-    from adapters.interchange import MAX_LINE_BYTES, parse_lines, read_lines
+    from adapters.import_lines import read_lines
+    from adapters.interchange import MAX_LINE_BYTES, parse_lines
 
     good = (
         b'{"type": "AccountBanned", "account": "x:a", "occurred_at": "2021-01-01", "provider": "X"}'
@@ -239,7 +240,7 @@ def test_lines_that_cannot_be_read_are_refused_one_by_one_with_their_numbers():
 def test_a_large_file_parsed_by_a_worker_process_gives_the_lines_parsed_here():
     import io
 
-    from adapters.interchange import parse_chunks
+    from adapters.import_lines import parse_chunks
 
     lines = [
         b'{"type": "AccountBanned", "account": "x:a%d", "occurred_at": "2021-01-01", '
@@ -274,7 +275,7 @@ GOOD_LINE = (
 def test_any_bytes_give_facts_or_refusals_naming_their_line_never_an_exception(lines):
     import io
 
-    from adapters.interchange import parse_chunks
+    from adapters.import_lines import parse_chunks
 
     text = b"\n".join(line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines)
     parsed = [p for chunk in parse_chunks(io.BytesIO(text), 4, parallel=False) for p in chunk]
@@ -290,7 +291,7 @@ def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch
     import os
     import signal
 
-    from adapters import interchange
+    from adapters import import_lines
 
     lines = [
         b'{"type": "AccountBanned", "account": "x:a%d", "occurred_at": "2021-01-01", '
@@ -299,7 +300,7 @@ def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch
     ]
     text = b"\n".join(lines)
     submitted = []
-    submit = interchange.ProcessPoolExecutor.submit
+    submit = import_lines.ProcessPoolExecutor.submit
 
     def submit_then_kill(executor, fn, *args):
         future = submit(executor, fn, *args)
@@ -310,14 +311,14 @@ def test_if_the_parsing_worker_dies_the_rest_is_parsed_here_in_order(monkeypatch
             future.result()  # the worker runs: the chunks go to it
         return future
 
-    monkeypatch.setattr(interchange.ProcessPoolExecutor, "submit", submit_then_kill)
+    monkeypatch.setattr(import_lines.ProcessPoolExecutor, "submit", submit_then_kill)
     outcomes = []
-    parsed_by = interchange._parsed
+    parsed_by = import_lines._parsed
     monkeypatch.setattr(
-        interchange, "_parsed", lambda *a: outcomes.append(parsed_by(*a)[1]) or parsed_by(*a)
+        import_lines, "_parsed", lambda *a: outcomes.append(parsed_by(*a)[1]) or parsed_by(*a)
     )
     parsed = [
-        p for chunk in interchange.parse_chunks(io.BytesIO(text), 3, parallel=True) for p in chunk
+        p for chunk in import_lines.parse_chunks(io.BytesIO(text), 3, parallel=True) for p in chunk
     ]
     assert [p.line for p in parsed] == list(range(1, 21))
     assert all(p.fact is not None for p in parsed)
@@ -328,17 +329,17 @@ def test_chunks_are_parsed_here_until_the_worker_has_started(monkeypatch):
     import io
     import time
 
-    from adapters import interchange
+    from adapters import import_lines
 
     here = []
-    parse_chunk = interchange.parse_chunk
-    monkeypatch.setattr(interchange, "parse_chunk", lambda c: here.append(c) or parse_chunk(c))
+    parse_chunk = import_lines.parse_chunk
+    monkeypatch.setattr(import_lines, "parse_chunk", lambda c: here.append(c) or parse_chunk(c))
     lines = [
         b'{"type": "AccountBanned", "account": "x:a%d", "occurred_at": "2021-01-01", '
         b'"provider": "X"}' % n
         for n in range(3000)
     ]
-    chunks = interchange.parse_chunks(io.BytesIO(b"\n".join(lines)), 1, parallel=True)
+    chunks = import_lines.parse_chunks(io.BytesIO(b"\n".join(lines)), 1, parallel=True)
     numbers = []
     for chunk in chunks:  # read slowly: the worker starts meanwhile
         numbers += [p.line for p in chunk]
@@ -404,7 +405,7 @@ object_texts = st.lists(  # objects as text: keys may repeat, values may nest, s
 def test_reading_a_line_quickly_gives_what_the_json_module_gives(text):
     """orjson reads lines without escapes; the `json` module, the rest: the same values, and
     the same refusals (a repeated key among them)."""
-    from adapters.interchange import decode, read_json
+    from adapters.json_input import decode, read_json
 
     def outcome(read):
         try:
@@ -429,7 +430,8 @@ def test_a_facts_own_fields_are_written_as_the_format_writes_them(event_type, da
 
 
 def test_parsed_lines_cross_to_the_importing_process_unchanged():
-    from adapters.interchange import ParsedLine, pack, unpack
+    from adapters.import_lines import pack, unpack
+    from adapters.interchange import ParsedLine
 
     lines = [json.dumps(raw) for raw in EXAMPLES.values()] + ["{not json", json.dumps(CUT)]
     lines.append(json.dumps(CUT | {"note": "lone \ud800 surrogate"}))

@@ -5,9 +5,10 @@ An import, a rebuild or a server's writer holds hundreds of thousands of small o
 timelines it keeps, a chunk's events and rows). CPython's collector runs a young collection
 every 700 allocations, and every few of those traverses older objects too: about a quarter
 of an import's or a rebuild's time. Nothing the tracker builds relies on the collector to
-free memory promptly (subjects hold their callbacks weakly: see `domain.subjects.weakly`),
-so collections run every 50,000 allocations instead, and the objects made while starting
-(modules, classes, the CLI and schemas) are moved out of the collector's sight once loaded.
+free memory promptly (a subject's timeline holds no reference back to it: see
+`domain.subjects.FactIndex`), so collections run every 50,000 allocations instead, and the
+objects made while starting (modules, classes, the CLI and schemas) are moved out of the
+collector's sight once loaded.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Self
 
 from domain.clock import iso
@@ -26,8 +28,8 @@ class Account(Subject):
     class AccountReinstated(Subject.ProviderAction):
         pass
 
-    def initial_state(self) -> AccountState:
-        return AccountState(account=self.key)
+    def beginning(self) -> Callable[[], AccountState]:
+        return partial(AccountState, account=self.key)
 
     @classmethod
     def state_before_first_fact(cls, key: str) -> AccountState:
@@ -66,9 +68,6 @@ class AccountState:
             lapsed=self.lapsed,
             until_lapsed=self.until_lapsed,
         )
-
-    def detached(self) -> Self:
-        return self.copy()
 
     @property
     def since(self) -> datetime | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Self
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.subjects import Subject, weakly
+from domain.subjects import FactIndex, Subject
 from domain.values import (
     UNSPECIFIED_PROVIDER,
     AppStore,
@@ -77,22 +77,8 @@ class Platform(Subject):
             )
         return cls.track(subject, now)
 
-    def initial_state(self) -> PlatformState:
-        return PlatformState(self.key, self.registration, weakly(self.last_termination))
-
-    def last_termination(
-        self, provider: str, before: tuple[datetime, int]
-    ) -> Platform.HostingTerminated | None:
-        """The last end of `provider`'s hosting before a moment of the timeline being checked
-        (for a refusal's message: folds do not carry it, so that they meet again sooner)."""
-        ended = [
-            action
-            for action in self.candidate()
-            if isinstance(action, Platform.HostingTerminated)
-            and action.order < before
-            and provider_identity(action.provider) == provider
-        ]
-        return max(ended, key=lambda a: a.order, default=None)
+    def beginning(self) -> Callable[[], PlatformState]:
+        return partial(_beginning, self.key, self.facts_index)
 
     def check_fields(self, action: Subject.Action) -> None:
         if isinstance(action, Platform.PlatformRegistered):
@@ -113,16 +99,15 @@ class Platform(Subject):
 
     @property
     def registration(self) -> Platform.PlatformRegistered | None:
-        registration: Platform.PlatformRegistered | None = getattr(self, "_registration", None)
-        return registration
-
-    def add(self, fact: Subject.Fact) -> None:
-        super().add(fact)
-        if isinstance(fact, Platform.PlatformRegistered):  # never retracted, never twice
-            self._registration = fact
+        return _beginning(self.key, self.facts_index).registered_by
 
 
-Terminations = Callable[[str, tuple[datetime, int]], "Platform.HostingTerminated | None"]
+def _beginning(platform: str, facts: FactIndex) -> PlatformState:
+    """A platform's state before its first action (as registered, for refusals' messages)."""
+    first = facts.first
+    return PlatformState(
+        platform, first if isinstance(first, Platform.PlatformRegistered) else None
+    )
 
 
 @dataclass
@@ -139,7 +124,9 @@ class PlatformState:
     platform: str
     # For refusals' messages only, so not compared: folds that differ only there are equal.
     registered_by: Platform.PlatformRegistered | None = field(default=None, compare=False)
-    terminations: Terminations | None = field(default=None, compare=False, repr=False)
+    # The last end of each provider's hosting so far (for refusals' messages: not compared,
+    # so that a fold changed by a late fact meets the recorded one again as soon as it can).
+    ended: dict[str, Subject.Action] = field(default_factory=dict, compare=False, repr=False)
     registration: Platform.PlatformRegistered | None = None  # folded so far
     hosting: dict[str, Host] = field(default_factory=dict)
     domain_suspended: Subject.Action | None = None
@@ -157,7 +144,7 @@ class PlatformState:
         return type(self)(
             platform=self.platform,
             registered_by=self.registered_by,
-            terminations=self.terminations,
+            ended=dict(self.ended),
             registration=self.registration,
             hosting=dict(self.hosting),
             domain_suspended=self.domain_suspended,
@@ -168,11 +155,6 @@ class PlatformState:
             relaunched=self.relaunched,
             services=dict(self.services),
         )
-
-    def detached(self) -> Self:
-        clone = self.copy()
-        clone.terminations = None  # a method of the subject: it would keep it alive
-        return clone
 
     def advance(self, moment: datetime) -> None:
         """Platforms have no timed states: nothing changes without an event."""
@@ -261,6 +243,8 @@ class PlatformState:
 
     def _terminate_hosting(self, action: Platform.HostingTerminated) -> None:
         provider = provider_identity(action.provider)
+        if provider in self.hosting or provider_identity(UNSPECIFIED_PROVIDER) in self.hosting:
+            self.ended[provider] = action
         if provider in self.hosting:
             del self.hosting[provider]
         elif provider_identity(UNSPECIFIED_PROVIDER) in self.hosting:
@@ -272,11 +256,7 @@ class PlatformState:
         hosts = ", ".join(
             f"{host.provider} (since event {host.since.event_id})" for host in self.hosting.values()
         )
-        removed = (
-            self.terminations(provider_identity(action.provider), action.order)
-            if self.terminations is not None
-            else None
-        )
+        removed = self.ended.get(provider_identity(action.provider))
         if removed is not None:
             raise RuleViolation(
                 f"{action.provider!r} no longer hosts {self.platform} at "

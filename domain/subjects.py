@@ -15,19 +15,16 @@ from contextlib import suppress
 from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Self, TypeVar, get_args, get_type_hints
-from weakref import WeakMethod
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args, get_type_hints
 
 from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.timeline import Change, State, Timeline
+from domain.timeline import Change, Codec, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class Subject(Aggregate):
@@ -94,13 +91,14 @@ class Subject(Aggregate):
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self._facts: dict[str, Subject.Fact] = {}  # by event id, but those in frozen blocks
-        self._frozen = 0  # how many others there are: those in frozen blocks
-        self._thawed_any = False  # since `facts` last put them in recording order
+        self.facts_index = FactIndex()
         self.retractions: dict[str, Subject.EventRetracted] = {}
+        # Current knowledge, in valid-time order. What it calls back (the state before any
+        # action, the index told of thawed facts) holds no reference to the subject: a
+        # subject nothing uses is freed at once, not left in a cycle for the collector.
         self.timeline: Timeline[Subject.Action] = Timeline(
-            weakly(self.initial_state), weakly(self._thawed)
-        )  # current knowledge, valid-time order
+            self.beginning(), self.facts_index.thawed
+        )
         self._checked: Change | None = None  # the change `record` checked, while it applies
         self._candidate: tuple[Subject.Action | None, Subject.Action | None] = (None, None)
 
@@ -162,7 +160,7 @@ class Subject(Aggregate):
         checked = self._checked
         if checked is not None and checked.event_id != fact.event_id:
             checked = None
-        self._facts[fact.event_id] = fact
+        self.facts_index.add(fact)
         if isinstance(fact, Subject.EventRetracted):
             self.retractions[fact.retracts] = fact
             target = self.fact(fact.retracts)
@@ -236,21 +234,23 @@ class Subject(Aggregate):
     def facts(self) -> dict[str, Fact]:
         """Every fact recorded about the subject, by event id, in recording order (thawing
         any frozen ones)."""
-        if self._frozen:
+        index = self.facts_index
+        if index.frozen:
             for block in self.timeline.blocks:
                 self.timeline.read(block)
-        if self._thawed_any:  # thawed facts were put back at the end
-            self._facts = dict(sorted(self._facts.items(), key=lambda f: f[1].originator_version))
-            self._thawed_any = False
-        return self._facts
+        if index.thawed_any:  # thawed facts were put back at the end
+            index.by_id = dict(sorted(index.by_id.items(), key=lambda f: f[1].originator_version))
+            index.thawed_any = False
+        return index.by_id
 
     def fact(self, event_id: str) -> Fact | None:
         """The fact recorded under `event_id`, thawing the block that holds it if frozen."""
-        found = self._facts.get(event_id)
-        if found is None and self._frozen:
+        index = self.facts_index
+        found = index.by_id.get(event_id)
+        if found is None and index.frozen:
             for block in self.timeline.frozen_holding(event_id):
                 self.timeline.read(block)
-                found = self._facts.get(event_id)
+                found = index.by_id.get(event_id)
                 if found is not None:
                     break
         return found
@@ -258,30 +258,25 @@ class Subject(Aggregate):
     @property
     def weight(self) -> int:
         """What the subject holds in memory, in facts: a frozen one counts for a twentieth."""
-        return len(self._facts) + self._frozen // 20
+        return len(self.facts_index.by_id) + self.facts_index.frozen // 20
 
-    def freeze(self) -> None:
-        """Keeps the parts of the timeline that no change touched lately frozen (compact),
-        for a subject kept in memory between writes; they thaw when needed."""
-        for actions in self.timeline.freeze_untouched():
+    def freeze(self, codec: Codec) -> None:
+        """Keeps the parts of the timeline that no change touched lately frozen (in the form
+        `codec` makes), for a subject kept in memory between writes; they thaw when needed."""
+        index = self.facts_index
+        for actions in self.timeline.freeze_untouched(codec):
             for action in actions:
-                del self._facts[action.event_id]
-            self._frozen += len(actions)
+                del index.by_id[action.event_id]
+            index.frozen += len(actions)
 
-    def compact(self) -> None:
+    def compact(self, codec: Codec) -> None:
         """Folds the timeline once, computing its checkpoints, and freezes it whole: a subject
         just read from the store is kept small (the next check thaws only the blocks it
         needs), so that reading many long histories for a write never holds them all live.
         A stored timeline that today's rules refuse is left to the checks to say so."""
         with suppress(RuleViolation):
             self.timeline.end_state()
-        self.freeze()
-
-    def _thawed(self, actions: list[Action]) -> None:
-        for action in actions:
-            self._facts[action.event_id] = action
-        self._frozen -= len(actions)
-        self._thawed_any = True
+        self.freeze(codec)
 
     # Knowledge ----------------------------------------------------------------
 
@@ -332,6 +327,11 @@ class Subject(Aggregate):
     # Subject-specific rules ---------------------------------------------------
 
     def initial_state(self) -> State:
+        """The state before any action."""
+        return self.timeline.initial()
+
+    def beginning(self) -> Callable[[], State]:
+        """What makes the state before any action (holding no reference to the subject)."""
         raise NotImplementedError
 
     @classmethod
@@ -346,19 +346,26 @@ class Subject(Aggregate):
         """Refuses retractions that no timeline could absorb."""
 
 
-def weakly(method: Callable[P, R]) -> Callable[P, R]:
-    """A subject's method, called through a weak reference to the subject. Its timeline and
-    the folds it keeps call back into it: held strongly, they would make each subject a
-    cycle, which only the garbage collector frees (a rebuild's released subjects lingered,
-    hot ones with them); held weakly, a subject goes as soon as nothing uses it."""
-    reference = WeakMethod(method)
+class FactIndex:
+    """The facts recorded about a subject, by event id (but those its timeline holds frozen),
+    apart from the subject, so that the timeline can tell it of facts it thaws."""
 
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        bound = reference()
-        assert bound is not None, "called back after its subject was released"
-        return bound(*args, **kwargs)
+    def __init__(self) -> None:
+        self.by_id: dict[str, Subject.Fact] = {}
+        self.frozen = 0  # how many others there are: those in frozen blocks
+        self.thawed_any = False  # since `facts` last put them in recording order
+        self.first: Subject.Fact | None = None  # the first recorded
 
-    return call
+    def add(self, fact: Subject.Fact) -> None:
+        self.by_id[fact.event_id] = fact
+        if self.first is None:
+            self.first = fact
+
+    def thawed(self, actions: list[Subject.Action]) -> None:
+        for action in actions:
+            self.by_id[action.event_id] = action
+        self.frozen -= len(actions)
+        self.thawed_any = True
 
 
 @cache

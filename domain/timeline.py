@@ -12,16 +12,14 @@ recording order without folding; the first check after that folds once, from the
 first block whose start went stale.
 
 A long-lived timeline (a writer's, an import's) keeps its memory small by freezing
-the blocks no change touched lately (`freeze_untouched`): their actions are kept
-pickled and compressed, with the hashes of their event ids (about 50 bytes an action
-instead of about 1 KB of objects), and thawed when a change lands in them, a fold
-reads them or a retraction names one of their facts.
+the blocks no change touched lately (`freeze_untouched`): their actions are kept in a
+compact form a `Codec` given by its keeper makes (outside the domain), with the hashes of
+their event ids, and thawed when a change lands in them, a fold reads them or a retraction
+names one of their facts.
 """
 
 from __future__ import annotations
 
-import pickle
-import zlib
 from array import array
 from bisect import insort
 from collections.abc import Callable, Iterator, Sequence
@@ -64,22 +62,27 @@ class State(Protocol):
 
     def copy(self) -> Self: ...
 
-    def detached(self) -> Self:
-        """A copy that holds no reference to its subject (to keep it after the subject)."""
-        ...
-
     def __eq__(self, other: object) -> bool: ...
+
+
+class Codec(Protocol):
+    """How a frozen block holds its actions: in some compact form, given back as they were."""
+
+    def freeze(self, actions: list[Any]) -> Any: ...
+
+    def thaw(self, frozen: Any) -> list[Any]: ...
 
 
 class Block(Generic[A]):
     """Consecutive actions, with the fold of every earlier action (`start`; block 0: the
-    initial state). Frozen, its actions are held as compressed bytes."""
+    initial state). Frozen, its actions are held as its codec made them."""
 
-    __slots__ = ("_actions", "_first", "_frozen", "_ids", "start", "touched")
+    __slots__ = ("_actions", "_codec", "_first", "_frozen", "_ids", "start", "touched")
 
     def __init__(self, actions: list[A], start: State | None = None) -> None:
         self._actions: list[A] | None = actions
-        self._frozen: bytes | None = None  # the actions as frozen (kept while unmodified)
+        self._codec: Codec | None = None  # what froze them
+        self._frozen: Any = None  # the actions as frozen (kept while unmodified)
         self._first: Order | None = None  # the first action's order, while frozen
         self._ids: array[int] | None = None  # the hashes of their event ids, while frozen
         self.start = start
@@ -99,8 +102,8 @@ class Block(Generic[A]):
     def thawed(self) -> list[A]:
         """Its actions as objects, for reading; `changed` for modifying them."""
         if self._actions is None:
-            assert self._frozen is not None
-            self._actions = pickle.loads(zlib.decompress(self._frozen))
+            assert self._codec is not None
+            self._actions = self._codec.thaw(self._frozen)
             self._ids = None
             self.touched = True
         return self._actions
@@ -110,12 +113,12 @@ class Block(Generic[A]):
         self._frozen = None  # what was frozen is stale now
         return actions
 
-    def freeze(self) -> list[A]:
-        """Replaces its actions by their frozen bytes; returns the actions it held."""
+    def freeze(self, codec: Codec) -> list[A]:
+        """Replaces its actions by their frozen form; returns the actions it held."""
         actions = self._actions
         assert actions is not None
-        if self._frozen is None:
-            self._frozen = zlib.compress(pickle.dumps(actions, pickle.HIGHEST_PROTOCOL), 1)
+        if self._frozen is None or codec is not self._codec:
+            self._frozen, self._codec = codec.freeze(actions), codec
         self._first = actions[0].order
         self._ids = array("q", [hash(a.event_id) for a in actions])
         self._actions = None
@@ -186,7 +189,7 @@ class Timeline(Generic[A]):
         block.touched |= touch
         return block.changed()
 
-    def freeze_untouched(self) -> Iterator[list[A]]:
+    def freeze_untouched(self, codec: Codec) -> Iterator[list[A]]:
         """Freezes every block that nothing thawed or changed since the last call (the last
         block: nor appended to after a check), and yields the actions each held."""
         last = self.blocks[-1] if self.blocks else None
@@ -195,7 +198,7 @@ class Timeline(Generic[A]):
                 block.touched = False
             else:
                 self.thawed_blocks.remove(block)
-                yield block.freeze()
+                yield block.freeze(codec)
         self.appended = False
 
     def frozen_holding(self, event_id: str) -> Iterator[Block[A]]:

@@ -31,7 +31,6 @@ import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain import Subject, tracked_key
-from domain.cache import SubjectCache
 from domain.clock import from_micros, micros, now
 from domain.timeline import State
 from domain.values import SubjectKey
@@ -50,6 +49,7 @@ from projections.ports import (
     TimelineRow,
 )
 from projections.status import Folded, Interval, Runs, Snapshot, fold_periods, folds, intervals
+from projections.subject_cache import SubjectCache
 from projections.tails import Extension, Tail, extend, resume, tail_of
 
 log = structlog.get_logger(__name__)
@@ -186,7 +186,7 @@ class StatusProjection:
                 last.occurred_at, None, readings(document), last.event_id, document, {}
             )
             subject = subjects[subject_id]
-            cut = Tail(subject.subject, subject.version, state.detached(), last, point, run_starts)
+            cut = Tail(subject.subject, subject.version, state.copy(), last, point, run_starts)
             if cut.complete:
                 cuts[subject_id] = (cut, list(subject.timeline.since(moment)))
         return cuts

@@ -76,7 +76,7 @@ def tail_of(key: SubjectKey, version: int, folded: Folded, runs: list[Interval])
     open_point = Snapshot(
         moment, None, point.readings, point.event_id, point.document, point.causes
     )
-    return Tail(key, version, folded.state.detached(), last, open_point, starts)
+    return Tail(key, version, folded.state.copy(), last, open_point, starts)
 
 
 def extend(

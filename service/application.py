@@ -22,10 +22,10 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain import Subject, tracked_key
-from domain.cache import SubjectCache
 from domain.clock import now
 from domain.values import SubjectKey
 from projections.log import pages
+from projections.subject_cache import PICKLED, SubjectCache
 from service.ports import BulkWrite, EventIndex
 from service.recording import Batch, NewFact, Outcome
 
@@ -71,7 +71,7 @@ class Writing:
         for start in range(0, len(missing), LOAD_GROUP):  # one group's histories live at once
             group = missing[start : start + LOAD_GROUP]
             for subject in self.app.fold(self.index.select_events_of(group)).values():
-                subject.compact()
+                subject.compact(PICKLED)
                 taken[subject.id] = subject
         return taken
 

@@ -12,10 +12,10 @@ from hypothesis import given
 from adapters.composition import Services, open_services
 from adapters.interchange import to_new_fact
 from adapters.serialize import history_json, status_json
-from domain.cache import SubjectCache
 from domain.clock import now
 from domain.errors import UnknownSubject
 from domain.values import SubjectKey
+from projections.subject_cache import SubjectCache
 from service.application import Writing
 from service.recording import NewFact
 from tests.helpers import (

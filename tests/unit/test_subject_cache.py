@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain import Platform
-from domain.cache import SubjectCache
 from domain.clock import now
 from domain.values import SubjectKey
+from projections.subject_cache import SubjectCache
 from tests.helpers import fact, record, registration
 
 START = datetime(2021, 1, 1, tzinfo=UTC)

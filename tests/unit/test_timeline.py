@@ -12,6 +12,7 @@ from domain import Account, Platform
 from domain.clock import now
 from domain.errors import RuleViolation
 from domain.values import SubjectKey
+from projections.subject_cache import PICKLED
 from tests.helpers import NOW, at, fact, record, registration
 
 
@@ -132,7 +133,7 @@ def test_a_subject_kept_between_writes_holds_its_untouched_past_frozen_and_thaws
                 )
             )
     before = [a.event_id for a in subject.timeline]
-    subject.freeze()
+    subject.freeze(PICKLED)
     frozen = [b for b in subject.timeline.blocks if b.frozen]
     assert len(frozen) == len(subject.timeline.blocks) - 1  # all but the last
     assert subject.weight < len(before) // 5
@@ -155,7 +156,7 @@ def test_a_subject_kept_between_writes_holds_its_untouched_past_frozen_and_thaws
 
 
 def test_a_subject_nothing_uses_is_freed_at_once_without_the_garbage_collector(monkeypatch):
-    """Its timeline, its checkpoints and their folds call back into it weakly: a released
+    """Its timeline, its checkpoints and their folds hold no reference to it: a released
     subject (a rebuild releases one hot subject after another) is no cycle left to linger
     until the collector runs."""
     monkeypatch.setattr("domain.timeline.BLOCK", 2)
@@ -170,7 +171,7 @@ def test_a_subject_nothing_uses_is_freed_at_once_without_the_garbage_collector(m
         )  # late: checkpoints are folded
     with pytest.raises(RuleViolation):  # a refusal's message reads the subject's terminations
         record(subject, fact("HostingTerminated", "site", occurred_at="2021-01-04", provider="H"))
-    subject.freeze()
+    subject.freeze(PICKLED)
     assert len(subject.timeline.blocks) > 2 and subject.timeline.end is not None
     released = weakref.ref(subject)
     gc.disable()

@@ -1,15 +1,34 @@
 """Subjects kept in memory between uses, within a budget: a writer's, an import's, a
 projection runner's. A subject with a long history then takes one more fact at the cost of a
-short one, instead of being read and folded again."""
+short one, instead of being read and folded again. What they keep is compact: the blocks of
+their timelines that no change touched lately are frozen, pickled and compressed (about 50
+bytes an action instead of about 1 KB of objects)."""
 
 from __future__ import annotations
 
+import pickle
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
 from domain.subjects import Subject
+
+
+class Pickled:
+    """Frozen blocks as compressed pickles (level 1: most of the saving, at little cost)."""
+
+    def freeze(self, actions: list[Any]) -> bytes:
+        return zlib.compress(pickle.dumps(actions, pickle.HIGHEST_PROTOCOL), 1)
+
+    def thaw(self, frozen: bytes) -> list[Any]:
+        actions: list[Any] = pickle.loads(zlib.decompress(frozen))
+        return actions
+
+
+PICKLED = Pickled()
 
 
 class SubjectCache:
@@ -43,7 +62,7 @@ class SubjectCache:
             for subject in subjects:
                 kept.add(subject.id)
                 if subject.id not in self._subjects:
-                    subject.freeze()
+                    subject.freeze(PICKLED)
                     self._subjects[subject.id] = (subject, subject.weight)
                     self._weight += subject.weight
             while self._weight > self.budget and next(iter(self._subjects)) not in kept:

@@ -25,7 +25,9 @@ from adapters.interchange import export_record, parse_instant
 from adapters.read_models.backends import StatusView, status_view
 from adapters.read_models.queries import ReadModelQueries
 from domain.values import SubjectKey, SubjectKind
+from projections.ports import Derivation, Projection
 from projections.runner import Runner
+from projections.status_projection import StatusProjection
 from service.application import Deplatforming
 from service.query_service import READ_WAIT, QueryService
 from service.recording import NewFact, Outcome
@@ -44,6 +46,7 @@ class Services:
     runner: Runner  # keeps them up to date (when something runs it)
     queries: QueryService  # the one read path
     project_writes: bool  # embedded use: a write brings the read models up to date itself
+    derivation: Derivation | None = None  # worker processes that derive large windows
 
     def record(
         self,
@@ -132,6 +135,15 @@ def open_services(
     return cast(Services, _open(env, embedded, read_wait))  # retry: untyped
 
 
+def projections(
+    app: Deplatforming, view: StatusView, derivation: Derivation | None = None
+) -> list[Projection]:
+    """The read models a runner keeps up to date, on `view`'s generation: one line each."""
+    return [
+        StatusProjection(view, app, derivation),
+    ]
+
+
 # Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple
 # concurrently updated"); the loser tries again. (Refusals are reported by store_env first.)
 @retry(PersistenceError, max_attempts=5, wait=0.2)
@@ -142,14 +154,15 @@ def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
     except PersistenceError:
         app.close()
         raise
-    runner = Runner(app, view, derivation=workers_for(env))
+    derivation = workers_for(env)
+    runner = Runner(app, view, projections(app, view, derivation))
     queries = QueryService(
         ReadModelQueries(view),
         runner,
         wait=read_wait,
         recorded_at=app.recorded_at,
     )
-    return Services(app, view, runner, queries, project_writes=embedded)
+    return Services(app, view, runner, queries, project_writes=embedded, derivation=derivation)
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,10 @@ def rebuild(services: Services, progress: Callable[[int], None] | None = None) -
     view = status_view(services.app.factory.datastore)  # type: ignore[attr-defined]  # as above
     view.start_generation(view.meta()["generation"] + 1)
     runner = Runner(
-        services.app, view, serves_readers=False, derivation=services.runner.projection.derivation
+        services.app,
+        view,
+        projections(services.app, view, services.derivation),
+        serves_readers=False,
     )
     started = time.perf_counter()
     events = runner.rebuild(services.app.head(), progress)  # each subject folded once

@@ -27,7 +27,7 @@ from adapters.read_models.backends import bulk_format
 from adapters.read_models.writer import encode
 from adapters.runtime import tune_collector
 from projections.ports import BatchDone, Rows
-from projections.runner import window_batch
+from projections.status_projection import window_batch
 from service.application import Deplatforming
 
 WORKERS = min(os.cpu_count() or 1, 2)

@@ -4,7 +4,8 @@ dataclasses (see `projections.documents`)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -139,19 +140,22 @@ class Derivation(Protocol):
     ) -> Generator[Rows | BatchDone, None, None]: ...
 
 
-class StatusView(Protocol):
-    """A generation of the status read models, with its tracking position."""
+class ReadModels(Protocol):
+    """A generation of read models (the tables of every projection), with each projection's
+    tracking position."""
 
     generation: int
 
-    @property
-    def tracking_key(self) -> str: ...
+    def tracking_key(self, projection: str) -> str:
+        """The name of a projection's tracking record in this generation."""
+        ...
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
-    def standing(self, events: ApplicationRecorder) -> tuple[int, int]:
-        """This generation's position and the last position of the log `events` records,
-        read together (in one statement)."""
+    def standing(self, events: ApplicationRecorder, projections: Sequence[str]) -> tuple[int, int]:
+        """How far every one of these projections has got in this generation (the least of
+        their positions), and the last position of the log `events` records, read together
+        (in one statement)."""
         ...
 
     def meta(self) -> dict[str, Any]:
@@ -163,6 +167,40 @@ class StatusView(Protocol):
         ...
 
     def record_error(self, message: str) -> None: ...
+
+
+class Projection(Protocol):
+    """A read model kept up to date from the event stream by a `Runner`, which hands it the
+    events after its own tracking position: a page at a time as the log grows, or a window
+    of the log at once (a backlog, a rebuild). It writes its rows with its tracking record,
+    in one transaction (its tables and queries live with its store, in adapters/)."""
+
+    name: str  # its tracking record's, with the generation
+
+    def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None: ...
+
+    def process_window(
+        self,
+        after: int,
+        upto: int,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Applies the events after `after` up to `upto` in one transaction; returns how many
+        it applied; raises `Interrupted` (nothing applied) if `stop` is set meanwhile."""
+        ...
+
+    def forget(self) -> None:
+        """Drops what it keeps in memory about its rows (they may not be what is stored)."""
+        ...
+
+
+class Interrupted(Exception):
+    """A window of the log was given up because the runner was asked to stop."""
+
+
+class StatusView(ReadModels, Protocol):
+    """The status read models' store."""
 
     def standing_at(
         self, points: Sequence[tuple[str, str, datetime]]

@@ -1,12 +1,12 @@
-"""The status projection and the runner that keeps it up to date from the event stream.
+"""The runner that keeps a generation of read models up to date from the event stream.
 
 The library's `ProjectionRunner` needs `subscribe()` (PostgreSQL only) and applies
 one event per transaction. This runner polls the notification log on either store
-and applies a page of events per transaction: the subjects a page touches are
-recomputed once, exactly as they stood at the page's last position, and the
-read-model rows and the library's tracking record are written together. A page
-applied twice fails the tracking record's forward-only check and rolls back, so
-a crash or a second runner never applies an event twice, nor skips one.
+and hands each of its projections the events after that projection's own tracking
+position: a page at a time, or, for a backlog, a window of the log at once. Each
+projection writes its rows with its tracking record in one transaction; a page applied
+twice fails the tracking record's forward-only check and rolls back, so a crash or a
+second runner never applies an event twice, nor skips one.
 
 The runner runs beside the queries (a thread of the server, or `deplatform
 projections run`), never inside them: a query asks it how far it has got, and may
@@ -19,496 +19,23 @@ import contextlib
 import random
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain, groupby
-from typing import Any
-from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from domain import Subject, tracked_key
-from domain.clock import from_micros, micros, now
-from domain.timeline import State
-from domain.values import SubjectKey
-from projections.belief import Belief
-from projections.documents import FactRecord, readings
+from domain.clock import from_micros, now
 from projections.log import pages
-from projections.ports import (
-    BatchDone,
-    Derivation,
-    EventSource,
-    Projected,
-    RetractionMark,
-    Rows,
-    StatusView,
-    SubjectRows,
-    TimelineRow,
-)
-from projections.status import Folded, Interval, Runs, Snapshot, fold_periods, folds, intervals
-from projections.subject_cache import SubjectCache
-from projections.tails import Extension, Tail, extend, resume, tail_of
+from projections.ports import EventSource, Interrupted, Projection, ReadModels
 
 log = structlog.get_logger(__name__)
 
 PAGE = 500
 BULK = 2 * PAGE  # a backlog longer than this is applied subject by subject, in windows
 WINDOW = 1_000_000  # the most positions a window takes: one transaction (a stop rolls it back)
-TAILS = 20_000  # subjects whose tail a runner keeps
-BATCH = 200  # subjects read, folded and written together in a window, at most ...
-BATCH_EVENTS = 20_000  # ... and as many as hold about this many events (a hot one alone)
-SUBJECT_FACTS = 200_000  # facts of the subjects a runner keeps in memory between pages
-SLICE = 5_000  # rows derived and written together (a long subject's, in several pieces)
 RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds: a failing runner's backoff (full jitter)
-
-
-class StatusProjection:
-    """Status periods, per-channel intervals and timelines of every subject. (The library's
-    `Projection` processes one event at a time; this one takes a page.)"""
-
-    name = "status"
-
-    def __init__(
-        self, view: StatusView, events: EventSource, derivation: Derivation | None = None
-    ) -> None:
-        self.view = view
-        self.events = events
-        self.derivation = derivation  # derives large windows elsewhere (worker processes)
-        self.tails: OrderedDict[UUID, Tail] = OrderedDict()  # where subjects' rows end
-        # Subjects as the rows hold them, with their timelines' checkpoints: a late fact for
-        # one redoes its rows from where it lands, without reading its history again.
-        self.subjects = SubjectCache(SUBJECT_FACTS)
-
-    def process_page(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
-        """Applies a page of the log, one transaction for each part of it recorded at one
-        instant (a write's), so that the rows keep each belief of the store's, from when it
-        was recorded: a page applied twice fails at its first part's tracking record."""
-        start = 0
-        for end in range(1, len(page) + 1):
-            if end == len(page) or page[end][1].timestamp != page[start][1].timestamp:
-                part = page[start:end]
-                last = (
-                    tracking
-                    if end == len(page)
-                    else Tracking(tracking.application_name, part[-1][0])
-                )
-                self._process_part(part, last)
-                start = end
-
-    def _process_part(self, page: Sequence[tuple[int, Any]], tracking: Tracking) -> None:
-        """Applies events recorded at one instant: a subject whose new facts all sort last
-        has its rows extended from where they end; one with a late fact or a retraction has
-        them redone from just before the first valid time the page changes (its fold there
-        taken from the subject's checkpoints, kept in memory between pages); only a new
-        subject, or a change before a subject's first fact, derives a subject's rows whole.
-        The rows they supersede are closed at that instant."""
-        known_at: datetime = page[0][1].timestamp
-        events_of: dict[UUID, list[Any]] = {}
-        for _, event in page:
-            events_of.setdefault(event.originator_id, []).append(event)
-        held = self.subjects.take(list(events_of))
-        grown: list[Iterator[Extension]] = []
-        tails: dict[UUID, Tail | None] = {}
-        keys: dict[UUID, SubjectKey] = {}
-        changed: dict[UUID, Subject] = {}  # not extended: redone from a cut, or whole
-        keep: list[Subject] = []  # kept in memory for the next pages, once these are stored
-        for subject_id, events in events_of.items():
-            subject = held.get(subject_id)
-            if subject is not None and subject.version == events[0].originator_version - 1:
-                for event in events:
-                    event.mutate(subject)
-            else:
-                subject = None  # behind what the rows hold (a window applied meanwhile)
-            tail = self.tails.get(subject_id)
-            extended = extend(tail, events, SLICE, tails) if tail is not None else None
-            if tail is not None and extended is not None:
-                grown.append(extended)
-                keys[subject_id] = tail.key
-                if subject is not None:
-                    keep.append(subject)
-            elif subject is not None:
-                changed[subject_id] = subject
-        versions = {
-            subject_id: events[-1].originator_version
-            for subject_id, events in events_of.items()
-            if subject_id not in keys and subject_id not in changed
-        }
-        changed |= self.events.load_many(list(versions), versions)
-        keys |= {i: s.subject for i, s in changed.items()}
-        keep += changed.values()
-        cuts = self._cuts(changed, events_of)
-        grown += [
-            resume(cut, changed[i].version, known_at, suffix, SLICE, tails)
-            for i, (cut, suffix) in cuts.items()
-        ]
-        whole = {i: s for i, s in changed.items() if i not in cuts}
-        extensions = (Projected([], [], [], list(piece)) for piece in _pieces(chain(*grown)))
-        changes = chain(extensions, projected(whole, page, keys, tails, known_at))
-        self._apply(changes, tracking, tails)
-        self.subjects.checkin(keep)
-
-    def _cuts(
-        self, subjects: dict[UUID, Subject], events_of: dict[UUID, list[Any]]
-    ) -> dict[UUID, tuple[Tail, list[Subject.Action]]]:
-        """Where each subject's rows are to be redone from: just before the first valid time
-        its new events change (a late fact's, a retracted fact's), with its timeline from
-        there on. A subject the rows do not hold from before the page, or changed before its
-        first fact, has none."""
-        found: dict[UUID, tuple[State, Subject.Action, datetime]] = {}
-        for subject_id, subject in subjects.items():
-            events = events_of[subject_id]
-            if events[0].originator_version == 1:
-                continue
-            moments = [
-                target.occurred_at
-                for event in events
-                if isinstance(target := _changed_fact(subject, event), Subject.Action)
-            ]
-            if not moments:
-                continue
-            moment = min(moments)
-            before = subject.timeline.before(moment)
-            if before is not None:
-                found[subject_id] = (*before, moment)
-        standing = self.view.standing_at(
-            [(i.hex, subjects[i].kind, last.occurred_at) for i, (_, last, _) in found.items()]
-        )
-        cuts = {}
-        for subject_id, (state, last, moment) in found.items():
-            rows = standing.get(subject_id.hex)
-            if rows is None:
-                continue
-            document, run_starts = rows
-            point = Snapshot(
-                last.occurred_at, None, readings(document), last.event_id, document, {}
-            )
-            subject = subjects[subject_id]
-            cut = Tail(subject.subject, subject.version, state.copy(), last, point, run_starts)
-            if cut.complete:
-                cuts[subject_id] = (cut, list(subject.timeline.since(moment)))
-        return cuts
-
-    def _apply(
-        self,
-        changes: Iterable[Projected | Rows],
-        tracking: Tracking,
-        tails: dict[UUID, Tail | None],
-        fresh: bool = False,
-    ) -> None:
-        """Writes the changes; the tails they leave count once they are stored."""
-        try:
-            self.view.apply(changes, tracking, fresh=fresh)
-        except BaseException:
-            self.tails.clear()  # what they describe may not be what is stored
-            raise
-        for subject_id, tail in tails.items():
-            self.tails.pop(subject_id, None)
-            if tail is not None:
-                self.tails[subject_id] = tail
-        while len(self.tails) > TAILS:
-            self.tails.popitem(last=False)
-
-    def process_window(
-        self,
-        after: int,
-        upto: int,
-        progress: Callable[[int], None] | None = None,
-        stop: threading.Event | None = None,
-    ) -> int:
-        """Applies the events recorded after position `after` up to `upto`, a batch of
-        subjects at a time: each subject they touch is read and folded once, whatever the
-        order its facts were recorded in, and everything is written in one transaction with
-        the tracking record. Returns how many events it applied; `Interrupted` (nothing
-        applied) if `stop` is set meanwhile."""
-        applied = 0
-        tails: dict[UUID, Tail | None] = {}
-
-        def changes() -> Iterator[Projected | Rows]:
-            nonlocal applied
-            if stop is not None and stop.is_set():
-                raise Interrupted
-            work = batches(self.events.subject_ids(upto, after))
-            derived: Generator[Projected | Rows | BatchDone, None, None]
-            if self.derivation is not None and self.derivation.wanted(upto - after):
-                derived = self.derivation(work, upto, after)
-            else:
-                derived = self._derived_here(work, upto, after)
-            with contextlib.closing(derived):  # workers stop with the window
-                for item in derived:
-                    if not isinstance(item, BatchDone):
-                        yield item
-                        continue
-                    applied += item.events
-                    tails.update(item.tails)
-                    if progress is not None:
-                        progress(item.events)
-                    if stop is not None and stop.is_set():
-                        raise Interrupted
-
-        # From the first position, the tables hold no rows (rows are written only with a
-        # tracking record beyond it): nothing to replace.
-        self._apply(changes(), Tracking(self.view.tracking_key, upto), tails, fresh=after == 0)
-        return applied
-
-    def _derived_here(
-        self, work: Iterable[list[UUID]], upto: int, after: int
-    ) -> Generator[Projected | BatchDone, None, None]:
-        for batch in work:
-            tails: dict[UUID, Tail | None] = {}
-            events, pieces = window_batch(self.events, batch, upto, after, tails)
-            yield from pieces
-            yield BatchDone(events, tails)
-
-
-def window_batch(
-    events: EventSource,
-    batch: list[UUID],
-    upto: int,
-    after: int,
-    tails: dict[UUID, Tail | None],
-) -> tuple[int, Iterator[Projected]]:
-    """A batch of subjects of a window: how many of their events were recorded after `after`
-    (up to `upto`), and their rows over transaction time, derived whole from their histories
-    up to `upto` (their tails added to `tails`)."""
-    histories = events.histories(batch, upto)
-    page = [
-        (position, event)
-        for history in histories.values()
-        for position, event in history
-        if position > after
-    ]
-    keys = {i: key_of(history[0][1]) for i, history in histories.items()}
-    return len(page), histories_projected(histories, page, keys, tails)
-
-
-def _pieces(extensions: Iterable[Extension]) -> Iterator[list[Extension]]:
-    """Extensions in batches of about `SLICE` rows (and one, maybe empty, at the end)."""
-    batch: list[Extension] = []
-    held = 0
-    for extension in extensions:
-        batch.append(extension)
-        held += len(extension.periods) + len(extension.intervals) + 1
-        if held >= SLICE:
-            yield batch
-            batch, held = [], 0
-    yield batch
-
-
-def _changed_fact(subject: Subject, event: Any) -> Subject.Fact | None:
-    """The fact whose valid time an event changes the timeline at: itself, or the fact it
-    retracts (None for the store's own records)."""
-    if isinstance(event, Subject.EventRetracted):
-        return subject.fact(event.retracts)
-    return event if isinstance(event, Subject.Action) else None
-
-
-def batches(lengths: dict[UUID, int]) -> Iterator[list[UUID]]:
-    """Subjects in batches of at most `BATCH`, holding at most `BATCH_EVENTS` events in all
-    (but a subject longer than that, alone): memory follows the batch, not the history."""
-    batch: list[UUID] = []
-    events = 0
-    for subject_id, length in lengths.items():
-        if batch and (len(batch) == BATCH or events + length > BATCH_EVENTS):
-            yield batch
-            batch, events = [], 0
-        batch.append(subject_id)
-        events += length
-    if batch:
-        yield batch
-
-
-class Interrupted(Exception):
-    """A window of the log was given up because the runner was asked to stop."""
-
-
-def projected(
-    subjects: dict[UUID, Subject],
-    page: Sequence[tuple[int, Any]],
-    keys: dict[UUID, SubjectKey],
-    tails: dict[UUID, Tail | None],
-    known_at: datetime,
-) -> Iterator[Projected]:
-    """The rows of these subjects as the store knew them from `known_at` (their tails added
-    to `tails`), the page's facts on their timelines (`keys`: the key of each subject the
-    page touches), its retractions; in pieces of about `SLICE` rows, so that a subject with a
-    long history is never held derived whole."""
-    yield from timeline_pieces(page, keys)
-    yield from in_pieces(
-        piece
-        for subject_id, subject in subjects.items()
-        for piece in subject_rows(subject_id, subject, tails, known_at)
-    )
-
-
-def histories_projected(
-    histories: dict[UUID, list[tuple[int, Any]]],
-    page: Sequence[tuple[int, Any]],
-    keys: dict[UUID, SubjectKey],
-    tails: dict[UUID, Tail | None],
-) -> Iterator[Projected]:
-    """`projected`, for subjects given by their whole histories: their rows over transaction
-    time, each belief of the store's from when it was recorded (they replace what is stored)."""
-    yield from timeline_pieces(page, keys)
-    yield from in_pieces(
-        (
-            piece
-            for subject_id, history in histories.items()
-            for piece in history_rows(subject_id, [event for _, event in history], tails)
-        ),
-        history=True,
-    )
-
-
-def timeline_pieces(
-    page: Sequence[tuple[int, Any]], keys: dict[UUID, SubjectKey]
-) -> Iterator[Projected]:
-    for start in range(0, len(page), SLICE):
-        yield Projected([], *facts_of(page[start : start + SLICE], keys))
-
-
-def in_pieces(pieces: Iterable[SubjectRows], history: bool = False) -> Iterator[Projected]:
-    """Subjects' rows in batches of about `SLICE` rows (and one, maybe empty, at the end)."""
-    rows: list[SubjectRows] = []
-    held = 0
-    for piece in pieces:
-        rows.append(piece)
-        held += len(piece.snapshots) + len(piece.intervals) + 1
-        if held >= SLICE:
-            yield Projected(rows, [], [], history=history)
-            rows, held = [], 0
-    yield Projected(rows, [], [], history=history)
-
-
-def facts_of(
-    page: Sequence[tuple[int, Any]], keys: dict[UUID, SubjectKey]
-) -> tuple[list[TimelineRow], list[RetractionMark]]:
-    """The page's facts as rows of their subjects' timelines, and the retractions it marks."""
-    timeline: list[TimelineRow] = []
-    retractions: list[RetractionMark] = []
-    for position, event in page:
-        if isinstance(event, Subject.EventRetracted):
-            retractions.append(
-                RetractionMark(
-                    event.originator_id.hex,
-                    event.retracts,
-                    event.event_id,
-                    micros(event.recorded_at),
-                    event.reason,
-                )
-            )
-        elif isinstance(event, Subject.Action):
-            key = keys[event.originator_id]
-            timeline.append(
-                TimelineRow(
-                    event.originator_id.hex,
-                    micros(event.occurred_at),
-                    event.originator_version,
-                    micros(event.recorded_at),
-                    FactRecord.of(event, key, position),
-                )
-            )
-    return timeline, retractions
-
-
-def subject_rows(
-    subject_id: UUID, subject: Subject, tails: dict[UUID, Tail | None], known_at: datetime
-) -> Iterator[SubjectRows]:
-    """A subject's rows, derived whole, as the store knew it from `known_at`, in pieces of
-    about `SLICE` periods; its tail is added to `tails`."""
-    header = header_of(subject_id, subject, subject.exists_from(), known_at)
-    runs = Runs()
-    pieces = 0
-    held: tuple[list[Snapshot], list[Interval], Folded] | None = None  # the slice in hand
-    for periods, folded in folds(subject.initial_state(), subject.view(), SLICE):
-        if held is not None:
-            yield replace(header, snapshots=held[0], intervals=held[1], continued=pieces > 0)
-            pieces += 1
-        held = (periods, runs.add(periods), folded)
-    assert held is not None  # (every fact retracted: one slice, without periods)
-    periods, ended, whole = held
-    # The runs in force at the last fact ended in the last slice, or are still in force.
-    last = ended + runs.end()
-    yield replace(header, snapshots=periods, intervals=last, continued=pieces > 0)
-    tails[subject_id] = tail_of(subject.subject, subject.version, whole, last)
-
-
-def header_of(
-    subject_id: UUID, subject: Subject, exists_from: datetime | None, known_from: datetime
-) -> SubjectRows:
-    """A piece of a subject's rows without rows: what says which subject it is."""
-    key = subject.subject
-    return SubjectRows(
-        subject_id.hex,
-        key.kind,
-        key.key,
-        key.identity,
-        exists_from,
-        subject.created_on,
-        known_from,
-        [],
-        [],
-    )
-
-
-def history_rows(
-    subject_id: UUID, history: Sequence[Any], tails: dict[UUID, Tail | None]
-) -> Iterator[SubjectRows]:
-    """A subject's rows over transaction time, from its history (in recording order): for
-    each instant at which facts of it were recorded, the rows the store believed from then,
-    each row once, with when it was believed. A subject recorded at one instant has its rows
-    derived once, in pieces; another is derived again at each instant, and the rows that
-    change are closed there and added anew."""
-    instants = [list(g) for _, g in groupby(history, key=lambda e: e.timestamp)]
-    subject: Any = None
-    if len(instants) == 1:
-        for event in history:
-            subject = event.mutate(subject)
-        yield from subject_rows(subject_id, subject, tails, instants[0][0].timestamp)
-        return
-    belief: Belief | None = None
-    tail: Tail | None = None
-    found: dict[UUID, Tail | None] = {}
-    for events in instants:
-        for event in events:
-            subject = event.mutate(subject)
-        extended = extend(tail, events, SLICE, found) if tail is not None else None
-        if belief is None:  # the subject's own row, as it ends (its rows replace what is stored)
-            header = header_of(subject_id, subject, exists_from(history), subject.created_on)
-            yield header
-            belief = Belief(header)
-        if extended is not None:  # facts that sort last: the rows change from the last on
-            yield from belief.extend(extended)
-            tail = found[subject_id]
-            continue
-        folded = fold_periods(subject.initial_state(), [], subject.view())
-        runs = intervals(folded.periods)
-        yield from belief.revise(folded.periods, runs, events[0].timestamp)
-        tail = tail_of(subject.subject, subject.version, folded, runs)
-    assert belief is not None
-    yield from belief.held()
-    tails[subject_id] = tail
-
-
-def key_of(first: Subject.Event) -> SubjectKey:
-    """The key of the subject a history's first event starts."""
-    assert isinstance(first, Subject.Tracked)
-    return tracked_key(first)
-
-
-def exists_from(history: Sequence[Any]) -> datetime | None:
-    """When a subject begins to exist by the end of its history: its first fact not retracted."""
-    retracted = {e.retracts for e in history if isinstance(e, Subject.EventRetracted)}
-    return min(
-        (
-            e.occurred_at
-            for e in history
-            if isinstance(e, Subject.Action) and e.event_id not in retracted
-        ),
-        default=None,
-    )
 
 
 @dataclass(frozen=True)
@@ -529,27 +56,29 @@ class Progress:
 
 
 class Runner:
-    """Keeps one generation of the status read models up to date."""
+    """Keeps one generation of read models up to date: each of its projections from its own
+    tracking position."""
 
     def __init__(
         self,
         events: EventSource,
-        view: StatusView,
+        view: ReadModels,
+        projections: Sequence[Projection],
         page: int = PAGE,
         *,
         serves_readers: bool = True,
         bulk: int = BULK,
         window: int = WINDOW,
-        derivation: Derivation | None = None,
     ) -> None:
         self.events = events
         self.bulk, self.window = bulk, window
         self._window = min(window, 2 * bulk) or window  # grows (fourfold) up to `window`
         self.view = view
         self.serves_readers = serves_readers  # follows the generation readers use (not a rebuild)
-        self.projection = StatusProjection(view, events, derivation)
+        self.projections = list(projections)
         self.page = page
-        self._position: int | None = None  # cached: a stale one only costs a refused page
+        # Each projection's position, cached: a stale one only costs a refused page.
+        self._positions: dict[str, int] | None = None
         self._head = 0
         self._following = False
         self._failure: tuple[str, datetime] | None = None  # while failing: error, since
@@ -557,10 +86,24 @@ class Runner:
         self._wake = threading.Event()
 
     @property
+    def names(self) -> list[str]:
+        return [projection.name for projection in self.projections]
+
+    def positions(self) -> dict[str, int]:
+        """How far each projection has applied the event stream (read from the store)."""
+        self._positions = {
+            name: self.view.max_tracking_id(self.view.tracking_key(name)) or 0
+            for name in self.names
+        }
+        return self._positions
+
+    @property
     def position(self) -> int:
-        """How far this generation has applied the event stream (read from the store)."""
-        self._position = self.view.max_tracking_id(self.view.tracking_key) or 0
-        return self._position
+        """How far every projection has applied the event stream (read from the store)."""
+        return min(self.positions().values())
+
+    def _least(self) -> int | None:
+        return min(self._positions.values()) if self._positions else None
 
     def head(self) -> int:
         self._head = self.events.recorder.max_notification_id() or 0
@@ -569,11 +112,16 @@ class Runner:
     def progress(self) -> Progress:
         """Where the read models stand: from memory while this process follows the stream
         (no round trip), else read from the store (one)."""
-        if self._following and self._position is not None:
-            head = max(self._head, self._position)
-            return Progress(self._position, head, True, self.view.generation)
-        self._position, self._head = self.view.standing(self.events.recorder)
-        return Progress(self._position, self._head, False, self.view.generation)
+        least = self._least()
+        if self._following and least is not None:
+            return Progress(least, max(self._head, least), True, self.view.generation)
+        position, self._head = self.view.standing(self.events.recorder, self.names)
+        return Progress(position, self._head, False, self.view.generation)
+
+    def _forget(self) -> None:
+        self._positions = None
+        for projection in self.projections:
+            projection.forget()
 
     def catch_up(
         self,
@@ -583,11 +131,11 @@ class Runner:
         """Applies every event recorded so far, a page per transaction, until the end of the
         log or until `stop` is set; returns how many this call applied."""
         if self.serves_readers and self.view.follow_active():  # a rebuild replaced it
-            self._position = None
-            self.projection.tails.clear()
+            self._forget()
         applied = 0
         while stop is None or not stop.is_set():
-            after = self._position if self._position is not None else self.position
+            positions = self._positions if self._positions is not None else self.positions()
+            after = min(positions.values())
             if self.head() - after > self.bulk:  # a backlog: each subject folded once
                 # The first windows are small, so that progress shows at once and a stop is
                 # heeded soon, and grow fourfold: each refolds every subject it touches (the
@@ -601,27 +149,31 @@ class Runner:
                 if self._head - upto < grown:
                     upto = min(self._head, after + max(self._window, grown))
                 try:
-                    applied += self.projection.process_window(after, upto, progress, stop)
+                    applied += self._window_upto(positions, upto, progress, stop)
                 except IntegrityError:
                     log.info("window applied by another runner; moving on", after=after)
-                    self._position = None
+                    self._positions = None
                     continue
                 except Interrupted:
                     return applied
-                self._advanced(upto)
                 self._window = grown
                 continue
             conflict = False
             for notifications in pages(self.events.recorder, after, self.page):
                 page = [(n.id, self.events.mapper.to_domain_event(n)) for n in notifications]
-                tracking = Tracking(self.view.tracking_key, notifications[-1].id)
+                last = notifications[-1].id
                 try:
-                    self.projection.process_page(page, tracking)
+                    for projection in self.projections:
+                        start = positions[projection.name]
+                        part = [(i, event) for i, event in page if i > start]
+                        if part:
+                            tracking = Tracking(self.view.tracking_key(projection.name), last)
+                            projection.process_page(part, tracking)
+                            self._advanced(projection.name, last)
                 except IntegrityError:
                     log.info("page applied by another runner; moving on", after=after)
-                    self._position, conflict = None, True
+                    self._positions, conflict = None, True
                     break
-                self._advanced(tracking.notification_id)
                 applied += len(page)
                 if progress is not None:
                     progress(len(page))
@@ -631,18 +183,40 @@ class Runner:
                 return applied
         return applied
 
-    def rebuild(self, upto: int, progress: Callable[[int], None] | None = None) -> int:
-        """Fills this (empty) generation up to position `upto` in one window, each subject
-        folded once; `catch_up` then goes on from there."""
-        if not upto:
-            return 0
-        applied = self.projection.process_window(0, upto, progress)
-        self._advanced(upto)
+    def _window_upto(
+        self,
+        positions: dict[str, int],
+        upto: int,
+        progress: Callable[[int], None] | None,
+        stop: threading.Event | None,
+    ) -> int:
+        """Brings every projection up to `upto`, each in a window from where it stands;
+        returns how many events the one furthest behind applied (progress counts its)."""
+        applied = 0
+        behind = min(positions, key=positions.__getitem__)
+        for projection in self.projections:
+            start = positions[projection.name]
+            if start >= upto:
+                continue
+            told = progress if projection.name == behind else None
+            count = projection.process_window(start, upto, told, stop)
+            if projection.name == behind:
+                applied = count
+            self._advanced(projection.name, upto)
         return applied
 
-    def _advanced(self, position: int) -> None:
+    def rebuild(self, upto: int, progress: Callable[[int], None] | None = None) -> int:
+        """Fills this (empty) generation up to position `upto`, every projection in one
+        window; `catch_up` then goes on from there."""
+        if not upto:
+            return 0
+        return self._window_upto({name: 0 for name in self.names}, upto, progress, None)
+
+    def _advanced(self, name: str, position: int) -> None:
         with self._applied:
-            self._position = position
+            if self._positions is None:
+                self._positions = {n: 0 for n in self.names}
+            self._positions[name] = position
             self._head = max(self._head, position)
             self._applied.notify_all()
 
@@ -680,8 +254,7 @@ class Runner:
     def _failed(self, error: Exception, failures: int) -> None:
         message = f"{type(error).__name__}: {error}"
         self._failure = (message, self._failure[1] if self._failure else now())
-        self._position = None  # read again from the tracking record when resuming
-        self.projection.tails.clear()
+        self._forget()  # positions read again from the tracking records when resuming
         log.warning("projection failed; retrying", error=message, failures=failures)
         with contextlib.suppress(Exception):  # the store may be what failed
             self.view.record_error(message)
@@ -698,7 +271,7 @@ class Runner:
         if self._following:
             self.recorded(position)
             with self._applied:
-                while (self._position or 0) < position and self._following:
+                while (self._least() or 0) < position and self._following:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return False
@@ -740,7 +313,7 @@ class Runner:
         """Where the read models stood when last seen, from memory only (when the store
         cannot be asked)."""
         error, since = self._failure or (None, None)
-        position = self._position or 0
+        position = self._least() or 0
         return Progress(
             position,
             max(self._head, position),

@@ -86,7 +86,7 @@ def one_platform(url: str, size: int, count: int, rnd: random.Random) -> list[fl
     services = open_services(url, embedded=False)
     try:
         imported(services, platform_history("hot", size))
-        services.runner.projection.subjects.clear()  # the first late fact reads it once
+        services.runner.projections[0].subjects.clear()  # the first late fact reads it once
         span = min(50, size)
         return [
             timed_catch_up(services, [late("hot", size - span * rnd.random(), f"s{n % 2}")])

@@ -106,9 +106,8 @@ class Tables:
         with self.cursor(commit=False) as c:
             yield c
 
-    @property
-    def tracking_key(self) -> str:
-        return f"status-{self.generation}"
+    def tracking_key(self, projection: str) -> str:
+        return f"{projection}-{self.generation}"
 
     def tables(self, generation: int | None = None) -> dict[str, str]:
         g = self.generation if generation is None else generation
@@ -197,10 +196,10 @@ class Generations(Tables):
         """Drops a generation's tables and its tracking record."""
         for name in (*TABLES, "current"):  # "current": a table of layout 1
             self.execute(cursor, f"DROP TABLE IF EXISTS {self.qualify(f'rm{generation}_{name}')}")
-        self.execute(
+        self.execute(  # every projection's (named `<projection>-<generation>`)
             cursor,
-            f"DELETE FROM {self.tracking_table} WHERE application_name = %s",
-            [f"status-{generation}"],
+            f"DELETE FROM {self.tracking_table} WHERE application_name LIKE %s",
+            [f"%-{generation}"],
         )
 
     @setup_retry
@@ -237,18 +236,22 @@ class Generations(Tables):
         or not yet round) PostgreSQL plans readers' first queries on guesses."""
         self.execute(cursor, f"ANALYZE {', '.join(tables)}")
 
-    def standing(self, events: Any) -> tuple[int, int]:
-        """This generation's position and the last position of the log `events` (the
-        library's recorder) holds, in one statement: a reader asks for both before each
+    def standing(self, events: Any, projections: Sequence[str]) -> tuple[int, int]:
+        """How far every one of these projections has got in this generation (the least of
+        their positions; 0 while one has none) and the last position of the log `events`
+        (the library's recorder) holds, in one statement: a reader asks for both before each
         answer when no runner follows the log in its process."""
+        marks = ", ".join(["%s"] * len(projections))
         query = (
-            "SELECT (SELECT MAX(notification_id) FROM "
-            f"{self.tracking_table} WHERE application_name = %s) AS position, "
+            "SELECT (SELECT CASE WHEN COUNT(*) < %s THEN 0 ELSE MIN(position) END FROM ("
+            f"SELECT MAX(notification_id) AS position FROM {self.tracking_table} "
+            f"WHERE application_name IN ({marks}) GROUP BY application_name) AS t) AS position, "
             f"(SELECT MAX({self.log_position}) FROM {self.qualify(events.events_table_name)}) "
             "AS head"
         )
+        keys = [self.tracking_key(name) for name in projections]
         with self.reading() as c:
-            self.execute(c, query, [self.tracking_key])
+            self.execute(c, query, [len(keys), *keys])
             row = c.fetchone()
         return row["position"] or 0, row["head"] or 0
 

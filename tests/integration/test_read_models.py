@@ -11,10 +11,11 @@ from functools import partial
 from unittest.mock import patch
 
 import pytest
+from eventsourcing.persistence import Tracking
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.composition import Services, open_services, rebuild
+from adapters.composition import Services, open_services, projections, rebuild
 from adapters.derivation import DerivationFailed, Workers
 from adapters.interchange import parse_instant
 from adapters.read_models.backends import bulk_format, status_view
@@ -152,6 +153,11 @@ def everything(tracker: Services) -> list:
     return found
 
 
+def runner_on(tracker: Services, view: Writer, derivation=None, **options) -> Runner:
+    """A runner of the projections the tracker lists, on a generation of read models."""
+    return Runner(tracker.app, view, projections(tracker.app, view, derivation), **options)
+
+
 class Crash(Exception):
     pass
 
@@ -165,7 +171,7 @@ def test_a_projection_killed_halfway_and_restarted_ends_as_a_rebuild(database_ur
 
     tracker = open_services(database_url)
     view = status_view(tracker.app.factory.datastore)
-    runner = Runner(tracker.app, view, page=3, bulk=bulk, window=7)
+    runner = runner_on(tracker, view, page=3, bulk=bulk, window=7)
     calls = {"n": 0}
 
     def crash_midway(write):  # a write of rows in the middle of a later page or window
@@ -206,8 +212,8 @@ def test_a_rebuild_folding_each_subject_once_gives_what_the_runner_built(new_sto
             record_history(tracker, *history)
             before = dump(tracker)
             with (
-                patch("projections.runner.SLICE", 2),
-                patch("projections.runner.BATCH_EVENTS", 3),
+                patch("projections.status_projection.SLICE", 2),
+                patch("projections.status_projection.BATCH_EVENTS", 3),
             ):
                 rebuild(tracker)
             assert dump(tracker) == before
@@ -230,7 +236,7 @@ def test_a_backlog_applied_in_windows_gives_what_page_by_page_gives(new_store):
             by_pages = dump(tracker)
             view = status_view(tracker.app.factory.datastore)
             view.start_generation(view.meta()["generation"] + 1)
-            windows = Runner(tracker.app, view, serves_readers=False, bulk=0, window=5)
+            windows = runner_on(tracker, view, serves_readers=False, bulk=0, window=5)
             assert windows.catch_up() >= tracker.app.head() - 1
             view.activate()
             tracker.view.follow_active()
@@ -246,7 +252,7 @@ def test_worker_processes_derive_a_window_as_this_process_would(new_store, monke
     that both workers take several): its rows are those the runner built page by page, and
     the tails the workers send back let the runner extend them with a fact that sorts last."""
     monkeypatch.setattr("adapters.derivation.SMALLEST", 0)
-    monkeypatch.setattr("projections.runner.BATCH", 1)
+    monkeypatch.setattr("projections.status_projection.BATCH", 1)
     windows = []
     derive = Workers.__call__
 
@@ -265,8 +271,7 @@ def test_worker_processes_derive_a_window_as_this_process_would(new_store, monke
             record_history(tracker, *history)
             view = status_view(tracker.app.factory.datastore)
             view.start_generation(view.meta()["generation"] + 1)
-            derivation = tracker.runner.projection.derivation
-            runner = Runner(tracker.app, view, serves_readers=False, bulk=0, derivation=derivation)
+            runner = runner_on(tracker, view, tracker.derivation, serves_readers=False, bulk=0)
             windows.clear()
             assert runner.catch_up() >= tracker.app.head() - 1
             assert windows == [(tracker.app.head(), 0)]
@@ -321,12 +326,12 @@ def test_a_window_whose_worker_fails_applies_none_of_it(tracker, monkeypatch):
     tracker.project_writes = False
     tracker.record(example_facts())
     broken = Workers({"PERSISTENCE_MODULE": "no_such_module"})  # a worker cannot open it
-    runner = Runner(tracker.app, tracker.view, bulk=0, derivation=broken)
+    runner = runner_on(tracker, tracker.view, broken, bulk=0)
     with pytest.raises(DerivationFailed, match=r"a worker deriving read models failed: .*no_such"):
         runner.catch_up()
     assert runner.position == 0
     assert not any(dump(tracker).values())
-    runner.projection.derivation = None  # derived here: the window is applied
+    runner.projections[0].derivation = None  # derived here: the window is applied
     assert runner.catch_up() == tracker.app.head()
     assert tracker.queries.status(PARLER).status == "partial"
 
@@ -339,9 +344,9 @@ def test_a_backlog_nobody_watches_is_applied_in_one_window(tracker):
     for watched in (True, False):
         view = status_view(tracker.app.factory.datastore)
         view.start_generation(view.meta()["generation"] + 1)
-        runner = Runner(tracker.app, view, serves_readers=False, bulk=1)
+        runner = runner_on(tracker, view, serves_readers=False, bulk=1)
         with patch.object(
-            runner.projection, "process_window", wraps=runner.projection.process_window
+            runner.projections[0], "process_window", wraps=runner.projections[0].process_window
         ) as windows:
             runner.catch_up(progress=(lambda n: None) if watched else None)
         assert runner.position == tracker.app.head()
@@ -349,11 +354,11 @@ def test_a_backlog_nobody_watches_is_applied_in_one_window(tracker):
 
 
 def test_a_runner_asked_to_stop_inside_a_window_applies_none_of_it(tracker, monkeypatch):
-    monkeypatch.setattr("projections.runner.BATCH", 1)  # a subject per batch
+    monkeypatch.setattr("projections.status_projection.BATCH", 1)  # a subject per batch
     tracker.project_writes = False
     tracker.record(example_facts())
     stop = threading.Event()
-    runner = Runner(tracker.app, tracker.view, bulk=0)
+    runner = runner_on(tracker, tracker.view, bulk=0)
     assert runner.catch_up(progress=lambda n: stop.set(), stop=stop) == 0
     assert runner.position == 0
     assert runner.catch_up() > 0 and runner.position == tracker.app.head()
@@ -394,7 +399,7 @@ def test_a_rebuilt_generation_is_indexed_for_readers_as_a_new_one(tracker):
     assert {"_periods_at", "_intervals_status", "_timeline_provider"} <= fresh
     view = status_view(tracker.app.factory.datastore)
     view.start_generation(view.meta()["generation"] + 1)
-    Runner(tracker.app, view, serves_readers=False).rebuild(tracker.app.head())
+    runner_on(tracker, view, serves_readers=False).rebuild(tracker.app.head())
     assert indexes(view) == set()
     view.activate()
     assert indexes(view) == fresh
@@ -473,7 +478,7 @@ def test_a_late_fact_or_a_retraction_redoes_the_rows_only_from_where_it_lands(tr
         moment = (datetime(2021, 1, 1, tzinfo=UTC) + timedelta(days=day)).isoformat()
         history.append(fact(kind, hot, occurred_at=moment, store="apple_app_store"))
     tracker.record(history)
-    tracker.runner.projection.subjects.clear()  # as after a restart: nothing in memory
+    tracker.runner.projections[0].subjects.clear()  # as after a restart: nothing in memory
     hot_id = SubjectKey.platform(hot).id
     loads, written = [], []
     load_many = tracker.app.load_many
@@ -575,3 +580,54 @@ def test_bulk_writes_and_rebuilds_gather_the_planners_statistics_on_postgresql(
         assert analyzed() == {"deplatforming_events", "deplatforming_event_ids"} | tables
     finally:
         tracker.close()
+
+
+class Counting:
+    """A read model of its own beside the status one: the positions it was handed, kept
+    with its tracking record."""
+
+    name = "counting"
+
+    def __init__(self, services: Services) -> None:
+        self.view, self.recorder = services.view, services.app.recorder
+        self.seen: list[int] = []
+
+    def process_page(self, page, tracking) -> None:
+        self.view.apply([], tracking)
+        self.seen += [position for position, _ in page]
+
+    def process_window(self, after, upto, progress=None, stop=None) -> int:
+        self.view.apply([], Tracking(self.view.tracking_key(self.name), upto))
+        handed = self.recorder.select_notifications(
+            after, upto - after, stop=upto, inclusive_of_start=False
+        )
+        self.seen += [n.id for n in handed]
+        return len(handed)
+
+    def forget(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("bulk", [10**9, 0], ids=["page by page", "in windows"])
+def test_a_projection_added_to_the_list_is_handed_the_events_after_its_own_position(tracker, bulk):
+    """Each projection keeps its own tracking record: a new one starts from the first event
+    while the status one, up to date, is handed nothing again; then both go on together."""
+    tracker.record(example_facts())
+    status, counting = tracker.runner.projections[0], Counting(tracker)
+    runner = Runner(tracker.app, tracker.view, [status, counting], bulk=bulk)
+    head = tracker.app.head()
+    with (
+        patch.object(status, "process_page", wraps=status.process_page) as pages,
+        patch.object(status, "process_window", wraps=status.process_window) as windows,
+    ):
+        assert runner.catch_up() == head
+        assert pages.call_count == windows.call_count == 0
+    assert counting.seen == [n.id for n in tracker.app.recorder.select_notifications(0, head)]
+    assert runner.positions() == {"status": head, "counting": head}
+
+    tracker.project_writes = False
+    tracker.record([fact("AccountBanned", "net:late", occurred_at="2021-02-01")])
+    assert runner.catch_up() > 0
+    assert runner.positions() == {"status": tracker.app.head(), "counting": tracker.app.head()}
+    assert counting.seen[-1] == tracker.app.head()
+    assert tracker.queries.status(SubjectKey.account("net:late")).status == "banned"

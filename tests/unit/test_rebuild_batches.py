@@ -8,7 +8,7 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.runner import BATCH, BATCH_EVENTS, batches
+from projections.status_projection import BATCH, BATCH_EVENTS, batches
 
 lengths = st.lists(st.integers(1, 3 * BATCH_EVENTS), max_size=3 * BATCH).map(
     lambda sizes: {UUID(int=n): size for n, size in enumerate(sizes)}

@@ -71,7 +71,7 @@ class Platform(Subject):
     @classmethod
     def start(cls, subject: SubjectKey, fact_type: str, now: datetime) -> Platform:
         """A platform exists from its registration on: its first fact must be that."""
-        if fact_type != "PlatformRegistered":
+        if fact_type != cls.PlatformRegistered.__name__:
             raise RuleViolation(
                 f"unknown platform {subject.key!r}: record its PlatformRegistered first"
             )

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from itertools import chain, groupby
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -42,6 +42,8 @@ from projections.ports import (
 from projections.status import Folded, Interval, Runs, Snapshot, fold_periods, folds, intervals
 from projections.subject_cache import SubjectCache
 from projections.tails import Extension, Tail, extend, resume, tail_of
+
+T = TypeVar("T")
 
 TAILS = 20_000  # subjects whose tail a runner keeps
 BATCH = 200  # subjects read, folded and written together in a window, at most ...
@@ -134,7 +136,10 @@ class StatusProjection:
             for i, (cut, suffix) in cuts.items()
         ]
         whole = {i: s for i, s in changed.items() if i not in cuts}
-        extensions = (Projected([], [], [], list(piece)) for piece in _pieces(chain(*grown)))
+        extensions = (
+            Projected([], [], [], batch)
+            for batch in batched(chain(*grown), lambda e: len(e.periods) + len(e.intervals) + 1)
+        )
         changes = chain(extensions, projected(whole, page, keys, tails, known_at))
         self._apply(changes, tracking, tails)
         self.subjects.checkin(keep)
@@ -275,13 +280,14 @@ def window_batch(
     return len(page), histories_projected(histories, page, keys, tails)
 
 
-def _pieces(extensions: Iterable[Extension]) -> Iterator[list[Extension]]:
-    """Extensions in batches of about `SLICE` rows (and one, maybe empty, at the end)."""
-    batch: list[Extension] = []
+def batched(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
+    """Items in batches of about `SLICE` rows, as `size` counts an item's (and one, maybe
+    empty, at the end)."""
+    batch: list[T] = []
     held = 0
-    for extension in extensions:
-        batch.append(extension)
-        held += len(extension.periods) + len(extension.intervals) + 1
+    for item in items:
+        batch.append(item)
+        held += size(item)
         if held >= SLICE:
             yield batch
             batch, held = [], 0
@@ -357,16 +363,9 @@ def timeline_pieces(
 
 
 def in_pieces(pieces: Iterable[SubjectRows], history: bool = False) -> Iterator[Projected]:
-    """Subjects' rows in batches of about `SLICE` rows (and one, maybe empty, at the end)."""
-    rows: list[SubjectRows] = []
-    held = 0
-    for piece in pieces:
-        rows.append(piece)
-        held += len(piece.snapshots) + len(piece.intervals) + 1
-        if held >= SLICE:
-            yield Projected(rows, [], [], history=history)
-            rows, held = [], 0
-    yield Projected(rows, [], [], history=history)
+    """Subjects' rows in batches of about `SLICE` rows."""
+    for batch in batched(pieces, lambda p: len(p.snapshots) + len(p.intervals) + 1):
+        yield Projected(batch, [], [], history=history)
 
 
 def facts_of(

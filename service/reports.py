@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from domain import Platform
 from domain.values import (
     STATUSES,
     Status,
@@ -193,6 +194,9 @@ def outages(
     return found
 
 
+LOST, REGAINED = Platform.ServiceTerminated.__name__, Platform.ServiceRestored.__name__
+
+
 def service_spans(
     key: SubjectKey, history: Sequence[HistoryEntry], start: datetime, end: datetime
 ) -> list[ServiceSpan]:
@@ -202,10 +206,10 @@ def service_spans(
     closed: list[tuple[FactRecord, FactRecord | None]] = []
     for entry in history:
         record = entry.record
-        if entry.retracted or record.type not in ("ServiceTerminated", "ServiceRestored"):
+        if entry.retracted or record.type not in (LOST, REGAINED):
             continue
         which = (provider_identity(record.fields["provider"]), record.fields["service"])
-        if record.type == "ServiceTerminated":
+        if record.type == LOST:
             open_spans.setdefault(which, record)
         elif which in open_spans:
             closed.append((open_spans.pop(which), record))

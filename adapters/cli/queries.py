@@ -22,9 +22,7 @@ from adapters.cli.common import (
     subject_key,
     warn_if_behind,
 )
-
-# Statuses by name, for --status (the domain's, checked when the command runs).
-STATUS_NAMES = ("online", "partial", "offline", "active", "suspended", "banned")
+from domain.values import STATUSES
 
 
 @cli.command()
@@ -37,7 +35,7 @@ def status(
         str | None,
         typer.Option(
             "--status",
-            help=f"With --all: only subjects with this overall status ({', '.join(STATUS_NAMES)}).",
+            help=f"With --all: only subjects with this overall status ({', '.join(STATUSES)}).",
         ),
     ] = None,
     as_of: AsOf = None,

@@ -23,8 +23,7 @@ from adapters.cli.common import (
     subject_key,
     warn_if_behind,
 )
-
-FORMATS = ("json", "csv", "md", "html", "parquet")  # the reports' (checked when run)
+from adapters.report_formats import FORMATS
 
 From = Annotated[
     datetime,

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from adapters.wording import words
+from domain.values import AccountStatus, Availability
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -21,6 +22,10 @@ def site(url: str) -> str:
 
 templates.env.filters["site"] = site
 templates.env.filters["words"] = words
+# The status vocabulary, in its order (best first), as the board's filter lists it.
+templates.env.globals["statuses"] = [str(s) for s in reversed(Availability)] + [
+    str(s) for s in reversed(AccountStatus)
+]
 
 
 def to_second(text: str | None) -> str:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from adapters.report_formats import FORMATS, TABLED
 from adapters.reporting.tables import SECTIONS, header, tables
 from service.reports import Report
-
-FORMATS = ("json", "csv", "md", "html", "parquet")
-TABLED = ("csv", "parquet")  # formats of one table each: a zip of them, or one with `table`
 
 
 class BadReportRequest(ValueError):

@@ -15,6 +15,7 @@ from adapters.interchange import parse_instant, to_new_fact
 from domain.clock import now
 from tests.helpers import AUTH, DEPLATFORM, EXAMPLE, EXAMPLE_EVENTS, exported, serving
 from tests.integration.test_read_models import dump
+from tests.reference import FoldQueries
 
 
 def test_migrate_copies_a_store_with_its_recording_times_and_order(postgres_database, tmp_path):
@@ -103,7 +104,7 @@ def test_two_servers_and_two_projection_workers_on_one_postgresql(postgres_datab
                     status.pop("known_at")
             assert answers[0] == answers[1]
             with open_services(url, embedded=False) as services:  # the fold, as a reference
-                folded = services.queries.statuses(parse_instant("2021-01-12"), now())
+                folded = FoldQueries(services.app).statuses(parse_instant("2021-01-12"), now())
             assert [(a["subject"], a["status"]) for a in answers[0]] == [
                 (s.subject.key, str(s.status)) for s in folded
             ]

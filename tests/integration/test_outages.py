@@ -14,6 +14,7 @@ import pytest
 from adapters.composition import open_services
 from domain.clock import now
 from tests.helpers import AUTH, EXAMPLE_EVENTS, serving
+from tests.reference import FoldQueries
 from tests.tcp_proxy import TcpProxy
 
 BOUND = 10.0  # seconds within which every answer comes while the store is down
@@ -117,7 +118,7 @@ def test_while_postgresql_is_unreachable_every_route_answers_503_and_all_recover
     with open_services(url.replace(f":{proxy.port}/", ":5432/")) as services:
         # What the runner applied across the outage is what a fresh fold gives.
         facts = {s.subject: s for s in services.queries.statuses()}
-        folded = {s.subject: s for s in services.queries.statuses(known_at=now())}
+        folded = {s.subject: s for s in FoldQueries(services.app).statuses(now(), now())}
         assert {k: v.document for k, v in facts.items()} == {
             k: v.document for k, v in folded.items()
         }

@@ -20,7 +20,6 @@ from typing import (
     Literal,
     Union,
     get_args,
-    get_origin,
     get_type_hints,
 )
 from urllib.parse import urlsplit
@@ -39,6 +38,7 @@ from pydantic import (
     create_model,
 )
 
+from adapters.countries import country_code, distinct
 from adapters.json_input import InvalidInput, decode
 from adapters.serialize import record_json
 from domain import RETRACTION, SUBJECT_CLASSES, Subject
@@ -114,6 +114,7 @@ Url = Annotated[str, Field(max_length=2048), AfterValidator(check_url)]
 EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(not_blank)]
 PlatformSlug = Annotated[str, AfterValidator(check_platform)]
 AccountKey = Annotated[str, Field(max_length=264), AfterValidator(check_account)]
+Region = Annotated[str, AfterValidator(country_code)]
 
 
 class Input(BaseModel):
@@ -127,8 +128,8 @@ class Input(BaseModel):
 
 # How each field of the domain's events is written in the interchange format: its type, with
 # the bounds input must keep. A field means the same in every event that has it. Whether it
-# may be left out follows from the domain's declaration (`X | None`: it may, and is None; a
-# list: it may, and is empty), but where `DEFAULTS` gives a value.
+# may be left out follows from the domain's declaration (`X | None`: it may, and is None),
+# but where `DEFAULTS` gives a value.
 FIELD_INPUTS: dict[str, Any] = {
     "occurred_at": Instant,
     "announced_at": Instant,
@@ -145,8 +146,14 @@ FIELD_INPUTS: dict[str, Any] = {
     "store": AppStore,
     "scope": HostingScope,
     "retracts": EventId,
+    "regions": Annotated[
+        list[Region], Field(min_length=1, max_length=300), AfterValidator(distinct)
+    ],
 }
-DEFAULTS: dict[str, Any] = {"scope": HostingScope.FULL}
+DEFAULTS: dict[str, Any] = {"scope": HostingScope.FULL, "sources": [], "app_stores": []}
+# Fields added to a type after events of it were stored: left out of a fact's digest where
+# absent, so that an event recorded before is still a duplicate of the same line imported again.
+ADDED_FIELDS = frozenset({"regions"})
 SUBJECT_INPUTS: dict[str, Any] = {"platform": PlatformSlug, "account": AccountKey}
 
 
@@ -162,8 +169,6 @@ def input_model(kind: str, name: str, event_class: type[Subject.Fact]) -> type[I
             fields[field] = (value, DEFAULTS[field])
         elif type(None) in get_args(declared):
             fields[field] = (value | None, None)
-        elif get_origin(declared) is list:
-            fields[field] = (value, Field(default_factory=list))
         else:
             fields[field] = (value, ...)
     if name == RETRACTION:
@@ -214,7 +219,11 @@ def to_new_fact(raw: Any, label: int | None = None, text: str | None = None) -> 
         model = EVENT_INPUT.validate_python(raw)
     except ValidationError as error:
         raise InvalidInput(describe(error)) from None
-    own = {k: v for k, v in model.__dict__.items() if k not in IGNORED_KEYS}
+    own = {
+        k: v
+        for k, v in model.__dict__.items()
+        if k not in IGNORED_KEYS and not (v is None and k in ADDED_FIELDS)
+    }
     content = {k: json_value(v) for k, v in own.items()}
     subject: SubjectKey | None = None
     if content.get("platform") is not None:

@@ -29,7 +29,9 @@ from projections.documents import (
     FactRecord,
     HistoryEntry,
     HostEntry,
+    Measure,
     PlatformDocument,
+    RegionAnswer,
     RetractionRef,
     ServiceEntry,
     StatusDocument,
@@ -102,6 +104,44 @@ def event_ref_from(data: dict[str, Any]) -> EventRef:
     )
 
 
+def measure_json(measure: Measure) -> dict[str, Any]:
+    out = event_ref_json(measure.event)
+    assert out is not None
+    if measure.channels:
+        out["channels"] = [channel.value for channel in measure.channels]
+    return out
+
+
+def measure_from(data: dict[str, Any]) -> Measure:
+    return Measure(event_ref_from(data), tuple(CHANNELS[c] for c in data.get("channels", ())))
+
+
+def regions_json(regions: dict[str, RegionAnswer]) -> dict[str, Any]:
+    """Each country's own answer: its status, channels (a platform's) and measures."""
+    found = {}
+    for region, answer in regions.items():
+        own: dict[str, Any] = {"status": answer.status.value}
+        if answer.channels is not None:
+            own["channels"] = {c.value: v.value for c, v in answer.channels.items()}
+        own["measures"] = [measure_json(m) for m in answer.measures]
+        found[region] = own
+    return found
+
+
+def regions_from(kind: str, data: dict[str, Any]) -> dict[str, RegionAnswer]:
+    statuses = ACCOUNT_STATUS if kind == "account" else AVAILABILITY
+    return {
+        region: RegionAnswer(
+            statuses[own["status"]],
+            {CHANNELS[c]: AVAILABILITY[v] for c, v in own["channels"].items()}
+            if "channels" in own
+            else None,
+            tuple(measure_from(m) for m in own["measures"]),
+        )
+        for region, own in data.items()
+    }
+
+
 def document_json(document: StatusDocument) -> dict[str, Any]:
     if isinstance(document, AccountDocument):
         return {
@@ -109,6 +149,8 @@ def document_json(document: StatusDocument) -> dict[str, Any]:
             "since": maybe_iso(document.since),
             "until": maybe_iso(document.until),
             "last_event": event_ref_json(document.last_event),
+            "measures": [measure_json(m) for m in document.measures],
+            "regions": regions_json(document.regions),
         }
     return {
         "name": document.name,
@@ -125,6 +167,8 @@ def document_json(document: StatusDocument) -> dict[str, Any]:
         "registered_at": iso(document.registered_at),
         "since": maybe_iso(document.since),
         "last_event": event_ref_json(document.last_event),
+        "measures": [measure_json(m) for m in document.measures],
+        "regions": regions_json(document.regions),
     }
 
 
@@ -144,6 +188,8 @@ def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
             maybe_instant(data["since"]),
             maybe_instant(data["until"]),
             event_ref_from(data["last_event"]) if data["last_event"] else None,
+            tuple(measure_from(m) for m in data.get("measures", ())),
+            regions_from(kind, data.get("regions", {})),
         )
     last_event = data.get("last_event")
     return PlatformDocument(
@@ -161,6 +207,8 @@ def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
         registered_at=instant(data["registered_at"]),
         since=maybe_instant(data.get("since")),
         last_event=event_ref_from(last_event) if last_event else None,
+        measures=tuple(measure_from(m) for m in data.get("measures", ())),
+        regions=regions_from(kind, data.get("regions", {})),
     )
 
 

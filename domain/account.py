@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Self
@@ -27,6 +27,12 @@ class Account(Subject):
 
     class AccountReinstated(Subject.ProviderAction):
         pass
+
+    class AccountWithheld(Subject.ProviderAction):
+        regions: list[str]
+
+    class AccountWithholdingLifted(Subject.ProviderAction):
+        regions: list[str]
 
     def beginning(self) -> Callable[[], AccountState]:
         return partial(AccountState, account=self.key)
@@ -58,6 +64,9 @@ class AccountState:
     cause: Subject.Action | None = None
     lapsed: bool = False  # active again because a timed suspension ran out
     until_lapsed: datetime | None = None
+    withheld: dict[str, Subject.Action] = field(default_factory=dict)  # by country
+    # The last lifting of a withholding in each country (for refusals' messages only).
+    lifted: dict[str, Subject.Action] = field(default_factory=dict, compare=False)
 
     def copy(self) -> Self:
         return type(self)(
@@ -67,7 +76,27 @@ class AccountState:
             cause=self.cause,
             lapsed=self.lapsed,
             until_lapsed=self.until_lapsed,
+            withheld=dict(self.withheld),
+            lifted=dict(self.lifted),
         )
+
+    def status_in(self, region: str | None = None) -> AccountStatus:
+        """Its status in a country (None: where it is withheld nowhere): banned or suspended
+        everywhere, else withheld where it is, else active."""
+        if self.status is AccountStatus.ACTIVE and region in self.withheld:
+            return AccountStatus.WITHHELD
+        return self.status
+
+    def measures(self, region: str | None = None) -> list[Subject.Action]:
+        """The measures in force in a country: a ban or the suspension in force, else the
+        withholding in force there."""
+        if self.status is not AccountStatus.ACTIVE:
+            return [self.cause] if self.cause is not None else []
+        withheld = self.withheld.get(region) if region is not None else None
+        return [withheld] if withheld is not None else []
+
+    def own_regions(self) -> set[str]:
+        return set(self.withheld)
 
     @property
     def since(self) -> datetime | None:
@@ -92,6 +121,12 @@ class AccountState:
         self.advance(action.occurred_at)
         until: datetime | None = None
         match action:
+            case Account.AccountWithheld():
+                self._withhold(action)
+                return
+            case Account.AccountWithholdingLifted():
+                self._lift(action)
+                return
             case Account.AccountSuspended():
                 if self.status is AccountStatus.BANNED:
                     self._refuse(action, "is banned")
@@ -107,6 +142,33 @@ class AccountState:
             case _:
                 raise RuleViolation(f"{action.type} does not apply to an account")
         self.status, self.until, self.cause, self.lapsed = status, until, action, False
+
+    def _withhold(self, action: Account.AccountWithheld) -> None:
+        for region in action.regions:
+            earlier = self.withheld.get(region)
+            if earlier is not None:
+                raise RuleViolation(
+                    f"{self.account} is already withheld in {region} by event {earlier.describe()}",
+                    conflicts_with=earlier.event_id,
+                )
+        for region in action.regions:
+            self.withheld[region] = action
+
+    def _lift(self, action: Account.AccountWithholdingLifted) -> None:
+        for region in action.regions:
+            if region not in self.withheld:
+                earlier = self.lifted.get(region)
+                at = iso(action.occurred_at)
+                if earlier is None:
+                    raise RuleViolation(f"{self.account} is not withheld in {region} at {at}")
+                raise RuleViolation(
+                    f"{self.account} is not withheld in {region} at {at} (lifted by event "
+                    f"{earlier.describe()})",
+                    conflicts_with=earlier.event_id,
+                )
+        for region in action.regions:
+            del self.withheld[region]
+            self.lifted[region] = action
 
     def _refuse(self, action: Subject.Action, being: str) -> None:
         at = iso(action.occurred_at)

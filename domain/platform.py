@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
-from typing import Self
+from typing import NoReturn, Self
 
 from domain.clock import iso
 from domain.errors import RuleViolation
+from domain.regions import Regional, own_regions, where
 from domain.subjects import FactIndex, Subject
 from domain.values import (
     UNSPECIFIED_PROVIDER,
@@ -46,9 +47,11 @@ class Platform(Subject):
 
     class AppStoreRemoved(Subject.ProviderAction):
         store: str
+        regions: list[str] | None = field(default=None, kw_only=True)  # None: everywhere
 
     class AppStoreReinstated(Subject.ProviderAction):
         store: str
+        regions: list[str] | None = field(default=None, kw_only=True)
 
     class DomainSuspended(Subject.ProviderAction):
         pass
@@ -57,10 +60,17 @@ class Platform(Subject):
         pass
 
     class PlatformShutDown(Subject.ProviderAction):
-        pass
+        regions: list[str] | None = field(default=None, kw_only=True)  # None: everywhere
 
     class PlatformRelaunched(Subject.ProviderAction):
-        pass
+        regions: list[str] | None = field(default=None, kw_only=True)
+
+    class AccessBlocked(Subject.ProviderAction):
+        regions: list[str]
+        scope: HostingScope
+
+    class AccessRestored(Subject.ProviderAction):
+        regions: list[str]
 
     class ServiceTerminated(Subject.ProviderAction):
         service: str
@@ -131,10 +141,13 @@ class PlatformState:
     hosting: dict[str, Host] = field(default_factory=dict)
     domain_suspended: Subject.Action | None = None
     domain_restored: Subject.Action | None = None
-    delisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
-    relisted: dict[AppStore, Subject.Action] = field(default_factory=dict)
-    shut_down: Subject.Action | None = None
-    relaunched: Subject.Action | None = None
+    listings: dict[AppStore, Regional] = field(default_factory=dict)  # on: delisted
+    withdrawn: Regional = field(default_factory=Regional)  # on: shut down by its operator
+    access: dict[str, tuple[HostingScope, Subject.Action]] = field(default_factory=dict)
+    # The hosting terminations not settled (see `measures`), by provider.
+    outstanding: dict[str, Subject.Action] = field(default_factory=dict)
+    # The last lifting of a block in each country (for refusals' messages only).
+    unblocked: dict[str, Subject.Action] = field(default_factory=dict, compare=False)
     # Services are informational: no rule reads them, so a late one never forces a refold.
     services: dict[tuple[str, str], Subject.ProviderAction] = field(
         default_factory=dict, compare=False
@@ -149,10 +162,11 @@ class PlatformState:
             hosting=dict(self.hosting),
             domain_suspended=self.domain_suspended,
             domain_restored=self.domain_restored,
-            delisted=dict(self.delisted),
-            relisted=dict(self.relisted),
-            shut_down=self.shut_down,
-            relaunched=self.relaunched,
+            listings={store: layer.copy() for store, layer in self.listings.items()},
+            withdrawn=self.withdrawn.copy(),
+            access=dict(self.access),
+            outstanding=dict(self.outstanding),
+            unblocked=dict(self.unblocked),
             services=dict(self.services),
         )
 
@@ -175,24 +189,70 @@ class PlatformState:
         scopes = [host.scope.availability for host in self.hosting.values()]
         return max(scopes, key=lambda s: s.rank, default=Availability.OFFLINE)
 
-    @property
-    def backend(self) -> Availability:
-        if self.shut_down is not None or self.domain_suspended is not None:
+    def listing(self, store: AppStore) -> Regional:
+        return self.listings.get(store) or Regional()
+
+    def backend(self, region: str | None = None) -> Availability:
+        if self.withdrawn.on(region) or self.domain_suspended is not None:
             return Availability.OFFLINE
         return self.hosting_level
 
-    @property
-    def channels(self) -> dict[Channel, Availability]:
-        backend = self.backend
+    def reach(self, region: str | None = None) -> Availability:
+        """Whether the country's networks let the platform through (no block elsewhere)."""
+        blocked = self.access.get(region) if region is not None else None
+        return blocked[0].blocked if blocked is not None else Availability.ONLINE
+
+    def channels_in(self, region: str | None = None) -> dict[Channel, Availability]:
+        """Each channel's availability in a country (None: where no country has a value of
+        its own)."""
+        backend = Availability.least(self.backend(region), self.reach(region))
         channels = {Channel.WEB: backend}
         for store in by_channel(self.stores):
-            listing = Availability.PARTIAL if store in self.delisted else Availability.ONLINE
+            delisted = self.listing(store).on(region)
+            listing = Availability.PARTIAL if delisted else Availability.ONLINE
             channels[store.channel] = Availability.least(listing, backend)
         return channels
 
     @property
+    def channels(self) -> dict[Channel, Availability]:
+        return self.channels_in(None)
+
+    @property
     def overall(self) -> Availability:
         return overall_of(self.channels)
+
+    def own_regions(self) -> set[str]:
+        """The countries with a value of their own in some layer."""
+        return own_regions(self.withdrawn, self.access, *self.listings.values())
+
+    def measures(self, region: str | None = None) -> list[tuple[Subject.Action, list[Channel]]]:
+        """The measures in force in a country (None: elsewhere), each with the channels it
+        binds: those of every layer below `online` at the level of the channel's status."""
+        hosting = self.hosting_level
+        layers: list[tuple[Availability, list[Subject.Action]]] = [
+            (hosting, list(self.outstanding.values()) if not hosting.available else []),
+        ]
+        if self.domain_suspended is not None:
+            layers.append((Availability.OFFLINE, [self.domain_suspended]))
+        withdrawn, by = self.withdrawn.at(region)
+        if withdrawn and by is not None:
+            layers.append((Availability.OFFLINE, [by]))
+        blocked = self.access.get(region) if region is not None else None
+        if blocked is not None:
+            layers.append((blocked[0].blocked, [blocked[1]]))
+        found: dict[str, tuple[Subject.Action, list[Channel]]] = {}
+        for channel, status in self.channels_in(region).items():
+            if status.available:
+                continue
+            binding = [m for level, ms in layers if level is status for m in ms]
+            if channel is not Channel.WEB and status is Availability.PARTIAL:
+                store = AppStore.of(channel)
+                delisted, removal = self.listing(store).at(region)
+                if delisted and removal is not None:
+                    binding.append(removal)
+            for measure in binding:
+                found.setdefault(measure.event_id, (measure, []))[1].append(channel)
+        return sorted(found.values(), key=lambda item: item[0].order)
 
     # The rules ------------------------------------------------------------------
 
@@ -221,9 +281,13 @@ class PlatformState:
             case Platform.DomainRestored():
                 self._restore_domain(action)
             case Platform.PlatformShutDown():
-                self._shut_down(action)
+                self._withdraw(action, True)
             case Platform.PlatformRelaunched():
-                self._relaunch(action)
+                self._withdraw(action, False)
+            case Platform.AccessBlocked():
+                self._block(action)
+            case Platform.AccessRestored():
+                self._unblock(action)
             case Platform.ServiceTerminated():
                 self.services.pop((provider_identity(action.provider), action.service), None)
             case Platform.ServiceRestored():
@@ -243,14 +307,14 @@ class PlatformState:
 
     def _terminate_hosting(self, action: Platform.HostingTerminated) -> None:
         provider = provider_identity(action.provider)
-        if provider in self.hosting or provider_identity(UNSPECIFIED_PROVIDER) in self.hosting:
-            self.ended[provider] = action
         if provider in self.hosting:
             del self.hosting[provider]
         elif provider_identity(UNSPECIFIED_PROVIDER) in self.hosting:
             del self.hosting[provider_identity(UNSPECIFIED_PROVIDER)]
         else:
             self._not_a_host(action)
+        self.ended[provider] = action
+        self.outstanding[provider] = action
 
     def _not_a_host(self, action: Subject.ProviderAction) -> None:
         hosts = ", ".join(
@@ -273,7 +337,12 @@ class PlatformState:
 
     def _restore_hosting(self, action: Platform.HostingRestored) -> None:
         scope = HostingScope(action.scope)
-        self.hosting[provider_identity(action.provider)] = Host(action.provider, scope, action)
+        below = not self.hosting_level.available
+        provider = provider_identity(action.provider)
+        self.hosting[provider] = Host(action.provider, scope, action)
+        self.outstanding.pop(provider, None)  # its own termination is restored
+        if below and self.hosting_level.available:  # a full return settles every termination
+            self.outstanding.clear()
 
     def _store(self, action: Platform.AppStoreRemoved | Platform.AppStoreReinstated) -> AppStore:
         assert self.registration is not None
@@ -288,27 +357,33 @@ class PlatformState:
 
     def _remove_from_store(self, action: Platform.AppStoreRemoved) -> None:
         store = self._store(action)
-        if store in self.delisted:
-            earlier = self.delisted[store]
+
+        def refuse(region: str | None, earlier: Subject.Action | None) -> NoReturn:
+            assert earlier is not None  # a listing is delisted only by an event
             raise RuleViolation(
-                f"{self.platform} is already delisted from {store} by event {earlier.describe()}",
+                f"{self.platform} is already delisted from {store}{where(region)} by event "
+                f"{earlier.describe()}",
                 conflicts_with=earlier.event_id,
             )
-        self.delisted[store] = action
-        self.relisted.pop(store, None)
+
+        self._listing_of(store).turn(True, action, action.regions, refuse)
 
     def _reinstate_in_store(self, action: Platform.AppStoreReinstated) -> None:
         store = self._store(action)
-        if store not in self.delisted:
-            earlier = self.relisted.get(store, self.registration)
-            assert earlier is not None
+
+        def refuse(region: str | None, earlier: Subject.Action | None) -> NoReturn:
+            since = earlier or self.registration
+            assert since is not None
             raise RuleViolation(
-                f"{self.platform} is listed in {store} at {iso(action.occurred_at)} "
-                f"(since event {earlier.describe()})",
-                conflicts_with=earlier.event_id,
+                f"{self.platform} is listed in {store}{where(region)} at "
+                f"{iso(action.occurred_at)} (since event {since.describe()})",
+                conflicts_with=since.event_id,
             )
-        del self.delisted[store]
-        self.relisted[store] = action
+
+        self._listing_of(store).turn(False, action, action.regions, refuse)
+
+    def _listing_of(self, store: AppStore) -> Regional:
+        return self.listings.setdefault(store, Regional())
 
     def _suspend_domain(self, action: Platform.DomainSuspended) -> None:
         if self.domain_suspended is not None:
@@ -330,24 +405,53 @@ class PlatformState:
             )
         self.domain_suspended, self.domain_restored = None, action
 
-    def _shut_down(self, action: Platform.PlatformShutDown) -> None:
-        if self.shut_down is not None:
+    def _withdraw(
+        self, action: Platform.PlatformShutDown | Platform.PlatformRelaunched, down: bool
+    ) -> None:
+        def refuse(region: str | None, earlier: Subject.Action | None) -> NoReturn:
+            if down:
+                assert earlier is not None  # shut down only by an event
+                raise RuleViolation(
+                    f"{self.platform} is already shut down{where(region)} by event "
+                    f"{earlier.describe()}",
+                    conflicts_with=earlier.event_id,
+                )
+            since = earlier or self.registration
+            assert since is not None
             raise RuleViolation(
-                f"{self.platform} is already shut down by event {self.shut_down.describe()}",
-                conflicts_with=self.shut_down.event_id,
+                f"{self.platform} is not shut down{where(region)} at "
+                f"{iso(action.occurred_at)} (running since event {since.describe()})",
+                conflicts_with=since.event_id,
             )
-        self.shut_down, self.relaunched = action, None
 
-    def _relaunch(self, action: Platform.PlatformRelaunched) -> None:
-        if self.shut_down is None:
-            earlier = self.relaunched or self.registration
-            assert earlier is not None
-            raise RuleViolation(
-                f"{self.platform} is not shut down at {iso(action.occurred_at)} "
-                f"(running since event {earlier.describe()})",
-                conflicts_with=earlier.event_id,
-            )
-        self.shut_down, self.relaunched = None, action
+        self.withdrawn.turn(down, action, action.regions, refuse)
+
+    def _block(self, action: Platform.AccessBlocked) -> None:
+        scope = HostingScope(action.scope)
+        for region in action.regions:
+            blocked = self.access.get(region)
+            if blocked is not None and blocked[0] is scope:
+                raise RuleViolation(
+                    f"{self.platform} is already blocked ({scope}) in {region} by event "
+                    f"{blocked[1].describe()}",
+                    conflicts_with=blocked[1].event_id,
+                )
+        for region in action.regions:
+            self.access[region] = (scope, action)
+
+    def _unblock(self, action: Platform.AccessRestored) -> None:
+        for region in action.regions:
+            if region not in self.access:
+                since = self.unblocked.get(region) or self.registration
+                assert since is not None
+                raise RuleViolation(
+                    f"{self.platform} is not blocked in {region} at {iso(action.occurred_at)} "
+                    f"(reachable since event {since.describe()})",
+                    conflicts_with=since.event_id,
+                )
+        for region in action.regions:
+            del self.access[region]
+            self.unblocked[region] = action
 
 
 def overall_of(channels: dict[Channel, Availability]) -> Availability:

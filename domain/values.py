@@ -43,10 +43,12 @@ class Availability(StrEnum):
 
 
 class AccountStatus(StrEnum):
-    """An account's status, ordered banned < suspended < active."""
+    """An account's status, ordered banned < suspended < withheld < active (withheld: in a
+    country, by its platform, while it stays active elsewhere)."""
 
     BANNED = "banned"
     SUSPENDED = "suspended"
+    WITHHELD = "withheld"
     ACTIVE = "active"
 
     @property
@@ -65,6 +67,7 @@ _RANK: dict[Status, int] = {
     Availability.ONLINE: 2,
     AccountStatus.BANNED: 0,
     AccountStatus.SUSPENDED: 1,
+    AccountStatus.WITHHELD: 1,
     AccountStatus.ACTIVE: 2,
 }
 STATUSES: tuple[Status, ...] = (*Availability, *AccountStatus)
@@ -88,6 +91,12 @@ class HostingScope(StrEnum):
     def availability(self) -> Availability:
         return Availability.ONLINE if self is HostingScope.FULL else Availability.PARTIAL
 
+    @property
+    def blocked(self) -> Availability:
+        """A platform's reach where its access is blocked with this scope (`partial`:
+        throttled, or blocked by some networks only)."""
+        return Availability.OFFLINE if self is HostingScope.FULL else Availability.PARTIAL
+
 
 class Channel(StrEnum):
     WEB = "web"
@@ -102,6 +111,11 @@ class AppStore(StrEnum):
     @property
     def channel(self) -> Channel:
         return Channel.IOS if self is AppStore.APPLE else Channel.ANDROID
+
+    @classmethod
+    def of(cls, channel: Channel) -> AppStore:
+        """The store an app channel is listed in."""
+        return AppStore.APPLE if channel is Channel.IOS else AppStore.GOOGLE
 
 
 class InvalidSubject(ValueError):

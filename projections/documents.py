@@ -13,7 +13,7 @@ dates a platform's fresh document (`projections.status.with_since`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from functools import cache
 from typing import Any, Literal
@@ -53,6 +53,24 @@ class EventRef:
 
 
 @dataclass
+class Measure:
+    """A measure in force: the event that keeps a subject below `online` (`active`), and the
+    channels it binds (none for an account)."""
+
+    event: EventRef
+    channels: tuple[Channel, ...] = ()
+
+
+@dataclass
+class RegionAnswer:
+    """A country's own answer, where it differs from the worldwide one."""
+
+    status: Status
+    channels: dict[Channel, Availability] | None  # None for an account
+    measures: tuple[Measure, ...]
+
+
+@dataclass
 class HostEntry:
     provider: str
     scope: HostingScope
@@ -78,6 +96,8 @@ class PlatformDocument:
     registered_at: datetime
     since: datetime | None = None  # when the overall status began (set by the status fold)
     last_event: EventRef | None = None  # the event that began it (None: a suspension ran out)
+    measures: tuple[Measure, ...] = ()  # in force where no country has a value of its own
+    regions: dict[str, RegionAnswer] = field(default_factory=dict)  # countries that differ
 
 
 @dataclass
@@ -86,6 +106,8 @@ class AccountDocument:
     since: datetime | None = None
     until: datetime | None = None
     last_event: EventRef | None = None
+    measures: tuple[Measure, ...] = ()
+    regions: dict[str, RegionAnswer] = field(default_factory=dict)
 
 
 StatusDocument = PlatformDocument | AccountDocument
@@ -103,6 +125,18 @@ def readings(document: StatusDocument) -> dict[str, Status]:
 def platform_document(state: PlatformState) -> PlatformDocument:
     assert state.registration is not None
     channels = state.channels
+    measures = tuple(Measure(EventRef.of(m), tuple(c)) for m, c in state.measures(None))
+    world = RegionAnswer(overall_of(channels), channels, measures)
+    regions = {}
+    for region in sorted(state.own_regions()):
+        there = state.channels_in(region)
+        answer = RegionAnswer(
+            overall_of(there),
+            there,
+            tuple(Measure(EventRef.of(m), tuple(c)) for m, c in state.measures(region)),
+        )
+        if answer != world:
+            regions[region] = answer
     return PlatformDocument(
         name=state.registration.name,
         status=overall_of(channels),
@@ -112,25 +146,59 @@ def platform_document(state: PlatformState) -> PlatformDocument:
             for host in state.hosting.values()
         ),
         domain="suspended" if state.domain_suspended else "active",
-        shut_down=state.shut_down is not None,
+        shut_down=state.withdrawn.world[0],
         app_stores={
-            store: "delisted" if store in state.delisted else "listed" for store in state.stores
+            store: "delisted" if state.listing(store).world[0] else "listed"
+            for store in state.stores
         },
         services=tuple(
             ServiceEntry(action.provider, service)
             for (_, service), action in state.services.items()
         ),
         registered_at=state.registration.occurred_at,
+        measures=measures,
+        regions=regions,
     )
 
 
 def account_document(state: AccountState) -> AccountDocument:
+    measures = tuple(Measure(EventRef.of(m)) for m in state.measures(None))
+    world = RegionAnswer(state.status_in(None), None, measures)
+    regions = {}
+    for region in sorted(state.own_regions()):
+        there = tuple(Measure(EventRef.of(m)) for m in state.measures(region))
+        answer = RegionAnswer(state.status_in(region), None, there)
+        if answer != world:
+            regions[region] = answer
     return AccountDocument(
         status=state.status,
         since=state.since,
         until=state.until,
         last_event=EventRef.of(state.cause) if state.cause is not None else None,
+        measures=measures,
+        regions=regions,
     )
+
+
+def in_region(document: StatusDocument, region: str) -> StatusDocument:
+    """The answer in a country: its own where it differs from the worldwide one, else the
+    worldwide one (a country's answer lists no other countries)."""
+    answer = document.regions.get(region)
+    if isinstance(document, PlatformDocument):
+        if answer is None:
+            return replace(document, regions={})
+        assert isinstance(answer.status, Availability) and answer.channels is not None
+        return replace(
+            document,
+            status=answer.status,
+            channels=answer.channels,
+            measures=answer.measures,
+            regions={},
+        )
+    if answer is None:
+        return replace(document, regions={})
+    assert isinstance(answer.status, AccountStatus)
+    return replace(document, status=answer.status, measures=answer.measures, regions={})
 
 
 def document(state: State) -> StatusDocument:

@@ -14,7 +14,7 @@ from typing import Protocol
 from domain.clock import iso
 from domain.errors import UnknownSubject
 from domain.values import Status, SubjectKey, SubjectKind
-from projections.documents import HistoryEntry, PlatformDocument, StatusDocument
+from projections.documents import HistoryEntry, PlatformDocument, StatusDocument, in_region
 from projections.status import Interval
 
 
@@ -30,6 +30,14 @@ class SubjectStatus:
     @property
     def status(self) -> Status:
         return self.document.status
+
+    def in_region(self, region: str | None) -> SubjectStatus:
+        """The same answer in a country (None: worldwide, as it is)."""
+        if region is None:
+            return self
+        return SubjectStatus(
+            self.subject, self.as_of, self.known_at, in_region(self.document, region)
+        )
 
     def stamped(self, known_at: datetime) -> SubjectStatus:
         """The same answer, saying when the store knew it (built directly: a listing stamps

@@ -156,24 +156,37 @@ class QueryService:
     # Queries ------------------------------------------------------------------------------
 
     def status(
-        self, key: SubjectKey, as_of: datetime | None = None, known_at: datetime | None = None
+        self,
+        key: SubjectKey,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        region: str | None = None,
     ) -> SubjectStatus:
+        """A subject's status, worldwide (with the countries whose answer differs) or in a
+        country."""
         stamp = known_at or now()
         try:
             found = self.read_models.status(key, as_of or stamp, known_at)
         except UnknownSubject as refusal:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
-        return found.stamped(stamp)
+        return found.stamped(stamp).in_region(region)
 
     def statuses(
         self,
         as_of: datetime | None = None,
         known_at: datetime | None = None,
         status: Status | None = None,
+        region: str | None = None,
     ) -> list[SubjectStatus]:
+        """Every subject's status (with that status, if given), worldwide or in a country:
+        the read models hold each country's own answer in the worldwide one."""
         stamp = known_at or now()
-        found = self.read_models.statuses(as_of or stamp, known_at, status)
-        return [s.stamped(stamp) for s in found]
+        if region is None:
+            found = self.read_models.statuses(as_of or stamp, known_at, status)
+            return [s.stamped(stamp) for s in found]
+        every = self.read_models.statuses(as_of or stamp, known_at)
+        there = [s.stamped(stamp).in_region(region) for s in every]
+        return [s for s in there if status in (None, s.status)]
 
     def page(
         self,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain import RETRACTION, SUBJECT_CLASSES, Subject
-from domain.clock import now
+from domain.clock import iso, now
 from domain.errors import RuleViolation, UnknownEvent
 from domain.values import SubjectKey
 from service.ports import IndexedEvent
@@ -135,6 +135,15 @@ class Batch:
         existing = self._lookup(fact.event_id)
         if existing is None:
             return False
+        subject = self._loaded(existing.originator_id)
+        retraction = subject.retractions.get(fact.event_id) if subject is not None else None
+        if retraction is not None:  # not silently left out: it is not in force
+            raise RuleViolation(
+                f"event {fact.event_id!r} was retracted by event {retraction.event_id} "
+                f"(recorded {iso(retraction.recorded_at)}); to record the fact again, give it "
+                "a new event_id",
+                conflicts_with=retraction.event_id,
+            )
         if existing.digest == fact.digest:
             return True
         raise RuleViolation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
@@ -13,15 +14,29 @@ from tests.helpers import fact
 START = datetime(2021, 1, 1, tzinfo=UTC)
 PROVIDERS = ["H", "K", "L"]
 STORES = ["apple_app_store", "google_play"]
+COUNTRIES = ["BR", "FR", "US"]  # few, so that regional facts meet
+regions = st.lists(st.sampled_from(COUNTRIES), min_size=1, max_size=2, unique=True)
+scopes = st.sampled_from(["full", "partial"])
+
+
+def maybe_regional(**fields: st.SearchStrategy) -> Callable[[], st.SearchStrategy]:
+    """Fields of an action that acts everywhere or, half the time, in some countries."""
+    return lambda: st.fixed_dictionaries(fields, optional={"regions": regions})
+
+
 # What each action type needs besides its provider, drawn at random.
 EXTRA_FIELDS = {
-    "HostingRestored": lambda: st.fixed_dictionaries(
-        {"scope": st.sampled_from(["full", "partial"])}
-    ),
-    "AppStoreRemoved": lambda: st.fixed_dictionaries({"store": st.sampled_from(STORES)}),
-    "AppStoreReinstated": lambda: st.fixed_dictionaries({"store": st.sampled_from(STORES)}),
+    "HostingRestored": lambda: st.fixed_dictionaries({"scope": scopes}),
+    "AppStoreRemoved": maybe_regional(store=st.sampled_from(STORES)),
+    "AppStoreReinstated": maybe_regional(store=st.sampled_from(STORES)),
+    "PlatformShutDown": maybe_regional(),
+    "PlatformRelaunched": maybe_regional(),
+    "AccessBlocked": lambda: st.fixed_dictionaries({"regions": regions, "scope": scopes}),
+    "AccessRestored": lambda: st.fixed_dictionaries({"regions": regions}),
     "ServiceTerminated": lambda: st.just({"service": "cdn"}),
     "ServiceRestored": lambda: st.just({"service": "cdn"}),
+    "AccountWithheld": lambda: st.fixed_dictionaries({"regions": regions}),
+    "AccountWithholdingLifted": lambda: st.fixed_dictionaries({"regions": regions}),
 }
 # Every platform action but the registration (drawn histories start registered).
 PLATFORM_ACTIONS = [
@@ -56,7 +71,7 @@ def account_facts(draw, events: int = 20) -> list[NewFact]:
     facts = []
     for minute in draw(distinct_minutes(events)):
         kind = draw(st.sampled_from(ACCOUNT_ACTIONS))
-        extra = {}
+        extra = draw(EXTRA_FIELDS[kind]()) if kind in EXTRA_FIELDS else {}
         if kind == "AccountSuspended" and draw(st.booleans()):
             extra["until"] = moment(minute + draw(st.integers(1, 3000)))
         facts.append(fact(kind, "net:x", occurred_at=moment(minute), **extra))

@@ -67,6 +67,29 @@ KnownAt = Annotated[
         "--known-at", parser=parse_time, metavar="T", help="Transaction time (default now)."
     ),
 ]
+
+
+def parse_region(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from adapters.countries import country_code
+
+    try:
+        return country_code(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+Region = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        parser=parse_region,
+        metavar="CC",
+        help="The answer in a country (ISO 3166-1 alpha-2 code: US, BR, ...); default: "
+        "worldwide, with the countries whose answer differs.",
+    ),
+]
 AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 NoProjections = Annotated[
     bool,

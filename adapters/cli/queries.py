@@ -14,6 +14,7 @@ from adapters.cli.common import (
     AsOf,
     DatabaseURL,
     KnownAt,
+    Region,
     cli,
     fail,
     out,
@@ -40,10 +41,12 @@ def status(
     ] = None,
     as_of: AsOf = None,
     known_at: KnownAt = None,
+    region: Region = None,
     as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
-    """Status of a subject (or --all) at --as-of, as the store knew it at --known-at."""
+    """Status of a subject (or --all) at --as-of, as the store knew it at --known-at,
+    worldwide or in a --region."""
     if (subject is None) == (not all_subjects):
         fail("give a SUBJECT or --all (not both)", 2)
     if status_filter is not None and not all_subjects:
@@ -62,9 +65,9 @@ def status(
             warn_if_behind(services)
         queries = services.queries
         statuses = (
-            [queries.status(key, as_of, known_at)]
+            [queries.status(key, as_of, known_at, region)]
             if key
-            else queries.statuses(as_of, known_at, wanted)
+            else queries.statuses(as_of, known_at, wanted, region)
         )
     if as_json:
         documents = [status_json(s) for s in statuses]

@@ -31,9 +31,10 @@ from eventsourcing.utils import retry
 from domain.clock import micros, now
 from projections.ports import Table
 
-# The tables' layout (4: bitemporal periods and runs, facts with their recording time); a
-# generation of an older layout is replaced when opened.
-LAYOUT = 4
+# The tables' layout (5: documents with the measures in force and the countries' own
+# answers; 4: bitemporal periods and runs); a generation of an older layout is replaced when
+# opened.
+LAYOUT = 5
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 # SQLite refuses at once (without waiting for the lock timeout) a transaction that read and

@@ -14,7 +14,8 @@ import pytest
 
 from tests.helpers import DEPLATFORM, EXAMPLE, WORKED_EXAMPLE
 
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "check_cli.py"
+CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "contract"
+CONTRACT = CONTRACTS / "check_cli.py"
 
 
 def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -126,11 +127,16 @@ def test_demo_replays_the_example(tmp_path):
 @pytest.mark.skipif(
     not CONTRACT.exists(), reason="the shared contract checker is not beside the repo"
 )
-def test_the_shared_cli_contract(database_url):
+@pytest.mark.parametrize("checker", ["check_cli.py", "check_regions_cli.py"])
+def test_the_shared_cli_contract(database_url, checker):
     args = [] if database_url.startswith("sqlite") else ["--database-url", database_url]
     env = dict(os.environ, PATH=f"{Path(DEPLATFORM).parent}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run(
-        [sys.executable, str(CONTRACT), *args], capture_output=True, text=True, timeout=600, env=env
+        [sys.executable, str(CONTRACTS / checker), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

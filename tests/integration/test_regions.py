@@ -1,0 +1,81 @@
+"""The spec's regional worked example, through the query service, on both stores: answers in
+a country or worldwide, with the measures in force; and a retracted fact recorded again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.interchange import parse_instant, parse_lines
+from domain.values import SubjectKey
+from tests.helpers import fact
+
+REGIONAL = Path(__file__).resolve().parents[2] / "examples" / "regional-2024-2025.jsonl"
+X, TIKTOK, RT = "x", "tiktok", "youtube:RussiaToday"
+EVERY = ["web", "ios", "android"]
+# The spec's table: as_of, subject, region (None: worldwide), status, measures in force
+# ({(type, provider): channels}), the countries of their own (worldwide answers only).
+TABLE = [
+    ("2024-09-01T00:00:00Z", X, None, "online", {}, ["BR"]),
+    ("2024-09-01T00:00:00Z", X, "BR", "offline", {("AccessBlocked", "Anatel"): EVERY}, []),
+    ("2024-10-10T00:00:00Z", X, "BR", "online", {}, []),
+    ("2025-01-19T06:00:00Z", TIKTOK, None, "online", {}, ["US"]),
+    ("2025-01-19T06:00:00Z", TIKTOK, "US", "offline", {("PlatformShutDown", "TikTok"): EVERY}, []),
+    (
+        "2025-01-20T00:00:00Z",
+        TIKTOK,
+        "US",
+        "partial",
+        {
+            ("AppStoreRemoved", "Apple App Store"): ["ios"],
+            ("AppStoreRemoved", "Google Play"): ["android"],
+        },
+        [],
+    ),
+    ("2025-01-20T00:00:00Z", TIKTOK, "FR", "online", {}, []),
+    ("2025-02-14T00:00:00Z", TIKTOK, None, "online", {}, []),
+    ("2022-03-05T00:00:00Z", RT, "FR", "withheld", {("AccountWithheld", "YouTube"): []}, []),
+    ("2022-03-05T00:00:00Z", RT, "US", "active", {}, []),
+    ("2022-03-12T00:00:00Z", RT, "FR", "suspended", {("AccountSuspended", "YouTube"): []}, []),
+]
+
+
+@pytest.fixture
+def regional(tracker):
+    facts = [p.fact for p in parse_lines(REGIONAL.read_text().splitlines()) if p.fact]
+    assert tracker.record(facts).committed
+    return tracker
+
+
+@pytest.mark.parametrize(("as_of", "subject", "region", "status", "measures", "own"), TABLE)
+def test_the_regional_worked_example(regional, as_of, subject, region, status, measures, own):
+    found = regional.queries.status(SubjectKey.parse(subject), parse_instant(as_of), None, region)
+    assert found.status == status
+    assert {
+        (m.event.type, m.event.provider): [c.value for c in m.channels]
+        for m in found.document.measures
+    } == measures
+    assert sorted(found.document.regions) == own
+
+
+def test_every_subject_in_a_country_is_one_listing(regional):
+    at = parse_instant("2024-09-01T00:00:00Z")
+    there = regional.queries.statuses(at, None, None, "BR")
+    assert {s.subject.key: s.status.value for s in there} == {
+        "x": "offline",
+        "tiktok": "online",
+        "youtube:RussiaToday": "suspended",
+    }
+    assert [s.subject.key for s in regional.queries.statuses(at, None, "offline", "BR")] == ["x"]
+
+
+def test_a_retracted_fact_recorded_again_is_refused_naming_the_retraction(tracker):
+    blocked = fact("AccessBlocked", "x", occurred_at="2024-08-31", regions=["BR"], event_id="b")
+    register = fact("PlatformRegistered", "x", name="X", occurred_at="2006-07-15")
+    assert tracker.record([register, blocked]).committed
+    retraction = fact("EventRetracted", retracts="b", reason="wrong day", event_id="r")
+    assert tracker.record([retraction]).committed
+    again = tracker.record([blocked])
+    assert [(r.event_id, r.conflicts_with) for r in again.rejected] == [("b", "r")]
+    assert "retracted by event r" in again.rejected[0].error

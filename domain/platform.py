@@ -317,8 +317,9 @@ class PlatformState:
         self.outstanding[provider] = action
 
     def _not_a_host(self, action: Subject.ProviderAction) -> None:
-        hosts = ", ".join(
-            f"{host.provider} (since event {host.since.event_id})" for host in self.hosting.values()
+        hosts = ", ".join(  # in a fixed order: folds that meet may hold them in another
+            f"{host.provider} (since event {host.since.event_id})"
+            for _, host in sorted(self.hosting.items())
         )
         removed = self.ended.get(provider_identity(action.provider))
         if removed is not None:
@@ -330,9 +331,7 @@ class PlatformState:
         raise RuleViolation(
             f"{action.provider!r} does not host {self.platform} at {iso(action.occurred_at)}; "
             f"hosts then: {hosts or 'none'}",
-            conflicts_with=next(iter(self.hosting.values())).since.event_id
-            if self.hosting
-            else None,
+            conflicts_with=min(self.hosting.items())[1].since.event_id if self.hosting else None,
         )
 
     def _restore_hosting(self, action: Platform.HostingRestored) -> None:

@@ -141,9 +141,9 @@ def platform_document(state: PlatformState) -> PlatformDocument:
         name=state.registration.name,
         status=overall_of(channels),
         channels=channels,
-        hosting=tuple(
+        hosting=tuple(  # in the order they began (folds that meet may hold them otherwise)
             HostEntry(host.provider, host.scope, EventRef.of(host.since))
-            for host in state.hosting.values()
+            for host in sorted(state.hosting.values(), key=lambda host: host.since.order)
         ),
         domain="suspended" if state.domain_suspended else "active",
         shut_down=state.withdrawn.world[0],
@@ -153,7 +153,7 @@ def platform_document(state: PlatformState) -> PlatformDocument:
         },
         services=tuple(
             ServiceEntry(action.provider, service)
-            for (_, service), action in state.services.items()
+            for (_, service), action in sorted(state.services.items(), key=lambda s: s[0])
         ),
         registered_at=state.registration.occurred_at,
         measures=measures,

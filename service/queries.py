@@ -103,6 +103,21 @@ class Queries(Protocol):
         """Whether the store has (had, at `known_at`) any record of the subject."""
         ...
 
+    def periods(
+        self, keys: Sequence[SubjectKey], start: datetime, end: datetime, known_at: datetime | None
+    ) -> dict[SubjectKey, list[Period]]:
+        """Per subject, its periods that overlap `[start, end)`, in valid-time order."""
+        ...
+
+
+@dataclass(frozen=True)
+class Period:
+    """A subject's status over `[valid_from, valid_to)` (open: still), as one document."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    document: StatusDocument
+
 
 def no_record(key: SubjectKey) -> UnknownSubject:
     return UnknownSubject(f"no record of {key.kind} {key.key!r}")

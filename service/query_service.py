@@ -306,6 +306,7 @@ class QueryService:
         keys = [spelled[key] for key in keys]
         histories = {spelled[key]: history for key, history in histories.items()}
         intervals = self.intervals_many(keys, known_at)
+        periods = self.read_models.periods(keys, start, end, known_at)
         position = self.runner.head()
         header = Header(start, end, selection, known_at or made, position, version, made)
-        return build(header, keys, intervals, histories)
+        return build(header, keys, intervals, histories, periods)

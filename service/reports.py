@@ -1,6 +1,7 @@
 """Reports over a period `[start, end)`: how long each subject and channel spent in each
-status, its outages and what opened and closed them, who acted, the supporting services
-lost and regained, account suspensions and bans, and the period's events.
+status, its outages and what opened and closed them, who acted, how long each provider's
+measures kept each subject unavailable (accountability), the supporting services lost and
+regained, account suspensions and bans, and the period's events.
 
 Everything is computed from the status intervals and the subjects' histories as the
 query service gives them (the read models, at any `known_at`): no event is replayed here.
@@ -21,8 +22,9 @@ from domain.values import (
     SubjectKind,
     provider_identity,
 )
-from projections.documents import OVERALL, FactRecord, HistoryEntry
+from projections.documents import CHANNEL_ORDER, OVERALL, FactRecord, HistoryEntry, Measure
 from projections.status import Interval
+from service.queries import Period
 
 NOTHING = timedelta()
 
@@ -124,6 +126,20 @@ class ServiceSpan:
 
 
 @dataclass(frozen=True)
+class Accountability:
+    """How long a provider's measures bound a subject's channel (an account: `overall`) within
+    the period, in a country (None: the worldwide answer), and how many measures that was.
+    Measures that bind at once each count the full time: both providers were needed."""
+
+    provider: str
+    subject: SubjectKey
+    channel: str
+    region: str | None
+    time: timedelta
+    measures: int
+
+
+@dataclass(frozen=True)
 class Report:
     header: Header
     subjects: list[SubjectKey]
@@ -133,6 +149,7 @@ class Report:
     services: list[ServiceSpan]
     events: list[HistoryEntry]  # of the period, in valid-time order
     intervals: dict[SubjectKey, list[Interval]] = field(default_factory=dict)  # whole lives
+    accountability: list[Accountability] = field(default_factory=list)
     accounts: list[Outage] = field(init=False)  # suspensions and bans
 
     def __post_init__(self) -> None:
@@ -263,13 +280,40 @@ def provider_actions(
     ]
 
 
+def accountability(
+    key: SubjectKey, periods: Sequence[Period], start: datetime, end: datetime
+) -> list[Accountability]:
+    """Per provider, channel and country (None: worldwide), the time within the period during
+    which the provider's measures in force bound the channel, from the subject's periods."""
+    spans: dict[tuple[str, str, str | None], tuple[str, timedelta, set[str]]] = {}
+    for period in periods:
+        spent = clip(period.valid_from, period.valid_to, start, end)
+        if not spent:
+            continue
+        document = period.document
+        answers: list[tuple[str | None, tuple[Measure, ...]]] = [(None, document.measures)]
+        answers += [(region, answer.measures) for region, answer in document.regions.items()]
+        for region, measures in answers:
+            for measure in measures:
+                provider = measure.event.provider or ""
+                for channel in measure.channels or (OVERALL,):
+                    at = (provider_identity(provider), str(channel), region)
+                    name, time, events = spans.get(at, (provider, NOTHING, set()))
+                    spans[at] = (name, time + spent, events | {measure.event.event_id})
+    return [
+        Accountability(name, key, channel, region, time, len(events))
+        for (_, channel, region), (name, time, events) in spans.items()
+    ]
+
+
 def build(
     header: Header,
     keys: Sequence[SubjectKey],
     intervals: dict[SubjectKey, list[Interval]],
     histories: dict[SubjectKey, list[HistoryEntry]],
+    periods: dict[SubjectKey, list[Period]],
 ) -> Report:
-    """The report of these subjects, from their intervals and histories."""
+    """The report of these subjects, from their intervals, histories and periods."""
     start, end = header.start, header.end
     wanted = header.selection.provider
     by_wanted = provider_identity(wanted) if wanted is not None else None
@@ -279,7 +323,7 @@ def build(
 
     if by_wanted is not None:
         keys = [k for k in keys if any(in_period(e, start, end) and acts(e) for e in histories[k])]
-    channels, found_outages, actions, spans, events = [], [], [], [], []
+    channels, found_outages, actions, spans, events, bound = [], [], [], [], [], []
     for key in keys:
         runs, history = intervals[key], histories[key]
         facts = {e.record.event_id: e.record for e in history}
@@ -288,8 +332,10 @@ def build(
         actions += provider_actions(history, runs, start, end)
         spans += service_spans(key, history, start, end)
         events += [e for e in history if in_period(e, start, end)]
+        bound += accountability(key, periods[key], start, end)
     if by_wanted is not None:
         actions = [a for a in actions if provider_identity(a.provider) == by_wanted]
+        bound = [a for a in bound if provider_identity(a.provider) == by_wanted]
 
     def when(entry: HistoryEntry) -> tuple[datetime, int]:
         return entry.record.fields["occurred_at"], entry.record.position or 0
@@ -305,4 +351,13 @@ def build(
         spans,
         sorted(events, key=when),
         {key: intervals[key] for key in keys},
+        sorted(
+            bound,
+            key=lambda a: (
+                provider_identity(a.provider),
+                a.subject.key,
+                a.region or "",
+                CHANNEL_ORDER.index(a.channel),
+            ),
+        ),
     )

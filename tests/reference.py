@@ -11,7 +11,14 @@ from domain.values import Status, SubjectKey, SubjectKind, provider_identity
 from projections.documents import HistoryEntry, document
 from projections.status import Interval, intervals, snapshots
 from service.application import Deplatforming
-from service.queries import SubjectStatus, no_record, not_yet, nothing_known, sort_key
+from service.queries import (
+    Period,
+    SubjectStatus,
+    no_record,
+    not_yet,
+    nothing_known,
+    sort_key,
+)
 
 
 class FoldQueries:
@@ -109,6 +116,21 @@ class FoldQueries:
             )
             for f in facts
         ]
+
+    def periods(
+        self, keys: Sequence[SubjectKey], start: datetime, end: datetime, known_at: datetime | None
+    ) -> dict[SubjectKey, list[Period]]:
+        subjects = self.app.load_many([key.id for key in keys])
+        found: dict[SubjectKey, list[Period]] = {}
+        for key in keys:
+            subject = subjects.get(key.id)
+            known = subject is not None and (known_at is None or subject.was_known_at(known_at))
+            found[key] = [
+                Period(p.valid_from, p.valid_to, p.document)
+                for p in (snapshots(subject, known_at) if known and subject else [])
+                if p.valid_from < end and (p.valid_to is None or p.valid_to > start)
+            ]
+        return found
 
     def intervals(
         self, keys: Sequence[SubjectKey], known_at: datetime | None

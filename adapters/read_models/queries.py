@@ -20,7 +20,7 @@ from domain.clock import from_micros, micros
 from domain.values import Status, SubjectKey, SubjectKind, provider_identity, status_value
 from projections.documents import HistoryEntry, RetractionRef, document
 from projections.status import Interval
-from service.queries import SubjectStatus, no_record, not_yet, nothing_known
+from service.queries import Period, SubjectStatus, no_record, not_yet, nothing_known
 
 Row = dict[str, Any]
 
@@ -45,6 +45,15 @@ def recorded(alias: str, known_at: int | None) -> tuple[str, list[int]]:
         f"{alias}.recorded_at <= %s AND ({alias}.retracted_at IS NULL "
         f"OR {alias}.retracted_at > %s)",
         [known_at, known_at],
+    )
+
+
+def periods_of(count: int, known: str, t: dict[str, str]) -> str:
+    marks = ", ".join(["%s"] * count)
+    return (
+        f"SELECT p.subject_id, p.valid_from, p.valid_to, p.document FROM {t['periods']} p "
+        f"WHERE p.subject_id IN ({marks}) AND {known} AND p.valid_from < %s "
+        "AND (p.valid_to IS NULL OR p.valid_to > %s) ORDER BY p.subject_id, p.valid_from"
     )
 
 
@@ -278,6 +287,25 @@ class ReadModelQueries:
             )
             for row in (rows if limit is not None else rows[offset:])
         ]
+
+    def periods(
+        self, keys: Sequence[SubjectKey], start: datetime, end: datetime, known_at: datetime | None
+    ) -> dict[SubjectKey, list[Period]]:
+        known, known_params = believed("p", maybe_micros(known_at))
+        by_id = {key.id.hex: key for key in keys}
+        found: dict[SubjectKey, list[Period]] = {key: [] for key in keys}
+        for chunk in chunks(list(by_id)):
+            params = [*chunk, *known_params, micros(end), micros(start)]
+            for r in self._all(partial(periods_of, len(chunk), known), params):
+                key = by_id[r["subject_id"]]
+                found[key].append(
+                    Period(
+                        from_micros(r["valid_from"]),
+                        from_micros(r["valid_to"]) if r["valid_to"] is not None else None,
+                        document_from_json(key.kind, from_json_text(r["document"])),
+                    )
+                )
+        return found
 
     def intervals(
         self, keys: Sequence[SubjectKey], known_at: datetime | None

@@ -182,6 +182,37 @@ def providers(report: Report) -> Table:
     )
 
 
+def accountability(report: Report) -> Table:
+    return Table(
+        "accountability",
+        "Per provider, subject, channel and country (empty: the worldwide answer): the time "
+        "within the period during which a measure of that provider kept the channel below "
+        "online (an account's `overall` below active), and how many of its measures that "
+        "was. Measures in force at once each count the full time: each provider's was needed.",
+        [
+            ("provider", "text"),
+            ("subject", "text"),
+            ("kind", "text"),
+            ("channel", "text"),
+            ("region", "text"),
+            ("seconds", "number"),
+            ("measures", "number"),
+        ],
+        [
+            (
+                a.provider,
+                a.subject.key,
+                a.subject.kind,
+                a.channel,
+                a.region,
+                a.time.total_seconds(),
+                a.measures,
+            )
+            for a in report.accountability
+        ],
+    )
+
+
 def services(report: Report) -> Table:
     return Table(
         "services",
@@ -269,6 +300,7 @@ SECTIONS: dict[str, Callable[[Report], Table]] = {
     "time_in_status": time_in_status,
     "outages": outages,
     "provider_actions": providers,
+    "accountability": accountability,
     "services": services,
     "accounts": accounts,
     "events": events,

@@ -87,6 +87,8 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
         found.append(answer(partial(queries.history, key, known_at, 2, 1)))
         found.append(queries.exists(key, known_at))
     found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], known_at))
+    if at_moments:  # the periods overlapping a range of valid time (reports add them up)
+        found.append(queries.periods(keys, at_moments[0], at_moments[-1], known_at))
     return found
 
 

@@ -9,6 +9,7 @@ import json
 import zipfile
 from datetime import timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 import jsonschema
 import pyarrow as pa
@@ -16,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from adapters.composition import Services
+from adapters.interchange import parse_instant, parse_lines
 from adapters.reporting import render
 from adapters.reporting.formats import json_schema
-from adapters.reporting.tables import SECTIONS
+from adapters.reporting.tables import SECTIONS, tables
 from domain.clock import now
 from domain.values import SubjectKey
 from service.reports import Report
@@ -293,3 +295,60 @@ def test_a_report_of_one_kind_or_of_the_subjects_a_provider_acted_on(example):
 def test_a_period_must_end_after_it_starts(example):
     with pytest.raises(ValueError, match="must end after it starts"):
         example.report("2021-02-01", "2021-02-01")
+
+
+def report_of(tracker: Services, start: str, end: str) -> Report:
+    return tracker.queries.report(parse_instant(start), parse_instant(end), version="test")
+
+
+def bound(report: Report) -> dict[tuple[str, str, str, str | None], float]:
+    """The accountability table: (provider, subject, channel, region) -> seconds."""
+    return {
+        (a.provider, a.subject.key, a.channel, a.region): a.time.total_seconds()
+        for a in report.accountability
+    }
+
+
+def test_accountability_credits_each_binding_measure_and_no_mitigating_restoration(tracker):
+    """Gab in 2018: its host and its registrar both kept it offline (each gets the full
+    time); Parler in 2021: the front that served a notice page is not a cause."""
+    gab = [
+        fact(
+            "PlatformRegistered",
+            "gab",
+            name="Gab",
+            occurred_at="2016-08-15",
+            hosting_provider="Joyent",
+            registrar="GoDaddy",
+        ),
+        fact("HostingTerminated", "gab", occurred_at="2018-10-29", provider="Joyent"),
+        fact("DomainSuspended", "gab", occurred_at="2018-10-29", provider="GoDaddy"),
+        fact("DomainRestored", "gab", occurred_at="2018-11-03", provider="GoDaddy"),
+        fact("HostingRestored", "gab", occurred_at="2018-11-04", provider="Epik"),
+    ]
+    assert tracker.record(gab).committed
+    autumn = tracker.queries.report(
+        parse_instant("2018-10-01"), parse_instant("2018-12-01"), version="test"
+    )
+    assert bound(autumn) == {
+        ("Joyent", "gab", "web", None): 6 * 24 * H,
+        ("GoDaddy", "gab", "web", None): 5 * 24 * H,
+    }
+    assert tracker.record(example_facts()).committed
+    january = report_of(tracker, *JANUARY)
+    providers = {provider for provider, subject, _, _ in bound(january) if subject == "parler"}
+    assert "DDoS-Guard" not in providers and "Amazon Web Services" in providers
+
+
+def test_accountability_in_a_country(tracker):
+    regional = Path(__file__).resolve().parents[2] / "examples" / "regional-2024-2025.jsonl"
+    facts = [p.fact for p in parse_lines(regional.read_text().splitlines()) if p.fact]
+    assert tracker.record(facts).committed
+    year = tracker.queries.report(
+        parse_instant("2024-01-01"), parse_instant("2025-01-01"), version="test"
+    )
+    assert {k: v for k, v in bound(year).items() if k[1] == "x"} == {
+        ("Anatel", "x", channel, "BR"): 3_402_000 for channel in ("web", "ios", "android")
+    }
+    [table] = [t for name, t in tables(year).items() if name == "accountability"]
+    assert ("Anatel", "x", "platform", "web", "BR", 3_402_000, 1) in table.rows

@@ -137,6 +137,8 @@ class Accountability:
     region: str | None
     time: timedelta
     measures: int
+    since: datetime  # when the first of them took effect
+    ongoing: bool  # one is still in force at the end of the period
 
 
 @dataclass(frozen=True)
@@ -286,10 +288,13 @@ def accountability(
     """Per provider, channel and country (None: worldwide), the time within the period during
     which the provider's measures in force bound the channel, from the subject's periods."""
     spans: dict[tuple[str, str, str | None], tuple[str, timedelta, set[str]]] = {}
+    since: dict[tuple[str, str, str | None], datetime] = {}
+    ongoing: set[tuple[str, str, str | None]] = set()
     for period in periods:
         spent = clip(period.valid_from, period.valid_to, start, end)
         if not spent:
             continue
+        lasting = period.valid_to is None or period.valid_to >= end
         document = period.document
         answers: list[tuple[str | None, tuple[Measure, ...]]] = [(None, document.measures)]
         answers += [(region, answer.measures) for region, answer in document.regions.items()]
@@ -300,9 +305,14 @@ def accountability(
                     at = (provider_identity(provider), str(channel), region)
                     name, time, events = spans.get(at, (provider, NOTHING, set()))
                     spans[at] = (name, time + spent, events | {measure.event.event_id})
+                    since[at] = min(
+                        since.get(at, measure.event.occurred_at), measure.event.occurred_at
+                    )
+                    if lasting:
+                        ongoing.add(at)
     return [
-        Accountability(name, key, channel, region, time, len(events))
-        for (_, channel, region), (name, time, events) in spans.items()
+        Accountability(name, key, at[1], at[2], time, len(events), since[at], at in ongoing)
+        for at, (name, time, events) in spans.items()
     ]
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from adapters import interchange
 from adapters.composition import PACKAGE, Services
+from adapters.countries import country_name
 from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
@@ -347,7 +348,20 @@ def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResp
         }
         for action in sorted(report.providers, key=lambda a: a.record.fields["occurred_at"])
     ]
-    total = sum((action.outage for action in report.providers), timedelta())
+    bound = [
+        {
+            "subject": a.subject.key,
+            "channel": str(a.channel),
+            "region": a.region,
+            "country": country_name(a.region) if a.region else None,
+            "time": human_duration(a.time),
+            "seconds": a.time.total_seconds(),
+            "since": iso(a.since),
+            "ongoing": a.ongoing,
+            "measures": a.measures,
+        }
+        for a in sorted(report.accountability, key=lambda a: (-a.time, a.subject.key))
+    ]
     first = min(a["occurred_at"] for a in actions)[:10]
     return templates.TemplateResponse(
         request,
@@ -356,7 +370,7 @@ def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResp
             "provider": report.providers[0].provider,
             "actions": actions,
             "subjects": sorted({a["subject"] for a in actions}),
-            "total": human_duration(total),
+            "bound": bound,
             "first": first,
             "more": acted_total - len(subjects),
             **context,

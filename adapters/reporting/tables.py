@@ -197,6 +197,8 @@ def accountability(report: Report) -> Table:
             ("region", "text"),
             ("seconds", "number"),
             ("measures", "number"),
+            ("since", "time"),
+            ("ongoing", "bool"),
         ],
         [
             (
@@ -207,6 +209,8 @@ def accountability(report: Report) -> Table:
                 a.region,
                 a.time.total_seconds(),
                 a.measures,
+                a.since,
+                a.ongoing,
             )
             for a in report.accountability
         ],

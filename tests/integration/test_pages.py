@@ -151,6 +151,10 @@ def test_a_provider_page_says_what_it_did_to_whom_and_the_outage_it_opened(loade
     assert "hosting terminated" in text and "parler" in text
     # AWS cut Parler off at 2021-01-11T07:59Z; it was offline until DDoS-Guard on the 17th.
     assert "5 d 16 h 1 min" in text
+    # Its termination kept Parler offline, then partial behind DDoS-Guard's notice page.
+    assert "Time its measures bound" in text and "(ongoing)" in text
+    front = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", loaded.get("/providers/DDoS-Guard").text))
+    assert "None of its actions is a measure in force" in front
     subject = loaded.get("/subjects/parler").text
     assert 'href="/providers/Amazon%20Web%20Services"' in subject
     unknown = loaded.get("/providers/nobody")

@@ -351,4 +351,4 @@ def test_accountability_in_a_country(tracker):
         ("Anatel", "x", channel, "BR"): 3_402_000 for channel in ("web", "ios", "android")
     }
     [table] = [t for name, t in tables(year).items() if name == "accountability"]
-    assert ("Anatel", "x", "platform", "web", "BR", 3_402_000, 1) in table.rows
+    assert ("Anatel", "x", "platform", "web", "BR", 3_402_000, 1) in [r[:7] for r in table.rows]

@@ -21,6 +21,7 @@ from adapters.http.deps import (
     Limit,
     Offset,
     Reads,
+    Region,
     StatusFilter,
     Tracker,
     instant,
@@ -41,9 +42,9 @@ router = APIRouter()
 
 @router.get("/status", summary="Every subject that exists at as_of, as known at known_at")
 def all_statuses(
-    queries: Reads, as_of: AsOf, known_at: KnownAt, status: StatusFilter
+    queries: Reads, as_of: AsOf, known_at: KnownAt, status: StatusFilter, region: Region
 ) -> list[dict[str, Any]]:
-    return [status_json(s) for s in queries.statuses(as_of, known_at, status)]
+    return [status_json(s) for s in queries.statuses(as_of, known_at, status, region)]
 
 
 def listing(
@@ -100,8 +101,10 @@ add_listing("account")
 
 
 @router.get("/subjects/{subject}/status", summary="A subject's status (as the CLI's --json)")
-def subject_status(subject: str, queries: Reads, as_of: AsOf, known_at: KnownAt) -> dict[str, Any]:
-    return status_json(queries.status(subject_key(subject), as_of, known_at))
+def subject_status(
+    subject: str, queries: Reads, as_of: AsOf, known_at: KnownAt, region: Region
+) -> dict[str, Any]:
+    return status_json(queries.status(subject_key(subject), as_of, known_at, region))
 
 
 @router.get("/subjects/{subject}/history", summary="A subject's events in valid-time order")

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Query, Request
 
 from adapters import interchange
 from adapters.composition import Services
+from adapters.countries import country_code
 from adapters.http.problems import Problem
 from adapters.serialize import StatusName
 from domain.values import Status, SubjectKey, status_value
@@ -67,6 +68,24 @@ def instant(name: str, description: str) -> Any:
     return Depends(parse)
 
 
+def region_param(
+    region: Annotated[
+        str | None,
+        Query(
+            max_length=8,
+            description="The answer in a country (ISO 3166-1 alpha-2 code: US, BR, ...); "
+            "without it, the worldwide answer with the countries whose answer differs.",
+        ),
+    ] = None,
+) -> str | None:
+    if region is None or region == "":
+        return None
+    try:
+        return country_code(region)
+    except ValueError as error:
+        raise Problem(422, "Invalid country", f"region: {error}", field="region") from None
+
+
 def status_filter(
     status: Annotated[StatusName | None, Query(description="Overall status.")] = None,
 ) -> Status | None:
@@ -80,6 +99,7 @@ KnownAt = Annotated[
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_POSITION)]
 StatusFilter = Annotated[Status | None, Depends(status_filter)]
+Region = Annotated[str | None, Depends(region_param)]
 
 
 def subject_key(subject: str) -> SubjectKey:

@@ -3,13 +3,14 @@ a country or worldwide, with the measures in force; and a retracted fact recorde
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from adapters.interchange import parse_instant, parse_lines
 from domain.values import SubjectKey
-from tests.helpers import fact
+from tests.helpers import AUTH, fact
 
 REGIONAL = Path(__file__).resolve().parents[2] / "examples" / "regional-2024-2025.jsonl"
 X, TIKTOK, RT = "x", "tiktok", "youtube:RussiaToday"
@@ -79,3 +80,18 @@ def test_a_retracted_fact_recorded_again_is_refused_naming_the_retraction(tracke
     again = tracker.record([blocked])
     assert [(r.event_id, r.conflicts_with) for r in again.rejected] == [("b", "r")]
     assert "retracted by event r" in again.rejected[0].error
+
+
+def test_the_api_answers_in_a_country_and_refuses_a_code_that_is_none(client):
+    lines = [line for line in REGIONAL.read_text().splitlines() if line.startswith("{")]
+    posted = client.post("/events", json=[json.loads(line) for line in lines], headers=AUTH)
+    assert posted.status_code == 201, posted.text
+    worldwide = client.get("/subjects/x/status", params={"as_of": "2024-09-01"}).json()
+    assert worldwide["status"] == "online" and list(worldwide["regions"]) == ["BR"]
+    brazil = client.get("/subjects/x/status", params={"as_of": "2024-09-01", "region": "br"})
+    assert brazil.json()["status"] == "offline"
+    assert [m["provider"] for m in brazil.json()["measures"]] == ["Anatel"]
+    every = client.get("/status", params={"as_of": "2024-09-01", "region": "BR"}).json()
+    assert {s["subject"]: s["status"] for s in every}["x"] == "offline"
+    refused = client.get("/subjects/x/status", params={"region": "EU"})
+    assert refused.status_code == 422 and "EU" in refused.json()["detail"]

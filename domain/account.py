@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Self
+from typing import NoReturn, Self
 
 from domain.clock import iso
 from domain.errors import RuleViolation
+from domain.regions import lift
 from domain.subjects import Subject
 from domain.values import AccountStatus
 
@@ -155,20 +156,18 @@ class AccountState:
             self.withheld[region] = action
 
     def _lift(self, action: Account.AccountWithholdingLifted) -> None:
-        for region in action.regions:
-            if region not in self.withheld:
-                earlier = self.lifted.get(region)
-                at = iso(action.occurred_at)
-                if earlier is None:
-                    raise RuleViolation(f"{self.account} is not withheld in {region} at {at}")
-                raise RuleViolation(
-                    f"{self.account} is not withheld in {region} at {at} (lifted by event "
-                    f"{earlier.describe()})",
-                    conflicts_with=earlier.event_id,
-                )
-        for region in action.regions:
-            del self.withheld[region]
-            self.lifted[region] = action
+        def refuse(region: str) -> NoReturn:
+            earlier = self.lifted.get(region)
+            at = iso(action.occurred_at)
+            if earlier is None:
+                raise RuleViolation(f"{self.account} is not withheld in {region} at {at}")
+            raise RuleViolation(
+                f"{self.account} is not withheld in {region} at {at} (lifted by event "
+                f"{earlier.describe()})",
+                conflicts_with=earlier.event_id,
+            )
+
+        lift(self.withheld, self.lifted, action, action.regions, refuse)
 
     def _refuse(self, action: Subject.Action, being: str) -> None:
         at = iso(action.occurred_at)

@@ -15,7 +15,7 @@ from typing import NoReturn, Self
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.regions import Regional, own_regions, where
+from domain.regions import Regional, lift, own_regions, where
 from domain.subjects import FactIndex, Subject
 from domain.values import (
     UNSPECIFIED_PROVIDER,
@@ -439,18 +439,16 @@ class PlatformState:
             self.access[region] = (scope, action)
 
     def _unblock(self, action: Platform.AccessRestored) -> None:
-        for region in action.regions:
-            if region not in self.access:
-                since = self.unblocked.get(region) or self.registration
-                assert since is not None
-                raise RuleViolation(
-                    f"{self.platform} is not blocked in {region} at {iso(action.occurred_at)} "
-                    f"(reachable since event {since.describe()})",
-                    conflicts_with=since.event_id,
-                )
-        for region in action.regions:
-            del self.access[region]
-            self.unblocked[region] = action
+        def refuse(region: str) -> NoReturn:
+            since = self.unblocked.get(region) or self.registration
+            assert since is not None
+            raise RuleViolation(
+                f"{self.platform} is not blocked in {region} at {iso(action.occurred_at)} "
+                f"(reachable since event {since.describe()})",
+                conflicts_with=since.event_id,
+            )
+
+        lift(self.access, self.unblocked, action, action.regions, refuse)
 
 
 def overall_of(channels: dict[Channel, Availability]) -> Availability:

@@ -8,7 +8,7 @@ must change it somewhere, and then sets it everywhere (the countries' own values
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Self
 
@@ -58,6 +58,24 @@ class Regional:
         self.world, self.countries = (to, action), {}
 
 
+def lift(
+    held: dict[str, Any],
+    lifted: dict[str, Any],
+    action: Any,
+    regions: Sequence[str],
+    refuse: Callable[[str], NoReturn],
+) -> None:
+    """Ends a measure held per country (a block, a withholding) in each named country, which
+    must have one (else `refuse` says so for the first that has none); remembers `action` as
+    its end there."""
+    for region in regions:
+        if region not in held:
+            refuse(region)
+    for region in regions:
+        del held[region]
+        lifted[region] = action
+
+
 def own_regions(*layers: Regional | dict[str, Any]) -> set[str]:
     """The countries that have a value of their own in any of these layers."""
     found: set[str] = set()
@@ -69,7 +87,3 @@ def own_regions(*layers: Regional | dict[str, Any]) -> set[str]:
 def where(region: str | None) -> str:
     """How a refusal names the place: " in BR", or nothing for everywhere."""
     return f" in {region}" if region else ""
-
-
-def listed(regions: Iterable[str] | None) -> list[str] | None:
-    return sorted(regions) if regions else None

@@ -109,6 +109,13 @@ class Queries(Protocol):
         """Per subject, its periods that overlap `[start, end)`, in valid-time order."""
         ...
 
+    def acted_on(
+        self, provider: str, start: datetime, end: datetime, known_at: datetime | None
+    ) -> list[SubjectKey]:
+        """The subjects `provider` acted on in `[start, end)` (facts not retracted), in the
+        order of listings."""
+        ...
+
 
 @dataclass(frozen=True)
 class Period:

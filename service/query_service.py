@@ -295,11 +295,16 @@ class QueryService:
             raise ValueError("a report's period must end after it starts")
         made = now()
         selection = selection or Selection()
-        keys = list(selection.subjects) or [
-            s.subject
-            for s in self.statuses(end - timedelta(microseconds=1), known_at)
-            if selection.kind in (None, s.subject.kind)
-        ]
+        if selection.provider is not None:  # the subjects it acted on in the period
+            acted = self.read_models.acted_on(selection.provider, start, end, known_at)
+            named = {key.identity for key in selection.subjects}
+            keys = [k for k in acted if not named or k.identity in named]
+        else:
+            keys = list(selection.subjects) or [
+                s.subject for s in self.statuses(end - timedelta(microseconds=1), known_at)
+            ]
+        if not selection.subjects:
+            keys = [key for key in keys if selection.kind in (None, key.kind)]
         histories = {key: self.history(key, known_at) for key in keys}
         # Named subjects as first spelled (their facts say how).
         spelled = {k: h[0].record.subject if h else k for k, h in histories.items()}

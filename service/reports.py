@@ -327,12 +327,6 @@ def build(
     start, end = header.start, header.end
     wanted = header.selection.provider
     by_wanted = provider_identity(wanted) if wanted is not None else None
-
-    def acts(entry: HistoryEntry) -> bool:
-        return provider_identity(entry.record.fields.get("provider", "")) == by_wanted
-
-    if by_wanted is not None:
-        keys = [k for k in keys if any(in_period(e, start, end) and acts(e) for e in histories[k])]
     channels, found_outages, actions, spans, events, bound = [], [], [], [], [], []
     for key in keys:
         runs, history = intervals[key], histories[key]

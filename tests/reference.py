@@ -117,6 +117,25 @@ class FoldQueries:
             for f in facts
         ]
 
+    def acted_on(
+        self, provider: str, start: datetime, end: datetime, known_at: datetime | None
+    ) -> list[SubjectKey]:
+        wanted = provider_identity(provider)
+        return sorted(
+            (
+                s.subject
+                for s in self.app.subjects()
+                if (known_at is None or s.was_known_at(known_at))
+                and any(
+                    not entry.retracted
+                    and provider_identity(entry.record.fields.get("provider", "")) == wanted
+                    and start <= (entry.record.occurred_at or end) < end
+                    for entry in self.history(s.subject, known_at)
+                )
+            ),
+            key=sort_key,
+        )
+
     def periods(
         self, keys: Sequence[SubjectKey], start: datetime, end: datetime, known_at: datetime | None
     ) -> dict[SubjectKey, list[Period]]:

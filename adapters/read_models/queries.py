@@ -20,7 +20,14 @@ from domain.clock import from_micros, micros
 from domain.values import Status, SubjectKey, SubjectKind, provider_identity, status_value
 from projections.documents import HistoryEntry, RetractionRef, document
 from projections.status import Interval
-from service.queries import Period, SubjectStatus, no_record, not_yet, nothing_known
+from service.queries import (
+    Period,
+    SubjectStatus,
+    no_record,
+    not_yet,
+    nothing_known,
+    sort_key,
+)
 
 Row = dict[str, Any]
 
@@ -55,6 +62,21 @@ def periods_of(count: int, known: str, t: dict[str, str]) -> str:
         f"WHERE p.subject_id IN ({marks}) AND {known} AND p.valid_from < %s "
         "AND (p.valid_to IS NULL OR p.valid_to > %s) ORDER BY p.subject_id, p.valid_from"
     )
+
+
+def acted_by(
+    provider: str, known_at: int | None, until: int, since: int | None = None
+) -> tuple[str, list[Any]]:
+    """The condition that a fact `a` of the timeline is an action of `provider` that counted
+    at `known_at` and occurred in `[since, until]` (no `since`: from the start): what "the
+    provider acted on this subject" means, for listings and reports alike."""
+    counts, counted = recorded("a", known_at)
+    condition = f"a.provider = %s AND {counts} AND a.occurred_at <= %s"
+    params: list[Any] = [provider_identity(provider), *counted, until]
+    if since is not None:
+        condition += " AND a.occurred_at >= %s"
+        params.append(since)
+    return condition, params
 
 
 def intervals_of(count: int, known: str, t: dict[str, str]) -> str:
@@ -185,10 +207,10 @@ class ReadModelQueries:
             where += " AND s.identity LIKE %s ESCAPE '\\'"
             params.append(f"%{escaped}%")
         if provider:
-            counts, counts_params = recorded("a", known)
+            acted, acted_params = acted_by(provider, known, micros(as_of))
             where += " AND EXISTS (SELECT 1 FROM {timeline} a WHERE a.subject_id = s.subject_id "
-            where += f"AND a.provider = %s AND {counts} AND a.occurred_at <= %s)"
-            params += [provider_identity(provider), *counts_params, micros(as_of)]
+            where += f"AND {acted})"
+            params += acted_params
         if status is not None:
             where += " AND p.overall = %s"
             params.append(status.value)
@@ -287,6 +309,21 @@ class ReadModelQueries:
             )
             for row in (rows if limit is not None else rows[offset:])
         ]
+
+    def acted_on(
+        self, provider: str, start: datetime, end: datetime, known_at: datetime | None
+    ) -> list[SubjectKey]:
+        acted, params = acted_by(
+            provider, maybe_micros(known_at), micros(end) - 1, since=micros(start)
+        )
+        rows = self._all(
+            lambda t: (
+                f"SELECT DISTINCT s.kind, s.key, s.identity FROM {t['timeline']} a "
+                f"JOIN {t['subjects']} s ON s.subject_id = a.subject_id WHERE {acted}"
+            ),
+            params,
+        )
+        return sorted((SubjectKey(r["kind"], r["key"]) for r in rows), key=sort_key)
 
     def periods(
         self, keys: Sequence[SubjectKey], start: datetime, end: datetime, known_at: datetime | None

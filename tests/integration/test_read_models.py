@@ -89,6 +89,10 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
     found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], known_at))
     if at_moments:  # the periods overlapping a range of valid time (reports add them up)
         found.append(queries.periods(keys, at_moments[0], at_moments[-1], known_at))
+        found += [
+            queries.acted_on(provider, at_moments[0], at_moments[-1], known_at)
+            for provider in ("H", "k", "P")
+        ]
     return found
 
 

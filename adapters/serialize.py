@@ -40,6 +40,7 @@ from projections.runner import Progress
 from projections.status import Interval
 from service.queries import SubjectStatus
 from service.query_service import Change
+from service.reports import ProviderStanding
 
 # Every status by name, for options and parameters that take one (a functional Enum).
 StatusName = StrEnum("StatusName", {s.value: s.value for s in STATUSES})  # type: ignore[misc]  # mypy takes literal members only
@@ -210,6 +211,28 @@ def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
         measures=tuple(measure_from(m) for m in data.get("measures", ())),
         regions=regions_from(kind, data.get("regions", {})),
     )
+
+
+def standing_json(standing: ProviderStanding) -> dict[str, Any]:
+    """A provider's standing over a period: its rows of accountability, in seconds."""
+    return {
+        "provider": standing.provider,
+        "subjects": standing.subjects,
+        "longest_seconds": standing.time.total_seconds(),
+        "bound": [
+            {
+                "subject": row.subject.key,
+                "kind": row.subject.kind,
+                "channel": row.channel,
+                "region": row.region,
+                "seconds": row.time.total_seconds(),
+                "measures": row.measures,
+                "since": iso(row.since),
+                "ongoing": row.ongoing,
+            }
+            for row in standing.bound
+        ],
+    }
 
 
 def status_json(status: SubjectStatus) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from projections.documents import CHANNEL_ORDER, FactRecord, HistoryEntry
 from projections.runner import Progress, Runner
 from projections.status import Interval
 from service.queries import Queries, SubjectStatus, no_record
-from service.reports import Header, Report, Selection, build
+from service.reports import (
+    Header,
+    ProviderStanding,
+    Report,
+    Selection,
+    accountability,
+    build,
+    standings,
+)
 
 READ_WAIT = 2.0  # seconds a read waits for the read models to reach a write it follows
 
@@ -280,6 +288,18 @@ class QueryService:
                 kept = [t for t in transitions if t.channel in channels]
                 changed.append(Change(key, channels, kept, events))
         return changed
+
+    def providers(
+        self, start: datetime, end: datetime, known_at: datetime | None = None
+    ) -> list[ProviderStanding]:
+        """Every provider whose measures kept a subject unavailable in `[start, end)`, ranked
+        by the subjects it cut off and the time it bound them (from the subjects' periods)."""
+        if end <= start:
+            raise ValueError("a period must end after it starts")
+        keys = [s.subject for s in self.statuses(end - timedelta(microseconds=1), known_at)]
+        periods = self.read_models.periods(keys, start, end, known_at)
+        rows = [row for key in keys for row in accountability(key, periods[key], start, end)]
+        return standings(rows)
 
     def report(
         self,

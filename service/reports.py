@@ -316,6 +316,34 @@ def accountability(
     ]
 
 
+@dataclass(frozen=True)
+class ProviderStanding:
+    """A provider over a period: the subjects its measures kept unavailable, and how long
+    they bound each channel in each country (None: worldwide), most first."""
+
+    provider: str
+    subjects: int
+    time: timedelta  # the longest it bound any one subject's channel
+    bound: list[Accountability]
+
+
+def standings(rows: Sequence[Accountability]) -> list[ProviderStanding]:
+    """Providers ranked by the subjects their measures cut off, then by the time they bound."""
+    by_provider: dict[str, list[Accountability]] = {}
+    for row in rows:
+        by_provider.setdefault(provider_identity(row.provider), []).append(row)
+    found = [
+        ProviderStanding(
+            bound[0].provider,
+            len({row.subject for row in bound}),
+            max(row.time for row in bound),
+            sorted(bound, key=lambda row: (-row.time, row.subject.key)),
+        )
+        for bound in by_provider.values()
+    ]
+    return sorted(found, key=lambda p: (-p.subjects, -p.time, provider_identity(p.provider)))
+
+
 def build(
     header: Header,
     keys: Sequence[SubjectKey],

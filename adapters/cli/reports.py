@@ -46,6 +46,37 @@ def check_period(start: datetime, end: datetime) -> None:
 
 
 @cli.command()
+def providers(
+    start: From,
+    end: To,
+    known_at: KnownAt = None,
+    as_json: AsJSON = False,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Providers ranked by the subjects their measures in force cut off in [--from, --to), and
+    how long they bound each channel in each country."""
+    from adapters.cli.render import table_of
+    from adapters.reporting.tables import human_duration
+    from adapters.serialize import standing_json
+    from domain.clock import iso
+
+    check_period(start, end)
+    with store(database_url) as services:
+        if known_at is None:
+            warn_if_behind(services)
+        ranked = services.queries.providers(start, end, known_at)
+    if as_json:
+        print_json(
+            {"from": iso(start), "to": iso(end), "providers": [standing_json(p) for p in ranked]}
+        )
+        return
+    table = table_of("providers by the subjects they cut off", ("provider", "subjects", "longest"))
+    for standing in ranked:
+        table.add_row(standing.provider, str(standing.subjects), human_duration(standing.time))
+    out.print(table)
+
+
+@cli.command()
 def report(
     start: From,
     end: To,

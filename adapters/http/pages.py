@@ -320,6 +320,25 @@ def citation(name: str, key: str, context: dict[str, Any]) -> dict[str, Any]:
     return {"text": text, "csl": csl, "link": link, "csl_url": csl_url}
 
 
+@router.api_route("/providers", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def providers_page(request: Request, tracker: Tracker) -> HTMLResponse:
+    """Providers ranked by the subjects their measures in force cut off over the whole record
+    up to `as_of`, and the longest they bound one."""
+    as_of, known_at, context = moments(request, tracker)
+    tracker.queries.settle()
+    ranked = tracker.queries.providers(FIRST, as_of or now(), known_at)
+    rows = [
+        {
+            "provider": standing.provider,
+            "subjects": standing.subjects,
+            "longest": human_duration(standing.time),
+            "ongoing": any(row.ongoing for row in standing.bound),
+        }
+        for standing in ranked
+    ]
+    return templates.TemplateResponse(request, "providers.html", {"rows": rows, **context})
+
+
 @router.api_route("/providers/{provider}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResponse:
     """What a provider did to whom and when, and the outage time each action opened, over

@@ -209,6 +209,10 @@ def test_an_error_page_a_provider_page_and_the_api_docs_without_network(demo, br
     assert "hosting terminated" in actions and "parler" in actions
     assert serious_violations(page) == []
     page.screenshot(path=ARTIFACTS / "provider-aws.png", full_page=True)
+    page.goto(f"{demo}providers")
+    assert "Amazon Web Services" in page.inner_text("table")
+    assert serious_violations(page) == []
+    page.screenshot(path=ARTIFACTS / "providers.png", full_page=True)
     # Nothing but this server answers: the docs' assets must come from it.
     local = demo.rstrip("/")
     page.route(

@@ -307,3 +307,17 @@ def test_rebuild_and_token_add_print_json_when_asked(tmp_path):
     )
     token = json.loads(added.stdout)
     assert token["name"] == "alice" and token["token"] not in (tmp_path / "tokens").read_text()
+
+
+def test_providers_ranks_them_by_the_subjects_their_measures_cut_off(database_url):
+    assert run(database_url, "import", str(EXAMPLE)).returncode == 0
+    answer = run(database_url, "providers", "--from", "2021-01-01", "--to", "2021-02-01", "--json")
+    assert answer.returncode == 0, answer.stderr
+    ranked = json.loads(answer.stdout)["providers"]
+    names = [p["provider"] for p in ranked]
+    assert "Amazon Web Services" in names and "DDoS-Guard" not in names
+    aws = ranked[names.index("Amazon Web Services")]
+    assert {row["subject"] for row in aws["bound"]} == {"parler"}
+    assert all(row["ongoing"] for row in aws["bound"])
+    table = run(database_url, "providers", "--from", "2021-01-01", "--to", "2021-02-01")
+    assert "Amazon Web Services" in table.stdout

@@ -161,6 +161,15 @@ def test_a_provider_page_says_what_it_did_to_whom_and_the_outage_it_opened(loade
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/html")
 
 
+def test_the_providers_index_ranks_those_whose_measures_cut_subjects_off(loaded):
+    page = loaded.get("/providers", params={"as_of": "2021-02-01"})
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+    assert "Amazon Web Services" in text and "Twitter" in text
+    assert "DDoS-Guard" not in text  # a partial restoration is no measure
+    assert 'href="/providers/Amazon%20Web%20Services"' in page.text
+
+
 def test_the_board_says_since_when_and_filters_by_status_kind_provider_and_search(loaded):
     def board(query: str) -> dict[str, str]:
         page = loaded.get(f"/?as_of=2021-01-12&{query}")

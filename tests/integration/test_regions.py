@@ -95,3 +95,16 @@ def test_the_api_answers_in_a_country_and_refuses_a_code_that_is_none(client):
     assert {s["subject"]: s["status"] for s in every}["x"] == "offline"
     refused = client.get("/subjects/x/status", params={"region": "EU"})
     assert refused.status_code == 422 and "EU" in refused.json()["detail"]
+
+
+def test_providers_are_ranked_by_the_subjects_they_cut_off(regional):
+    year = regional.queries.providers(parse_instant("2022-01-01"), parse_instant("2026-01-01"))
+    names = [standing.provider for standing in year]
+    assert set(names) == {"Anatel", "TikTok", "Apple App Store", "Google Play", "YouTube"}
+    [anatel] = [s for s in year if s.provider == "Anatel"]
+    assert anatel.subjects == 1 and anatel.time.total_seconds() == 3_402_000
+    assert {(row.channel, row.region) for row in anatel.bound} == {
+        ("web", "BR"),
+        ("ios", "BR"),
+        ("android", "BR"),
+    }

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from adapters import interchange
 from adapters.composition import PACKAGE, Services
-from adapters.countries import country_name
+from adapters.countries import country_code, country_name
 from adapters.http.deps import Reads, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
@@ -318,6 +318,54 @@ def citation(name: str, key: str, context: dict[str, Any]) -> dict[str, Any]:
     parts = urlsplit(link)
     csl_url = parts._replace(path=parts.path.rstrip("/") + "/citation.json").geturl()
     return {"text": text, "csl": csl, "link": link, "csl_url": csl_url}
+
+
+@router.api_route("/regions", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def regions_page(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
+    """The countries where some subject's answer differs from the worldwide one at `as_of`."""
+    as_of, known_at, context = moments(request, tracker)
+    counts: dict[str, int] = {}
+    for status in queries.statuses(as_of, known_at):
+        for region in status.document.regions:
+            counts[region] = counts.get(region, 0) + 1
+    rows = [
+        {"code": code, "name": country_name(code), "subjects": n}
+        for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return templates.TemplateResponse(request, "regions.html", {"rows": rows, **context})
+
+
+@router.api_route("/regions/{region}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def region_page(region: str, request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
+    """What is blocked, delisted, withdrawn or withheld in a country at `as_of`, and why."""
+    try:
+        code = country_code(region)
+    except ValueError as error:
+        raise Problem(404, "Unknown country", str(error)) from None
+    as_of, known_at, context = moments(request, tracker)
+    rows = [
+        {
+            "subject": status.subject.key,
+            "status": status.status.value,
+            "own": code in worldwide.document.regions,
+            "measures": [
+                {
+                    "type": measure.event.type,
+                    "provider": measure.event.provider,
+                    "occurred_at": iso(measure.event.occurred_at),
+                    "channels": [str(c) for c in measure.channels],
+                }
+                for measure in status.document.measures
+            ],
+        }
+        for worldwide in queries.statuses(as_of, known_at)
+        if not (status := worldwide.in_region(code)).document.status.available
+    ]
+    return templates.TemplateResponse(
+        request,
+        "region.html",
+        {"code": code, "name": country_name(code), "rows": rows, **context},
+    )
 
 
 @router.api_route("/providers", methods=["GET", "HEAD"], response_class=HTMLResponse)

@@ -108,3 +108,18 @@ def test_providers_are_ranked_by_the_subjects_they_cut_off(regional):
         ("ios", "BR"),
         ("android", "BR"),
     }
+
+
+def test_a_country_page_and_the_countries_index(client):
+    lines = [json.loads(line) for line in REGIONAL.read_text().splitlines() if line[:1] == "{"]
+    assert client.post("/events", json=lines, headers=AUTH).status_code == 201
+    index = client.get("/regions", params={"as_of": "2024-09-01"})
+    assert (
+        index.status_code == 200 and 'href="/regions/BR"' in index.text and "Brazil" in index.text
+    )
+    brazil = client.get("/regions/br", params={"as_of": "2024-09-01"})
+    text = " ".join(brazil.text.split())
+    assert brazil.status_code == 200 and "Brazil (BR)" in text
+    assert "Anatel access blocked" in text and "here only" in text
+    assert "tiktok" not in text  # available there
+    assert client.get("/regions/EU").status_code == 404

@@ -55,6 +55,8 @@ def providers(
 ) -> None:
     """Providers ranked by the subjects their measures in force cut off in [--from, --to), and
     how long they bound each channel in each country."""
+    from rich.markup import escape
+
     from adapters.cli.render import table_of
     from adapters.reporting.tables import human_duration
     from adapters.serialize import standing_json
@@ -71,8 +73,9 @@ def providers(
         )
         return
     table = table_of("providers by the subjects they cut off", ("provider", "subjects", "longest"))
-    for standing in ranked:
-        table.add_row(standing.provider, str(standing.subjects), human_duration(standing.time))
+    for standing in ranked:  # a provider's name is text, never Rich markup
+        name = escape(standing.provider)
+        table.add_row(name, str(standing.subjects), human_duration(standing.time))
     out.print(table)
 
 

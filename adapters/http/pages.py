@@ -114,6 +114,11 @@ def board(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
                 }
             )
         since, cause = document.since, document.last_event
+        elsewhere: dict[str, list[dict[str, str]]] = {}  # countries with a status of their own
+        for code, answer in sorted(document.regions.items()):
+            if answer.status != document.status:
+                place = {"code": code, "name": country_name(code)}
+                elsewhere.setdefault(answer.status.value, []).append(place)
         rows.append(
             {
                 "key": status.subject.key,
@@ -123,6 +128,7 @@ def board(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
                 "since": iso(since)[:10] if since else None,
                 "since_full": iso(since) if since else None,
                 "cause": cause and {"type": words(cause.type), "provider": cause.provider},
+                "countries": [{"status": s, "places": p} for s, p in elsewhere.items()],
             }
         )
 

@@ -123,3 +123,12 @@ def test_a_country_page_and_the_countries_index(client):
     assert "Anatel access blocked" in text and "here only" in text
     assert "tiktok" not in text  # available there
     assert client.get("/regions/EU").status_code == 404
+
+
+def test_the_board_names_the_countries_where_a_subject_has_a_status_of_its_own(client):
+    lines = [json.loads(line) for line in REGIONAL.read_text().splitlines() if line[:1] == "{"]
+    assert client.post("/events", json=lines, headers=AUTH).status_code == 201
+    board = " ".join(client.get("/", params={"as_of": "2024-09-01"}).text.split())
+    assert 'offline in 1 country: <a href="/regions/BR">Brazil</a>' in board
+    later = " ".join(client.get("/", params={"as_of": "2024-10-10"}).text.split())
+    assert "/regions/BR" not in later

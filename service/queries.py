@@ -106,7 +106,8 @@ class Queries(Protocol):
     def periods(
         self, keys: Sequence[SubjectKey], start: datetime, end: datetime, known_at: datetime | None
     ) -> dict[SubjectKey, list[Period]]:
-        """Per subject, its periods that overlap `[start, end)`, in valid-time order."""
+        """Per subject, its periods that overlap `[start, end)` in which it was unavailable
+        somewhere (so has measures in force), in valid-time order."""
         ...
 
     def acted_on(

@@ -147,7 +147,9 @@ class FoldQueries:
             found[key] = [
                 Period(p.valid_from, p.valid_to, p.document)
                 for p in (snapshots(subject, known_at) if known and subject else [])
-                if p.valid_from < end and (p.valid_to is None or p.valid_to > start)
+                if p.valid_from < end
+                and (p.valid_to is None or p.valid_to > start)
+                and (not p.document.status.available or p.document.regions)
             ]
         return found
 

@@ -17,7 +17,14 @@ from adapters.read_models.writer import maybe_micros
 from adapters.serialize import document_from_json, from_json_text, record_from_json
 from domain import SUBJECT_CLASSES
 from domain.clock import from_micros, micros
-from domain.values import Status, SubjectKey, SubjectKind, provider_identity, status_value
+from domain.values import (
+    STATUSES,
+    Status,
+    SubjectKey,
+    SubjectKind,
+    provider_identity,
+    status_value,
+)
 from projections.documents import HistoryEntry, RetractionRef, document
 from projections.status import Interval
 from service.queries import (
@@ -55,12 +62,19 @@ def recorded(alias: str, known_at: int | None) -> tuple[str, list[int]]:
     )
 
 
+# The statuses that count as available: a period in one, with no country of its own, has no
+# measure in force anywhere.
+AVAILABLE = tuple(s.value for s in STATUSES if s.available)
+
+
 def periods_of(count: int, known: str, t: dict[str, str]) -> str:
     marks = ", ".join(["%s"] * count)
     return (
         f"SELECT p.subject_id, p.valid_from, p.valid_to, p.document FROM {t['periods']} p "
         f"WHERE p.subject_id IN ({marks}) AND {known} AND p.valid_from < %s "
-        "AND (p.valid_to IS NULL OR p.valid_to > %s) ORDER BY p.subject_id, p.valid_from"
+        "AND (p.valid_to IS NULL OR p.valid_to > %s) "
+        f"AND (p.overall NOT IN ({', '.join(repr(s) for s in AVAILABLE)}) OR p.regions > 0) "
+        "ORDER BY p.subject_id, p.valid_from"
     )
 
 

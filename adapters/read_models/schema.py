@@ -31,10 +31,10 @@ from eventsourcing.utils import retry
 from domain.clock import micros, now
 from projections.ports import Table
 
-# The tables' layout (5: documents with the measures in force and the countries' own
-# answers; 4: bitemporal periods and runs); a generation of an older layout is replaced when
-# opened.
-LAYOUT = 5
+# The tables' layout (6: periods say how many countries have an answer of their own; 5:
+# documents with the measures in force and the countries' answers; 4: bitemporal rows); a
+# generation of an older layout is replaced when opened.
+LAYOUT = 6
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 # SQLite refuses at once (without waiting for the lock timeout) a transaction that read and
@@ -46,8 +46,8 @@ def table_statements(t: dict[str, str]) -> list[str]:
     return [
         f"CREATE TABLE IF NOT EXISTS {t['periods']} (subject_id TEXT NOT NULL, "
         "valid_from BIGINT NOT NULL, known_from BIGINT NOT NULL, valid_to BIGINT, "
-        "known_to BIGINT, overall TEXT NOT NULL, document TEXT NOT NULL, "
-        "PRIMARY KEY (subject_id, valid_from, known_from))",
+        "known_to BIGINT, overall TEXT NOT NULL, regions INTEGER NOT NULL, "
+        "document TEXT NOT NULL, PRIMARY KEY (subject_id, valid_from, known_from))",
         f"CREATE TABLE IF NOT EXISTS {t['intervals']} (subject_id TEXT NOT NULL, "
         "channel TEXT NOT NULL, valid_from BIGINT NOT NULL, known_from BIGINT NOT NULL, "
         "valid_to BIGINT, known_to BIGINT, status TEXT NOT NULL, event_id TEXT, "

@@ -218,7 +218,7 @@ class Writer(Generations):
 
 
 COLUMNS = {
-    "periods": "subject_id, valid_from, known_from, valid_to, known_to, overall, document",
+    "periods": "subject_id, valid_from, known_from, valid_to, known_to, overall, regions, document",
     "intervals": "subject_id, channel, valid_from, known_from, valid_to, known_to, status, "
     "event_id",
 }
@@ -288,6 +288,7 @@ def period_rows(
             maybe_micros(p.valid_to),
             maybe_micros(known_to),
             p.readings[OVERALL].value,
+            len(p.document.regions),
             json_text(document_json(p.document)),
         )
         for subject_id, known_from, known_to, p in periods

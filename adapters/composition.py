@@ -20,6 +20,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
 
 from adapters.config import COMMAND_TIMEOUT, store_env
+from adapters.countries import country_code
 from adapters.derivation import workers_for
 from adapters.interchange import export_record, parse_instant
 from adapters.read_models.backends import StatusView, status_view
@@ -97,10 +98,16 @@ class Services:
         kind: SubjectKind | None = None,
         provider: str | None = None,
         known_at: datetime | str | None = None,
+        region: str | None = None,
     ) -> Report:
         """A report of `[start, end)`, times given as datetimes or as ISO 8601 text (for
         notebooks); its tables come as pyarrow tables from `adapters.reporting.formats`."""
-        selection = Selection(tuple(SubjectKey.parse(s) for s in subjects), kind, provider)
+        selection = Selection(
+            tuple(SubjectKey.parse(s) for s in subjects),
+            kind,
+            provider,
+            country_code(region) if region is not None else None,
+        )
         moment = parse_instant(known_at) if known_at is not None else None
         return self.queries.report(
             parse_instant(start), parse_instant(end), selection, moment, version=version(PACKAGE)

@@ -39,7 +39,7 @@ from projections.documents import (
 from projections.runner import Progress
 from projections.status import Interval
 from service.queries import SubjectStatus
-from service.query_service import Change
+from service.query_service import Change, Ends
 from service.reports import ProviderStanding
 
 # Every status by name, for options and parameters that take one (a functional Enum).
@@ -313,16 +313,19 @@ def interval_json(interval: Interval) -> dict[str, Any]:
     }
 
 
+def ends_json(ends: Ends) -> dict[str, Any]:
+    return {str(channel): {"from": then, "to": later} for channel, (then, later) in ends.items()}
+
+
 def change_json(change: Change) -> dict[str, Any]:
     return {
         "subject": change.subject.key,
         "kind": change.subject.kind,
-        "changes": {
-            str(channel): {"from": then, "to": later}
-            for channel, (then, later) in change.channels.items()
-        },
+        "changes": ends_json(change.channels),
+        "regions": {code: ends_json(ends) for code, ends in change.regions.items()},
         "transitions": [
             {
+                "region": t.region,
                 "channel": str(t.channel),
                 "at": iso(t.at),
                 "from": t.before,

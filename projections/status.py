@@ -10,7 +10,7 @@ the subject, so recomputing a subject's rows after a late fact is always exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -209,3 +209,85 @@ def intervals(periods: list[Snapshot]) -> list[Interval]:
     runs = Runs()
     found = runs.add(periods) + runs.end()
     return sorted(found, key=lambda interval: interval.order)
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A period over which a country has readings of its own, with the fact that began it."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    readings: dict[str, Status]
+    event_id: str | None
+
+
+def overlaid(
+    world: Sequence[Interval],
+    stretches: Sequence[Stretch],
+    resumed: Mapping[datetime, str | None],
+) -> list[Interval]:
+    """A country's runs: the worldwide runs, but over `stretches` (in order, not overlapping)
+    the country's own readings, merged where a status goes on. Where a worldwide run goes
+    on after a stretch, the fact that ended the stretch (`resumed`, by moment) began it.
+    (The read models hold only the stretches where a country's answer is its own, never a
+    copy of every run.)"""
+    found = []
+    for channel in CHANNEL_ORDER:
+        runs = [
+            (r.valid_from, r.valid_to, r.status, r.event_id) for r in world if r.channel == channel
+        ]
+        own = [
+            (s.valid_from, s.valid_to, s.readings[channel], s.event_id)
+            for s in stretches
+            if channel in s.readings
+        ]
+        found += _merged(channel, _overlay(runs, own, resumed))
+    return found
+
+
+Piece = tuple[datetime, datetime | None, Status, str | None]
+
+
+def _overlay(
+    under: list[Piece], over: list[Piece], resumed: Mapping[datetime, str | None]
+) -> list[Piece]:
+    """`under` with `over` laid on it (both in order, neither overlapping itself)."""
+    pieces: list[Piece] = []
+    n, done = 0, None  # the next piece of `under`, and the moment `pieces` reach
+
+    def under_until(bound: datetime | None) -> None:
+        nonlocal n
+        while n < len(under):
+            start, end, status, cause = under[n]
+            begins = start if done is None or start >= done else done
+            if bound is not None and begins >= bound:
+                return
+            ends = end if bound is None or (end is not None and end <= bound) else bound
+            pieces.append((begins, ends, status, cause if begins == start else resumed.get(begins)))
+            if ends != end:
+                return
+            n += 1
+
+    for piece in over:
+        under_until(piece[0])
+        pieces.append(piece)
+        if piece[1] is None:
+            return pieces
+        done = ends = piece[1]
+        while n < len(under) and (end := under[n][1]) is not None and end <= ends:
+            n += 1
+    under_until(None)
+    return pieces
+
+
+def _merged(channel: str, pieces: list[Piece]) -> list[Interval]:
+    """Runs of one status from pieces in order: a piece that goes on a run's status extends
+    it (the run keeps the fact that began it)."""
+    runs: list[Interval] = []
+    for start, end, status, cause in pieces:
+        last = runs[-1] if runs else None
+        if last is not None and last.status == status and last.valid_to == start:
+            last.valid_to = end
+        else:
+            runs.append(Interval(channel, start, end, status, cause))
+    return runs

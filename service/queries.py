@@ -61,10 +61,14 @@ class Queries(Protocol):
     ) -> SubjectStatus: ...
 
     def statuses(
-        self, as_of: datetime, known_at: datetime | None, status: Status | None = None
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None = None,
+        region: str | None = None,
     ) -> list[SubjectStatus]:
         """Every subject that exists at `as_of` (with that overall status, if given),
-        platforms first, then by identity."""
+        platforms first, then by identity; worldwide, or the answers in a country."""
         ...
 
     def page(
@@ -78,6 +82,7 @@ class Queries(Protocol):
         *,
         search: str | None = None,
         provider: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         """A page of `statuses` (of one kind, if given; whose key holds `search`; that
         `provider` acted on by `as_of`), in the same order, and how many there are in all."""
@@ -89,14 +94,17 @@ class Queries(Protocol):
         known_at: datetime | None,
         limit: int | None = None,
         offset: int = 0,
+        region: str | None = None,
     ) -> list[HistoryEntry]:
-        """The subject's facts in valid-time order, with positions and retraction marks."""
+        """The subject's facts in valid-time order, with positions and retraction marks (in
+        a country: the worldwide ones and those naming it)."""
         ...
 
     def intervals(
-        self, keys: Sequence[SubjectKey], known_at: datetime | None
+        self, keys: Sequence[SubjectKey], known_at: datetime | None, region: str | None = None
     ) -> dict[SubjectKey, list[Interval]]:
-        """Per subject and channel, the runs of one status; unknown subjects get none."""
+        """Per subject and channel, the runs of one status, worldwide or in a country;
+        unknown subjects get none."""
         ...
 
     def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.clock import now
@@ -37,24 +37,31 @@ READ_WAIT = 2.0  # seconds a read waits for the read models to reach a write it 
 
 @dataclass(frozen=True)
 class Transition:
-    """A channel's status changing at `at`, by `event` (None: a timed suspension ran out)."""
+    """A channel's status changing at `at`, by `event` (None: a timed suspension ran out),
+    worldwide or in a country (`region`)."""
 
     channel: str
     at: datetime
     before: Status | None  # None: the subject began to exist
     after: Status
     event: FactRecord | None
+    region: str | None = None
+
+
+Ends = dict[str, tuple[Status | None, Status | None]]  # per channel, its status at each end
 
 
 @dataclass(frozen=True)
 class Change:
     """A subject whose status changed on some channel inside a period: per channel its
-    statuses at the two ends, every transition in order, and the facts of the period."""
+    statuses at the two ends (worldwide, and in each country whose own answer changed),
+    every transition in order, and the facts of the period."""
 
     subject: SubjectKey
-    channels: dict[str, tuple[Status | None, Status | None]]
+    channels: Ends
     transitions: list[Transition]
     events: list[HistoryEntry]
+    regions: dict[str, Ends] = field(default_factory=dict)
 
 
 def status_at(runs: Sequence[Interval], moment: datetime) -> Status | None:
@@ -62,6 +69,41 @@ def status_at(runs: Sequence[Interval], moment: datetime) -> Status | None:
         if run.valid_from <= moment and (run.valid_to is None or moment < run.valid_to):
             return run.status
     return None
+
+
+@dataclass(frozen=True)
+class Move:
+    """A run that begins inside a period, with the run before it on its channel."""
+
+    earlier: Interval | None
+    run: Interval
+
+    @property
+    def change(self) -> tuple[str, datetime, Status | None, Status]:
+        before = self.earlier.status if self.earlier is not None else None
+        return self.run.channel, self.run.valid_from, before, self.run.status
+
+    def transition(self, facts: dict[str, FactRecord], region: str | None) -> Transition:
+        event = facts.get(self.run.event_id) if self.run.event_id else None
+        return Transition(*self.change, event, region)
+
+
+def moves(runs: Sequence[Interval], start: datetime, end: datetime) -> list[Move]:
+    """The runs (in channel order) that begin in `(start, end]`."""
+    return [
+        Move(runs[n - 1] if n and runs[n - 1].channel == run.channel else None, run)
+        for n, run in enumerate(runs)
+        if start < run.valid_from <= end
+    ]
+
+
+def ends_of(runs: Sequence[Interval], start: datetime, end: datetime) -> Ends:
+    """Per channel, its status at `start` and at `end`."""
+    return {
+        channel: (status_at(channel_runs, start), status_at(channel_runs, end))
+        for channel in CHANNEL_ORDER
+        if (channel_runs := [r for r in runs if r.channel == channel])
+    }
 
 
 CANDIDATES = 50  # spellings that difflib compares with an unknown subject's, at most
@@ -189,12 +231,8 @@ class QueryService:
         """Every subject's status (with that status, if given), worldwide or in a country:
         the read models hold each country's own answer in the worldwide one."""
         stamp = known_at or now()
-        if region is None:
-            found = self.read_models.statuses(as_of or stamp, known_at, status)
-            return [s.stamped(stamp) for s in found]
-        every = self.read_models.statuses(as_of or stamp, known_at)
-        there = [s.stamped(stamp).in_region(region) for s in every]
-        return [s for s in there if status in (None, s.status)]
+        found = self.read_models.statuses(as_of or stamp, known_at, status, region)
+        return [s.stamped(stamp) for s in found]
 
     def page(
         self,
@@ -207,9 +245,10 @@ class QueryService:
         offset: int = 0,
         search: str | None = None,
         provider: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         """A page of `statuses` (of one kind, if given; whose key holds `search`; that
-        `provider` acted on by `as_of`), and how many there are in all."""
+        `provider` acted on by `as_of`; in a country), and how many there are in all."""
         stamp = known_at or now()
         found, total = self.read_models.page(
             as_of or stamp,
@@ -220,6 +259,7 @@ class QueryService:
             offset,
             search=search,
             provider=provider,
+            region=region,
         )
         return [s.stamped(stamp) for s in found], total
 
@@ -229,65 +269,89 @@ class QueryService:
         known_at: datetime | None = None,
         limit: int | None = None,
         offset: int = 0,
+        region: str | None = None,
     ) -> list[HistoryEntry]:
         try:
-            return self.read_models.history(key, known_at, limit, offset)
+            return self.read_models.history(key, known_at, limit, offset, region)
         except UnknownSubject as refusal:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
 
-    def intervals(self, key: SubjectKey, known_at: datetime | None = None) -> list[Interval]:
+    def intervals(
+        self, key: SubjectKey, known_at: datetime | None = None, region: str | None = None
+    ) -> list[Interval]:
         if not self.read_models.exists(key, known_at):
             raise self._behind(no_record(key), key) if known_at is None else no_record(key)
-        return self.read_models.intervals([key], known_at)[key]
+        return self.read_models.intervals([key], known_at, region)[key]
 
     def intervals_many(
-        self, keys: Sequence[SubjectKey], known_at: datetime | None = None
+        self,
+        keys: Sequence[SubjectKey],
+        known_at: datetime | None = None,
+        region: str | None = None,
     ) -> dict[SubjectKey, list[Interval]]:
-        return self.read_models.intervals(keys, known_at)
+        return self.read_models.intervals(keys, known_at, region)
 
-    def changes(self, start: datetime, end: datetime, *, net: bool = False) -> list[Change]:
+    def changes(
+        self, start: datetime, end: datetime, *, net: bool = False, region: str | None = None
+    ) -> list[Change]:
         """Every subject and channel whose status changed in `(start, end]`, with each change
-        in order; with `net`, only the channels whose status differs at the two ends."""
+        in order; with `net`, only the channels whose status differs at the two ends. In a
+        country: its answers. Worldwide: the worldwide answers, and the transitions of each
+        country's own answer that the worldwide ones do not make."""
         # Subjects never cease to exist: those of `end` include those of `start`.
         keys = sorted((s.subject for s in self.statuses(end)), key=lambda k: (k.kind, k.identity))
-        every = self.intervals_many(keys)
+        runs: dict[tuple[SubjectKey, str | None], list[Interval]] = {}
+        moved: dict[SubjectKey, dict[str | None, list[Move]]] = {}
+        for key, found in self.intervals_many(keys, None, region).items():
+            if inside := moves(found, start, end):
+                moved[key], runs[key, region] = {region: inside}, found
+        if region is None:
+            for code, there in self._own_answers(keys, start, end).items():
+                for key, found in self.intervals_many(there, None, code).items():
+                    worldwide = {move.change for move in moved.get(key, {}).get(None, [])}
+                    own = [m for m in moves(found, start, end) if m.change not in worldwide]
+                    if own:
+                        moved.setdefault(key, {})[code], runs[key, code] = own, found
         changed = []
-        for key in keys:
-            runs = every[key]
-            inside = [n for n, run in enumerate(runs) if start < run.valid_from <= end]
-            if not inside:  # nothing changed in the period, net or not
-                continue
-            history = self.history(key)  # once per subject that may have changed
+        for key in (key for key in keys if key in moved):
+            history = self.history(key, region=region)  # once per subject that changed
             facts = {e.record.event_id: e.record for e in history}
+            ends: dict[str | None, Ends] = {}
             transitions = []
-            for n in inside:
-                run = runs[n]
-                earlier = runs[n - 1] if n and runs[n - 1].channel == run.channel else None
-                event = facts.get(run.event_id) if run.event_id else None
-                before = earlier.status if earlier is not None else None
-                transitions.append(
-                    Transition(run.channel, run.valid_from, before, run.status, event)
-                )
-            ends = {
-                channel: (status_at(channel_runs, start), status_at(channel_runs, end))
-                for channel in CHANNEL_ORDER
-                if (channel_runs := [r for r in runs if r.channel == channel])
-            }
-            if net:
-                channels = {c: ends[c] for c in ends if ends[c][0] != ends[c][1]}
-            else:
-                channels = {c: ends[c] for c in ends if any(t.channel == c for t in transitions)}
-            if channels:
-                events = [
-                    entry
-                    for entry in history
-                    if entry.record.occurred_at is not None
-                    and start < entry.record.occurred_at <= end
-                ]
-                transitions.sort(key=lambda t: (t.at, CHANNEL_ORDER.index(t.channel)))
-                kept = [t for t in transitions if t.channel in channels]
-                changed.append(Change(key, channels, kept, events))
+            for where, inside in moved[key].items():
+                both = ends_of(runs[key, where], start, end)
+                if net:
+                    kept = {c for c, (then, later) in both.items() if then != later}
+                else:
+                    kept = {move.run.channel for move in inside}
+                if kept:
+                    ends[where] = {c: both[c] for c in both if c in kept}
+                    transitions += [
+                        move.transition(facts, where) for move in inside if move.run.channel in kept
+                    ]
+            if not ends:
+                continue
+            events = [
+                entry
+                for entry in history
+                if entry.record.occurred_at is not None and start < entry.record.occurred_at <= end
+            ]
+            transitions.sort(key=lambda t: (t.at, t.region or "", CHANNEL_ORDER.index(t.channel)))
+            regions = {c: e for c, e in ends.items() if c is not None and c != region}
+            changed.append(Change(key, ends.get(region, {}), transitions, events, regions))
         return changed
+
+    def _own_answers(
+        self, keys: Sequence[SubjectKey], start: datetime, end: datetime
+    ) -> dict[str, list[SubjectKey]]:
+        """The countries with an answer of their own in `[start, end]`, each with the
+        subjects it is of."""
+        after = end + timedelta(microseconds=1)
+        countries: dict[str, list[SubjectKey]] = {}
+        for key, spans in self.read_models.periods(keys, start, after, None).items():
+            for code in sorted({code for span in spans for code in span.document.regions}):
+                countries.setdefault(code, []).append(key)
+        return countries
 
     def providers(
         self, start: datetime, end: datetime, known_at: datetime | None = None
@@ -325,12 +389,13 @@ class QueryService:
             ]
         if not selection.subjects:
             keys = [key for key in keys if selection.kind in (None, key.kind)]
-        histories = {key: self.history(key, known_at) for key in keys}
+        region = selection.region
+        histories = {key: self.history(key, known_at, region=region) for key in keys}
         # Named subjects as first spelled (their facts say how).
         spelled = {k: h[0].record.subject if h else k for k, h in histories.items()}
         keys = [spelled[key] for key in keys]
         histories = {spelled[key]: history for key, history in histories.items()}
-        intervals = self.intervals_many(keys, known_at)
+        intervals = self.intervals_many(keys, known_at, region)
         periods = self.read_models.periods(keys, start, end, known_at)
         position = self.runner.head()
         header = Header(start, end, selection, known_at or made, position, version, made)

@@ -22,7 +22,14 @@ from domain.values import (
     SubjectKind,
     provider_identity,
 )
-from projections.documents import CHANNEL_ORDER, OVERALL, FactRecord, HistoryEntry, Measure
+from projections.documents import (
+    CHANNEL_ORDER,
+    OVERALL,
+    FactRecord,
+    HistoryEntry,
+    Measure,
+    in_region,
+)
 from projections.status import Interval
 from service.queries import Period
 
@@ -32,11 +39,13 @@ NOTHING = timedelta()
 @dataclass(frozen=True)
 class Selection:
     """Which subjects a report covers: those named, else every subject (of one kind), and of
-    those only the ones a provider acted on in the period, if one is given."""
+    those only the ones a provider acted on in the period, if one is given; and where: their
+    worldwide answers, or their answers in a country (`region`)."""
 
     subjects: tuple[SubjectKey, ...] = ()
     kind: SubjectKind | None = None
     provider: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -283,10 +292,15 @@ def provider_actions(
 
 
 def accountability(
-    key: SubjectKey, periods: Sequence[Period], start: datetime, end: datetime
+    key: SubjectKey,
+    periods: Sequence[Period],
+    start: datetime,
+    end: datetime,
+    region: str | None = None,
 ) -> list[Accountability]:
     """Per provider, channel and country (None: worldwide), the time within the period during
-    which the provider's measures in force bound the channel, from the subject's periods."""
+    which the provider's measures in force bound the channel, from the subject's periods: in
+    one country, if `region` is given (its own answer, or the worldwide one)."""
     spans: dict[tuple[str, str, str | None], tuple[str, timedelta, set[str]]] = {}
     since: dict[tuple[str, str, str | None], datetime] = {}
     ongoing: set[tuple[str, str, str | None]] = set()
@@ -296,13 +310,17 @@ def accountability(
             continue
         lasting = period.valid_to is None or period.valid_to >= end
         document = period.document
-        answers: list[tuple[str | None, tuple[Measure, ...]]] = [(None, document.measures)]
-        answers += [(region, answer.measures) for region, answer in document.regions.items()]
-        for region, measures in answers:
+        answers: list[tuple[str | None, tuple[Measure, ...]]]
+        if region is not None:
+            answers = [(region, in_region(document, region).measures)]
+        else:
+            answers = [(None, document.measures)]
+            answers += [(code, answer.measures) for code, answer in document.regions.items()]
+        for where, measures in answers:
             for measure in measures:
                 provider = measure.event.provider or ""
                 for channel in measure.channels or (OVERALL,):
-                    at = (provider_identity(provider), str(channel), region)
+                    at = (provider_identity(provider), str(channel), where)
                     name, time, events = spans.get(at, (provider, NOTHING, set()))
                     spans[at] = (name, time + spent, events | {measure.event.event_id})
                     since[at] = min(
@@ -364,7 +382,7 @@ def build(
         actions += provider_actions(history, runs, start, end)
         spans += service_spans(key, history, start, end)
         events += [e for e in history if in_period(e, start, end)]
-        bound += accountability(key, periods[key], start, end)
+        bound += accountability(key, periods[key], start, end, header.selection.region)
     if by_wanted is not None:
         actions = [a for a in actions if provider_identity(a.provider) == by_wanted]
         bound = [a for a in bound if provider_identity(a.provider) == by_wanted]

@@ -4,12 +4,13 @@ folding the subjects' histories as known at `known_at` (the domain's own rules, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from domain import SUBJECT_CLASSES, Subject
 from domain.values import Status, SubjectKey, SubjectKind, provider_identity
-from projections.documents import HistoryEntry, document
-from projections.status import Interval, intervals, snapshots
+from projections.documents import HistoryEntry, document, in_region, readings
+from projections.status import Interval, Snapshot, intervals, snapshots
 from service.application import Deplatforming
 from service.queries import (
     Period,
@@ -47,12 +48,16 @@ class FoldQueries:
         return found
 
     def statuses(
-        self, as_of: datetime, known_at: datetime | None, status: Status | None = None
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None = None,
+        region: str | None = None,
     ) -> list[SubjectStatus]:
         found = (
-            status_of(s, as_of, known_at)
+            found.in_region(region)
             for s in self.app.subjects()
-            if s.exists_at(as_of, known_at)
+            if s.exists_at(as_of, known_at) and (found := status_of(s, as_of, known_at)) is not None
         )
         return sorted(
             (s for s in found if s is not None and status in (None, s.status)),
@@ -70,6 +75,7 @@ class FoldQueries:
         *,
         search: str | None = None,
         provider: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         wanted = provider_identity(provider) if provider else None
 
@@ -83,7 +89,7 @@ class FoldQueries:
 
         found = [
             s
-            for s in self.statuses(as_of, known_at, status)
+            for s in self.statuses(as_of, known_at, status, region)
             if kind in (None, s.subject.kind)
             and (not search or search.casefold() in s.subject.identity)
             and (wanted is None or acted(s.subject))
@@ -96,6 +102,7 @@ class FoldQueries:
         known_at: datetime | None,
         limit: int | None = None,
         offset: int = 0,
+        region: str | None = None,
     ) -> list[HistoryEntry]:
         subject = self._subject(key, known_at)
         positions = self.app.index.select_positions(subject.id)
@@ -103,7 +110,9 @@ class FoldQueries:
             (
                 f
                 for f in subject.facts.values()
-                if isinstance(f, Subject.Action) and (known_at is None or f.recorded_at <= known_at)
+                if isinstance(f, Subject.Action)
+                and (known_at is None or f.recorded_at <= known_at)
+                and (region is None or region in (getattr(f, "regions", None) or [region]))
             ),
             key=lambda a: a.order,
         )[offset : None if limit is None else offset + limit]
@@ -154,11 +163,11 @@ class FoldQueries:
         return found
 
     def intervals(
-        self, keys: Sequence[SubjectKey], known_at: datetime | None
+        self, keys: Sequence[SubjectKey], known_at: datetime | None, region: str | None = None
     ) -> dict[SubjectKey, list[Interval]]:
         subjects = self.app.load_many([key.id for key in keys])
         return {
-            key: intervals(snapshots(subject, known_at))
+            key: intervals(in_country(snapshots(subject, known_at), region))
             if subject is not None and (known_at is None or subject.was_known_at(known_at))
             else []
             for key, subject in ((key, subjects.get(key.id)) for key in keys)
@@ -176,3 +185,18 @@ def status_of(subject: Subject, as_of: datetime, known_at: datetime | None) -> S
     if state is None:
         return None
     return SubjectStatus(subject.subject, as_of, known_at, document(state))
+
+
+def in_country(periods: list[Snapshot], region: str | None) -> list[Snapshot]:
+    """The periods' readings in a country: where its answer is its own, the period's fact
+    began whatever changed; elsewhere the worldwide causes hold."""
+    if region is None:
+        return periods
+    return [
+        replace(
+            p,
+            readings=readings(in_region(p.document, region)),
+            causes={} if region in p.document.regions else p.causes,
+        )
+        for p in periods
+    ]

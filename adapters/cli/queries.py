@@ -85,10 +85,12 @@ def history(
     known_at: KnownAt = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N events.")] = None,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip the first N.")] = 0,
+    region: Region = None,
     as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
-    """A subject's events in valid-time order, with recording times and retractions."""
+    """A subject's events in valid-time order, with recording times and retractions (in a
+    --region: the worldwide ones and those naming it)."""
     from adapters.cli.render import history_table
     from adapters.serialize import history_json
 
@@ -96,7 +98,7 @@ def history(
     with store(database_url) as services:
         if known_at is None:
             warn_if_behind(services)
-        entries = services.queries.history(key, known_at, limit, offset)
+        entries = services.queries.history(key, known_at, limit, offset, region)
     if as_json:
         print_json([history_json(e) for e in entries])
     else:
@@ -106,18 +108,23 @@ def history(
 @cli.command()
 def intervals(
     subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
+    known_at: KnownAt = None,
+    region: Region = None,
     as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
-    """Per channel, the periods of one status: when it went offline, and for how long."""
+    """Per channel, the periods of one status: when it went offline, and for how long
+    (worldwide, or in a --region)."""
     from adapters.cli.render import intervals_table
     from adapters.serialize import interval_json
 
     key = subject_key(subject)
     with store(database_url) as services:
-        warn_if_behind(services)
-        runs = services.queries.intervals(key)
-        events = {e.record.event_id: e.record for e in services.queries.history(key)}
+        if known_at is None:
+            warn_if_behind(services)
+        runs = services.queries.intervals(key, known_at, region)
+        history = services.queries.history(key, known_at, region=region)
+        events = {e.record.event_id: e.record for e in history}
     if as_json:
         print_json([interval_json(run) for run in runs])
     else:

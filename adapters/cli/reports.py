@@ -14,6 +14,7 @@ from adapters.cli.common import (
     AsJSON,
     DatabaseURL,
     KnownAt,
+    Region,
     cli,
     fail,
     out,
@@ -94,6 +95,7 @@ def report(
         str | None, typer.Option("--provider", help="Only subjects this provider acted on.")
     ] = None,
     known_at: KnownAt = None,
+    region: Region = None,
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "md",
     table: Annotated[
         str | None, typer.Option("--table", help="With csv or parquet: one table, not a zip.")
@@ -104,7 +106,8 @@ def report(
     database_url: DatabaseURL = None,
 ) -> None:
     """A report of a period: time in each status, outages and their causes, providers'
-    actions, services lost, accounts' suspensions and bans, and the period's events."""
+    actions, services lost, accounts' suspensions and bans, and the period's events
+    (worldwide, or in a --region)."""
     from adapters.reporting import BadReportRequest, render
 
     check_period(start, end)
@@ -119,6 +122,7 @@ def report(
             kind=kind.value if kind else None,
             provider=provider,
             known_at=known_at,
+            region=region,
         )
     try:
         rendered = render(made, fmt, table)
@@ -140,10 +144,12 @@ def changes(
     net: Annotated[
         bool, typer.Option("--net", help="Only channels whose status differs at the two ends.")
     ] = False,
+    region: Region = None,
     as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
-    """Every subject and channel whose status changed in (--from, --to], change by change."""
+    """Every subject and channel whose status changed in (--from, --to], change by change:
+    worldwide (with the countries whose own answer changed), or in a --region."""
     from adapters.cli.render import coloured, second, table_of
     from adapters.serialize import change_json
     from domain.clock import iso
@@ -151,10 +157,15 @@ def changes(
     check_period(start, end)
     with store(database_url) as services:
         warn_if_behind(services)
-        found = services.queries.changes(start, end, net=net)
+        found = services.queries.changes(start, end, net=net, region=region)
     if as_json:
         print_json(
-            {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
+            {
+                "from": iso(start),
+                "to": iso(end),
+                "region": region,
+                "subjects": [change_json(c) for c in found],
+            }
         )
         return
     table = table_of(
@@ -170,7 +181,7 @@ def changes(
             )
             table.add_row(
                 change.subject.key,
-                str(t.channel),
+                f"{t.channel} in {t.region}" if t.region else str(t.channel),
                 second(t.at),
                 coloured(t.before),
                 coloured(t.after),

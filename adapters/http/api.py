@@ -57,6 +57,7 @@ def listing(
     offset: int,
     search: str | None,
     provider: str | None,
+    region: str | None,
 ) -> dict[str, Any]:
     found, total = queries.page(
         as_of,
@@ -67,6 +68,7 @@ def listing(
         offset=offset,
         search=search,
         provider=provider,
+        region=region,
     )
     return {
         "items": [status_json(s) for s in found],
@@ -83,6 +85,7 @@ def add_listing(kind: SubjectKind) -> None:
         as_of: AsOf,
         known_at: KnownAt,
         status: StatusFilter,
+        region: Region,
         limit: Limit = 100,
         offset: Offset = 0,
         q: Annotated[
@@ -93,7 +96,7 @@ def add_listing(kind: SubjectKind) -> None:
             Query(max_length=200, description="Only subjects this provider acted on by as_of."),
         ] = None,
     ) -> dict[str, Any]:
-        return listing(queries, kind, as_of, known_at, status, limit, offset, q, provider)
+        return listing(queries, kind, as_of, known_at, status, limit, offset, q, provider, region)
 
 
 add_listing("platform")
@@ -109,14 +112,22 @@ def subject_status(
 
 @router.get("/subjects/{subject}/history", summary="A subject's events in valid-time order")
 def subject_history(
-    subject: str, queries: Reads, known_at: KnownAt, limit: Limit = 1000, offset: Offset = 0
+    subject: str,
+    queries: Reads,
+    known_at: KnownAt,
+    region: Region,
+    limit: Limit = 1000,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    return [history_json(e) for e in queries.history(subject_key(subject), known_at, limit, offset)]
+    found = queries.history(subject_key(subject), known_at, limit, offset, region)
+    return [history_json(e) for e in found]
 
 
 @router.get("/subjects/{subject}/intervals", summary="Per channel, the periods of one status")
-def subject_intervals(subject: str, queries: Reads) -> list[dict[str, Any]]:
-    return [interval_json(i) for i in queries.intervals(subject_key(subject))]
+def subject_intervals(
+    subject: str, queries: Reads, known_at: KnownAt, region: Region
+) -> list[dict[str, Any]]:
+    return [interval_json(i) for i in queries.intervals(subject_key(subject), known_at, region)]
 
 
 @router.get("/events", summary="The global feed, in recording order, with a cursor")
@@ -138,6 +149,7 @@ def changes(
     queries: Reads,
     start: Annotated[datetime | None, instant("from", "The earlier moment (required)")],
     end: Annotated[datetime | None, instant("to", "The later moment (now)")],
+    region: Region,
     net: Annotated[
         bool, Query(description="Only channels whose status differs at the two ends.")
     ] = False,
@@ -147,8 +159,13 @@ def changes(
     end = end or now()
     if end < start:
         raise Problem(422, "Invalid request", "to must not be before from", field="to")
-    found = queries.changes(start, end, net=net)
-    return {"from": iso(start), "to": iso(end), "subjects": [change_json(c) for c in found]}
+    found = queries.changes(start, end, net=net, region=region)
+    return {
+        "from": iso(start),
+        "to": iso(end),
+        "region": region,
+        "subjects": [change_json(c) for c in found],
+    }
 
 
 @router.get("/livez", summary="The process answers (no store work): for liveness probes")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from adapters.http.deps import KnownAt, Reads, Tracker, instant, subject_key
+from adapters.http.deps import KnownAt, Reads, Region, Tracker, instant, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
 from adapters.reporting import FORMATS, BadReportRequest, render
@@ -50,6 +50,7 @@ def reports(
     subject: Annotated[list[str] | None, Query(description="Slugs or account keys.")] = None,
     kind: Annotated[SubjectKind | None, Query(description="platform or account")] = None,
     provider: Annotated[str | None, Query(max_length=200)] = None,
+    region: Region = None,
     fmt: Annotated[
         str | None, Query(alias="format", description=f"One of {', '.join(FORMATS)}.")
     ] = None,
@@ -66,7 +67,13 @@ def reports(
         raise Problem(422, "Invalid request", "to must be later than from", field="to")
     named = [subject_key(s).key for s in subjects]
     made = tracker.report(
-        start, end, subjects=named, kind=kind, provider=provider or None, known_at=known_at
+        start,
+        end,
+        subjects=named,
+        kind=kind,
+        provider=provider or None,
+        known_at=known_at,
+        region=region,
     )
     try:
         rendered = render(made, fmt, table)

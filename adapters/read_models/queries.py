@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from adapters.batching import chunks
-from adapters.read_models.schema import Generations
+from adapters.read_models.schema import Generations, own_in, status_in
 from adapters.read_models.writer import maybe_micros
 from adapters.serialize import document_from_json, from_json_text, record_from_json
 from domain import SUBJECT_CLASSES
@@ -25,8 +25,8 @@ from domain.values import (
     provider_identity,
     status_value,
 )
-from projections.documents import HistoryEntry, RetractionRef, document
-from projections.status import Interval
+from projections.documents import HistoryEntry, RetractionRef, document, in_region, readings
+from projections.status import Interval, Stretch, overlaid
 from service.queries import (
     Period,
     SubjectStatus,
@@ -73,7 +73,7 @@ def periods_of(count: int, known: str, t: dict[str, str]) -> str:
         f"SELECT p.subject_id, p.valid_from, p.valid_to, p.document FROM {t['periods']} p "
         f"WHERE p.subject_id IN ({marks}) AND {known} AND p.valid_from < %s "
         "AND (p.valid_to IS NULL OR p.valid_to > %s) "
-        f"AND (p.overall NOT IN ({', '.join(repr(s) for s in AVAILABLE)}) OR p.regions > 0) "
+        f"AND (p.overall NOT IN ({', '.join(repr(s) for s in AVAILABLE)}) OR p.regions <> '') "
         "ORDER BY p.subject_id, p.valid_from"
     )
 
@@ -96,6 +96,21 @@ def acted_by(
 def intervals_of(count: int, known: str, t: dict[str, str]) -> str:
     marks = ", ".join(["%s"] * count)
     return f"SELECT * FROM {t['intervals']} r WHERE subject_id IN ({marks}) AND {known}"
+
+
+def stretches_of(count: int, known: tuple[str, str], t: dict[str, str]) -> str:
+    """The periods in which a country's answer is its own (`own` 1), and those that begin
+    where one ends and are not (`own` 0, without their document): a primary-key lookup
+    each."""
+    marks = ", ".join(["%s"] * count)
+    own = f"p.subject_id IN ({marks}) AND {known[0]} AND p.regions LIKE %s"
+    return (
+        "SELECT p.subject_id, p.valid_from, p.valid_to, p.event_id, p.document, 1 AS own "
+        f"FROM {t['periods']} p WHERE {own} UNION ALL "
+        "SELECT q.subject_id, q.valid_from, q.valid_to, q.event_id, NULL, 0 "
+        f"FROM {t['periods']} p JOIN {t['periods']} q ON q.subject_id = p.subject_id "
+        f"AND q.valid_from = p.valid_to AND {known[1]} WHERE {own} AND q.regions NOT LIKE %s"
+    )
 
 
 class ReadModelQueries:
@@ -178,10 +193,14 @@ class ReadModelQueries:
         return found["begins"] if found is not None else None
 
     def statuses(
-        self, as_of: datetime, known_at: datetime | None, status: Status | None = None
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None = None,
+        region: str | None = None,
     ) -> list[SubjectStatus]:
         """Every subject's period at as_of (a range query)."""
-        found, _ = self._periods(as_of, known_at, status, None, None, 0)
+        found, _ = self._periods(as_of, known_at, status, None, None, 0, region=region)
         return found
 
     def page(
@@ -195,9 +214,10 @@ class ReadModelQueries:
         *,
         search: str | None = None,
         provider: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         """A page of them, cut by the database (with the total, in the same query)."""
-        return self._periods(as_of, known_at, status, kind, limit, offset, search, provider)
+        return self._periods(as_of, known_at, status, kind, limit, offset, search, provider, region)
 
     def _periods(
         self,
@@ -209,6 +229,7 @@ class ReadModelQueries:
         offset: int,
         search: str | None = None,
         provider: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         known = maybe_micros(known_at)
         inner, inner_params = believed("q", known)
@@ -225,9 +246,12 @@ class ReadModelQueries:
             where += " AND EXISTS (SELECT 1 FROM {timeline} a WHERE a.subject_id = s.subject_id "
             where += f"AND {acted})"
             params += acted_params
-        if status is not None:
+        if status is not None and region is not None:  # its own status there, or elsewhere's
+            where += " AND (p.regions LIKE %s OR (p.regions NOT LIKE %s AND p.overall = %s))"
+            params += [status_in(region, str(status)), own_in(region), str(status)]
+        elif status is not None:
             where += " AND p.overall = %s"
-            params.append(status.value)
+            params.append(str(status))
         if kind is not None:
             where += " AND s.kind = %s"
             params.append(kind)
@@ -242,7 +266,7 @@ class ReadModelQueries:
                 source = (
                     f"(SELECT subject_id, kind, key, identity FROM {t['subjects']} "
                     f"ORDER BY {order.format('')}) s CROSS JOIN LATERAL (SELECT q.document, "
-                    f"q.overall, q.valid_to FROM {t['periods']} q WHERE q.subject_id = "
+                    f"q.overall, q.regions, q.valid_to FROM {t['periods']} q WHERE q.subject_id = "
                     f"s.subject_id AND q.valid_from <= %s AND {inner} "
                     "ORDER BY q.valid_from DESC LIMIT 1) p"
                 )
@@ -270,7 +294,7 @@ class ReadModelQueries:
                 as_of,
                 known_at,
                 document_from_json(row["kind"], from_json_text(row["document"])),
-            )
+            ).in_region(region)
             for row in rows
         ]
         if limit is None:
@@ -278,7 +302,7 @@ class ReadModelQueries:
         elif rows:
             total = int(rows[0]["total"])
         elif offset and limit is not None:  # past the end: count what there is
-            total = self._periods(as_of, known_at, status, kind, 1, 0, search, provider)[1]
+            total = self._periods(as_of, known_at, status, kind, 1, 0, search, provider, region)[1]
         else:
             total = 0
         return found, total
@@ -289,6 +313,7 @@ class ReadModelQueries:
         known_at: datetime | None,
         limit: int | None = None,
         offset: int = 0,
+        region: str | None = None,
     ) -> list[HistoryEntry]:
         found = self._subject(key)
         if found is None:
@@ -299,6 +324,8 @@ class ReadModelQueries:
         params: list[Any] = [key.id.hex]
         if known is not None:
             params.append(known)
+        if region is not None:
+            params.append(f"% {region} %")
         if limit is not None:
             params += [limit, offset]
         rows = self._all(
@@ -306,6 +333,7 @@ class ReadModelQueries:
                 "SELECT record, retracted_by, retracted_at, retraction_reason "
                 f"FROM {t['timeline']} WHERE subject_id = %s"
                 + (" AND recorded_at <= %s" if known is not None else "")
+                + (" AND (regions IS NULL OR regions LIKE %s)" if region is not None else "")
                 + " ORDER BY occurred_at, version"
                 + (" LIMIT %s OFFSET %s" if limit is not None else "")
             ),
@@ -359,7 +387,7 @@ class ReadModelQueries:
         return found
 
     def intervals(
-        self, keys: Sequence[SubjectKey], known_at: datetime | None
+        self, keys: Sequence[SubjectKey], known_at: datetime | None, region: str | None = None
     ) -> dict[SubjectKey, list[Interval]]:
         known, known_params = believed("r", maybe_micros(known_at))
         by_id = {key.id.hex: key for key in keys}
@@ -376,4 +404,36 @@ class ReadModelQueries:
                         r["event_id"],
                     )
                 )
-        return {key: sorted(runs, key=lambda i: i.order) for key, runs in found.items()}
+        world = {key: sorted(runs, key=lambda i: i.order) for key, runs in found.items()}
+        if region is None:
+            return world
+        stretches = self._stretches(by_id, maybe_micros(known_at), region)
+        return {key: overlaid(runs, *stretches[key]) for key, runs in world.items()}
+
+    def _stretches(
+        self, by_id: dict[str, SubjectKey], known_at: int | None, region: str
+    ) -> dict[SubjectKey, tuple[list[Stretch], dict[datetime, str | None]]]:
+        """Per subject, the periods in which `region`'s answer is its own, as stretches of
+        its readings, and the facts that began the periods right after them."""
+        (p, p_params), (q, q_params) = believed("p", known_at), believed("q", known_at)
+        found: dict[SubjectKey, tuple[list[Stretch], dict[datetime, str | None]]] = {
+            key: ([], {}) for key in by_id.values()
+        }
+        for chunk in chunks(list(by_id)):
+            own = [*chunk, *p_params, own_in(region)]
+            rows = self._all(
+                partial(stretches_of, len(chunk), (p, q)), [*own, *q_params, *own, own_in(region)]
+            )
+            for r in sorted(rows, key=lambda r: r["valid_from"]):
+                key = by_id[r["subject_id"]]
+                stretches, resumed = found[key]
+                begins = from_micros(r["valid_from"])
+                if not r["own"]:
+                    resumed[begins] = r["event_id"]
+                    continue
+                there = in_region(
+                    document_from_json(key.kind, from_json_text(r["document"])), region
+                )
+                ends = from_micros(r["valid_to"]) if r["valid_to"] is not None else None
+                stretches.append(Stretch(begins, ends, readings(there), r["event_id"]))
+        return found

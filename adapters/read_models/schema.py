@@ -21,7 +21,7 @@ both databases).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,10 +31,12 @@ from eventsourcing.utils import retry
 from domain.clock import micros, now
 from projections.ports import Table
 
-# The tables' layout (6: periods say how many countries have an answer of their own; 5:
+# The tables' layout (7: periods name the countries with an answer of their own, and each
+# its status, and the fact that began them; the timeline names a fact's countries; 6:
+# periods say how many countries have an answer of their own; 5:
 # documents with the measures in force and the countries' answers; 4: bitemporal rows); a
 # generation of an older layout is replaced when opened.
-LAYOUT = 6
+LAYOUT = 7
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 # SQLite refuses at once (without waiting for the lock timeout) a transaction that read and
@@ -46,7 +48,7 @@ def table_statements(t: dict[str, str]) -> list[str]:
     return [
         f"CREATE TABLE IF NOT EXISTS {t['periods']} (subject_id TEXT NOT NULL, "
         "valid_from BIGINT NOT NULL, known_from BIGINT NOT NULL, valid_to BIGINT, "
-        "known_to BIGINT, overall TEXT NOT NULL, regions INTEGER NOT NULL, "
+        "known_to BIGINT, overall TEXT NOT NULL, regions TEXT NOT NULL, event_id TEXT, "
         "document TEXT NOT NULL, PRIMARY KEY (subject_id, valid_from, known_from))",
         f"CREATE TABLE IF NOT EXISTS {t['intervals']} (subject_id TEXT NOT NULL, "
         "channel TEXT NOT NULL, valid_from BIGINT NOT NULL, known_from BIGINT NOT NULL, "
@@ -58,9 +60,32 @@ def table_statements(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t['timeline']} (subject_id TEXT NOT NULL, "
         "occurred_at BIGINT NOT NULL, version BIGINT NOT NULL, event_id TEXT NOT NULL, "
         "record TEXT NOT NULL, recorded_at BIGINT NOT NULL, retracted_by TEXT, "
-        "retracted_at BIGINT, retraction_reason TEXT, provider TEXT, "
+        "retracted_at BIGINT, retraction_reason TEXT, provider TEXT, regions TEXT, "
         "PRIMARY KEY (subject_id, occurred_at, version))",
     ]
+
+
+def regions_column(answers: Mapping[str, Any]) -> str:
+    """A period's `regions`: each country with an answer of its own and its status, between
+    spaces (` BR:offline NG:partial `; empty: none), so that "its own answer in BR" and "its
+    status in BR" are `LIKE` patterns (`own_in`, `status_in`)."""
+    if not answers:
+        return ""
+    return " " + " ".join(f"{code}:{answer.status.value}" for code, answer in answers.items()) + " "
+
+
+def own_in(region: str) -> str:
+    return f"% {region}:%"
+
+
+def status_in(region: str, status: str) -> str:
+    return f"% {region}:{status} %"
+
+
+def fact_regions(regions: Sequence[str] | None) -> str | None:
+    """A timeline fact's `regions`: the countries it names, between spaces (None: worldwide),
+    so that "it concerns BR" is `regions IS NULL OR regions LIKE '% BR %'`."""
+    return " " + " ".join(regions) + " " if regions else None
 
 
 # The indexes readers use beyond the primary keys (writers find rows by primary key), by

@@ -9,7 +9,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from adapters.batching import CHUNK, chunks
-from adapters.read_models.schema import Generations
+from adapters.read_models.schema import Generations, fact_regions, regions_column
 from adapters.serialize import (
     document_from_json,
     document_json,
@@ -218,11 +218,14 @@ class Writer(Generations):
 
 
 COLUMNS = {
-    "periods": "subject_id, valid_from, known_from, valid_to, known_to, overall, regions, document",
+    "periods": "subject_id, valid_from, known_from, valid_to, known_to, overall, regions, "
+    "event_id, document",
     "intervals": "subject_id, channel, valid_from, known_from, valid_to, known_to, status, "
     "event_id",
 }
-TIMELINE_COLUMNS = "subject_id, occurred_at, version, recorded_at, event_id, record, provider"
+TIMELINE_COLUMNS = (
+    "subject_id, occurred_at, version, recorded_at, event_id, record, provider, regions"
+)
 
 
 def encode(change: Projected) -> Rows:
@@ -269,6 +272,7 @@ def encode(change: Projected) -> Rows:
                 provider_identity(r.record.fields["provider"])
                 if "provider" in r.record.fields
                 else None,
+                fact_regions(r.record.fields.get("regions")),
             )
             for r in change.timeline
         ],
@@ -288,7 +292,8 @@ def period_rows(
             maybe_micros(p.valid_to),
             maybe_micros(known_to),
             p.readings[OVERALL].value,
-            len(p.document.regions),
+            regions_column(p.document.regions),
+            p.event_id,
             json_text(document_json(p.document)),
         )
         for subject_id, known_from, known_to, p in periods

@@ -95,6 +95,7 @@ def json_schema() -> dict[str, Any]:
                     "subjects": {"type": ["array", "null"], "items": {"type": "string"}},
                     "kind": nullable_text,
                     "provider": nullable_text,
+                    "region": nullable_text,
                     "known_at": FLAT_SCHEMA["time"],
                     "position": {"type": "integer"},
                     "tool": {"type": "string"},
@@ -189,7 +190,9 @@ def markdown(report: Report) -> str:
     lines = [
         f"# Deplatforming report, {h['from']} to {h['to']}",
         "",
-        f"Subjects: {', '.join(h['covers']) or 'none'}. As the record stood at {h['known_at']} "
+        f"Subjects: {', '.join(h['covers']) or 'none'}"
+        + (f", as seen in {h['region']}" if h["region"] else "")
+        + f". As the record stood at {h['known_at']} "
         f"(store position {h['position']}); made by deplatforming {h['version']} at "
         f"{h['made_at']}.",
     ]

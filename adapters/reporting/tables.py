@@ -323,6 +323,7 @@ def header(report: Report) -> dict[str, Any]:
         "subjects": [key.key for key in h.selection.subjects] or None,
         "kind": h.selection.kind,
         "provider": h.selection.provider,
+        "region": h.selection.region,
         "known_at": iso(h.known_at),
         "position": h.position,
         "tool": "deplatforming",

@@ -36,7 +36,7 @@ from tests.helpers import (
     store_settings,
 )
 from tests.reference import FoldQueries
-from tests.strategies import store_histories
+from tests.strategies import COUNTRIES, store_histories
 
 PARLER = SubjectKey.platform("parler")
 
@@ -82,11 +82,18 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
             for offset in (0, 1, 5)
         ]
         found.append(queries.page(moment, known_at, None, None, 5, 0, provider="H"))
+        for region in COUNTRIES:  # in a country: its own answers, or elsewhere's
+            found.append(queries.statuses(moment, known_at, None, region))
+            found += [queries.statuses(moment, known_at, s, region) for s in STATUSES]
+            found.append(queries.page(moment, known_at, None, None, 1, 1, region=region))
     for key in keys:
         found.append(answer(partial(queries.history, key, known_at)))
         found.append(answer(partial(queries.history, key, known_at, 2, 1)))
+        found.append(answer(partial(queries.history, key, known_at, region="BR")))
         found.append(queries.exists(key, known_at))
     found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], known_at))
+    for region in COUNTRIES:
+        found.append(queries.intervals(keys, known_at, region))
     if at_moments:  # the periods overlapping a range of valid time (reports add them up)
         found.append(queries.periods(keys, at_moments[0], at_moments[-1], known_at))
         found += [

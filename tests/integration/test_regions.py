@@ -132,3 +132,65 @@ def test_the_board_names_the_countries_where_a_subject_has_a_status_of_its_own(c
     assert 'offline in 1 country: <a href="/regions/BR">Brazil</a>' in board
     later = " ".join(client.get("/", params={"as_of": "2024-10-10"}).text.split())
     assert "/regions/BR" not in later
+
+
+def runs(found, channel):
+    return [
+        (r.valid_from.date().isoformat(), r.status.value, r.event_id)
+        for r in found
+        if r.channel == channel
+    ]
+
+
+def test_a_countrys_runs_are_the_worldwide_ones_but_where_its_answer_is_its_own(regional):
+    history = regional.queries.history(SubjectKey.parse(X))
+    registered, blocked, restored = (e.record.event_id for e in history)
+    in_brazil = regional.queries.intervals(SubjectKey.parse(X), None, "BR")
+    expected = [
+        ("2006-07-15", "online", registered),
+        ("2024-08-31", "offline", blocked),
+        ("2024-10-09", "online", restored),  # begun by the fact that ended Brazil's own answer
+    ]
+    assert runs(in_brazil, "web") == runs(in_brazil, "android") == expected
+    assert runs(regional.queries.intervals(SubjectKey.parse(X)), "web") == [expected[0]]
+    assert runs(regional.queries.intervals(SubjectKey.parse(X), None, "FR"), "web") == [expected[0]]
+    in_us = regional.queries.intervals(SubjectKey.parse(TIKTOK), None, "US")
+    assert [(day, status) for day, status, _ in runs(in_us, "ios")] == [
+        ("2018-08-02", "online"),
+        ("2025-01-19", "offline"),  # withdrawn, then delisted at 04:00 and relaunched at 17:00
+        ("2025-01-19", "partial"),
+        ("2025-02-13", "online"),
+    ]
+
+
+def test_a_countrys_history_holds_the_worldwide_facts_and_those_naming_it(regional):
+    def types(region):
+        return [e.record.type for e in regional.queries.history(SubjectKey.parse(X), region=region)]
+
+    assert types("BR") == ["PlatformRegistered", "AccessBlocked", "AccessRestored"]
+    assert types("FR") == ["PlatformRegistered"]
+
+
+def test_a_page_of_a_country_filters_by_its_own_status(regional):
+    at = parse_instant("2024-09-01T00:00:00Z")
+    found, total = regional.queries.page(at, status="offline", limit=10, region="BR")
+    assert ([s.subject.key for s in found], total) == (["x"], 1)
+    assert found[0].document.regions == {}  # the answer there, naming no other country
+    assert regional.queries.page(at, status="offline", limit=10)[1] == 0
+
+
+def test_changes_carry_a_countrys_own_transitions_with_the_country(regional):
+    start, end = parse_instant("2024-08-01"), parse_instant("2024-11-01")
+    [x] = regional.queries.changes(start, end)
+    assert x.subject.key == X and x.channels == {}  # nothing changed worldwide
+    assert {(t.region, t.channel, t.before, t.after) for t in x.transitions} == {
+        ("BR", channel, before, after)
+        for channel in ("overall", *EVERY)
+        for before, after in (("online", "offline"), ("offline", "online"))
+    }
+    assert {t.event.type for t in x.transitions} == {"AccessBlocked", "AccessRestored"}
+    assert x.regions["BR"]["web"] == ("online", "online")
+    [brazil] = regional.queries.changes(start, end, region="BR")
+    assert brazil.channels["web"] == ("online", "online") and brazil.regions == {}
+    assert regional.queries.changes(start, end, region="FR") == []
+    assert regional.queries.changes(start, end, net=True) == []

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from html import escape
 
 from adapters.wording import words
 from domain.clock import iso
 from domain.values import Status
-from projections.documents import FactRecord
+from projections.documents import OVERALL, FactRecord
 from projections.status import Interval
 from service.reports import ServiceSpan
 
@@ -29,21 +29,39 @@ def pattern(status: Status) -> str:
     return STRIPES if status.rank == 1 else fill(status)
 
 
+Lane = tuple[str, Sequence[Interval]]  # a bar's label, and the runs it shows
+
+
+def channel_lanes(
+    channels: Sequence[str],
+    intervals: Sequence[Interval],
+    regional: Mapping[str, Sequence[Interval]] | None = None,
+) -> list[Lane]:
+    """A subject's bars: one per channel, then one per country with an answer of its own
+    (its overall status there, as `regional` gives each country's runs)."""
+    lanes: list[Lane] = [(c, [i for i in intervals if i.channel == c]) for c in channels]
+    for code, runs in (regional or {}).items():
+        lanes.append((f"in {code}", [i for i in runs if i.channel == OVERALL]))
+    return lanes
+
+
 def timeline_svg(
     subject: str,
-    channels: list[str],
-    intervals: list[Interval],
+    bars: Sequence[Lane],
     events: list[FactRecord],
     start: datetime,
     end: datetime,
     services: Sequence[ServiceSpan] = (),
     link: Callable[[FactRecord], str] | None = None,
 ) -> str:
-    """One bar per channel, coloured (and patterned) by status, a lane per supporting service
-    marking when it was lost, a date axis, and the events marked (apart, when close), each
-    marker a link (`link`: by default, to the event's first source)."""
+    """One bar per lane (a channel, a country), coloured (and patterned) by status, a lane
+    per supporting service marking when it was lost, a date axis, and the events marked
+    (apart, when close), each marker a link (`link`: by default, to the event's first
+    source)."""
     link = link or default_link
-    left, width, row = 80, 900, 30
+    labels = [label for label, _ in bars]
+    left = min(max(80, 7 * max((len(label) for label in labels), default=0) + 8), 200)
+    width, row = 900, 30
     total = (end - start).total_seconds()
 
     def x(moment: datetime) -> float:
@@ -54,24 +72,24 @@ def timeline_svg(
         'patternTransform="rotate(45)"><rect width="6" height="6" fill="#d4a72c"/>'
         '<rect width="2" height="6" fill="#fff8c5"/></pattern></defs>'
     ]
-    for n, channel in enumerate(channels):
+    for n, (label, runs) in enumerate(bars):
         y = 10 + n * row
-        parts.append(f'<text x="0" y="{y + 15}">{channel}</text>')
-        for interval in (i for i in intervals if i.channel == channel):
+        parts.append(f'<text x="0" y="{y + 15}">{escape(label)}</text>')
+        for interval in runs:
             a, b = interval.valid_from, interval.valid_to or end
             if b <= start or a >= end:
                 continue
             title = escape(
-                f"{channel}: {interval.status} from {iso(a)}"
+                f"{label}: {interval.status} from {iso(a)}"
                 + (f" to {iso(interval.valid_to)}" if interval.valid_to else "")
             )
             parts.append(
-                f'<rect class="interval {interval.status}" data-channel="{channel}" '
+                f'<rect class="interval {interval.status}" data-channel="{escape(label)}" '
                 f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), MIN_WIDTH):.1f}" height="20" '
                 f'fill="{pattern(interval.status)}"><title>{title}</title></rect>'
             )
     lanes = list(dict.fromkeys(f"{s.service} ({s.provider})" for s in services))
-    for n, lane in enumerate(lanes, start=len(channels)):
+    for n, lane in enumerate(lanes, start=len(bars)):
         y = 10 + n * row
         parts.append(f'<text x="0" y="{y + 15}">{escape(lane.split(" (")[0])}</text>')
         parts.append(
@@ -89,7 +107,7 @@ def timeline_svg(
                 f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), MIN_WIDTH):.1f}" height="20" '
                 f'fill="{FILL[0]}"><title>{title}</title></rect>'
             )
-    bottom = 10 + (len(channels) + len(lanes)) * row
+    bottom = 10 + (len(bars) + len(lanes)) * row
     parts += axis(start, end, x, top=6, bottom=bottom)
     shown = sorted(
         (e for e in events if e.occurred_at is not None and start <= e.occurred_at <= end),
@@ -121,7 +139,7 @@ def timeline_svg(
             'stroke="#1b1f24" stroke-dasharray="2,2"/></a>'
         )
     depth = bottom + 30 + 12 * max(len(ends) - 1, 0)
-    label = escape(f"Status of {subject} per channel from {iso(start)} to {iso(end)}")
+    label = escape(f"Status of {subject} from {iso(start)} to {iso(end)}")
     return (
         f'<svg class="timeline" viewBox="0 0 {left + width + 10} {depth}" width="100%" '
         f'role="group" aria-label="{label}">'  # a group: its markers are links

@@ -14,7 +14,13 @@ from typing import Protocol
 from domain.clock import iso
 from domain.errors import UnknownSubject
 from domain.values import Status, SubjectKey, SubjectKind
-from projections.documents import HistoryEntry, PlatformDocument, StatusDocument, in_region
+from projections.documents import (
+    FactRecord,
+    HistoryEntry,
+    PlatformDocument,
+    StatusDocument,
+    in_region,
+)
 from projections.status import Interval
 
 
@@ -116,6 +122,10 @@ class Queries(Protocol):
     ) -> dict[SubjectKey, list[Period]]:
         """Per subject, its periods that overlap `[start, end)` in which it was unavailable
         somewhere (so has measures in force), in valid-time order."""
+        ...
+
+    def naming(self, region: str, known_at: datetime | None, limit: int) -> list[FactRecord]:
+        """The last `limit` facts that name a country (not retracted), last recorded first."""
         ...
 
     def acted_on(

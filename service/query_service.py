@@ -306,7 +306,7 @@ class QueryService:
             if inside := moves(found, start, end):
                 moved[key], runs[key, region] = {region: inside}, found
         if region is None:
-            for code, there in self._own_answers(keys, start, end).items():
+            for code, there in self.own_answers(keys, start, end).items():
                 for key, found in self.intervals_many(there, None, code).items():
                     worldwide = {move.change for move in moved.get(key, {}).get(None, [])}
                     own = [m for m in moves(found, start, end) if m.change not in worldwide]
@@ -341,17 +341,27 @@ class QueryService:
             changed.append(Change(key, ends.get(region, {}), transitions, events, regions))
         return changed
 
-    def _own_answers(
-        self, keys: Sequence[SubjectKey], start: datetime, end: datetime
+    def own_answers(
+        self,
+        keys: Sequence[SubjectKey],
+        start: datetime,
+        end: datetime,
+        known_at: datetime | None = None,
     ) -> dict[str, list[SubjectKey]]:
         """The countries with an answer of their own in `[start, end]`, each with the
         subjects it is of."""
         after = end + timedelta(microseconds=1)
         countries: dict[str, list[SubjectKey]] = {}
-        for key, spans in self.read_models.periods(keys, start, after, None).items():
+        for key, spans in self.read_models.periods(keys, start, after, known_at).items():
             for code in sorted({code for span in spans for code in span.document.regions}):
                 countries.setdefault(code, []).append(key)
         return countries
+
+    def naming(
+        self, region: str, known_at: datetime | None = None, limit: int = 100
+    ) -> list[FactRecord]:
+        """The last facts recorded that name a country, last first."""
+        return self.read_models.naming(region, known_at, limit)
 
     def providers(
         self, start: datetime, end: datetime, known_at: datetime | None = None

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from domain import SUBJECT_CLASSES, Subject
 from domain.values import Status, SubjectKey, SubjectKind, provider_identity
-from projections.documents import HistoryEntry, document, in_region, readings
+from projections.documents import FactRecord, HistoryEntry, document, in_region, readings
 from projections.status import Interval, Snapshot, intervals, snapshots
 from service.application import Deplatforming
 from service.queries import (
@@ -125,6 +125,17 @@ class FoldQueries:
             )
             for f in facts
         ]
+
+    def naming(self, region: str, known_at: datetime | None, limit: int) -> list[FactRecord]:
+        found = [
+            entry.record
+            for s in self.app.subjects()
+            if known_at is None or s.was_known_at(known_at)
+            for entry in self.history(s.subject, known_at, region=region)
+            if not entry.retracted and region in entry.record.fields.get("regions", ())
+        ]
+        found.sort(key=lambda r: (r.recorded_at, r.subject.id.hex, r.position or 0), reverse=True)
+        return found[:limit]
 
     def acted_on(
         self, provider: str, start: datetime, end: datetime, known_at: datetime | None

@@ -22,6 +22,8 @@ from adapters.http import problems
 from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
 from adapters.http.pages import router as pages
+from adapters.http.provider_pages import router as provider_pages
+from adapters.http.region_pages import router as region_pages
 from adapters.http.reports import router as reports
 from domain.clock import iso
 from service.query_service import READ_WAIT
@@ -114,6 +116,8 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024)  # listings and pages compress well
     app.include_router(api)
     app.include_router(pages)
+    app.include_router(region_pages)
+    app.include_router(provider_pages)
     app.include_router(reports)
 
     @app.middleware("http")

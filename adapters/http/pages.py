@@ -15,14 +15,13 @@ from fastapi.responses import HTMLResponse, Response
 from adapters import interchange
 from adapters.composition import PACKAGE, Services
 from adapters.countries import country_code, country_name
-from adapters.http.deps import Reads, Tracker, subject_key
+from adapters.http.deps import Reads, Region, Tracker, subject_key
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
-from adapters.reporting.tables import human_duration
 from adapters.serialize import history_json, record_json, status_json
-from adapters.timeline import fill, timeline_svg
+from adapters.timeline import channel_lanes, fill, timeline_svg
 from adapters.wording import words
-from domain.clock import FIRST, iso, now, shifted
+from domain.clock import iso, now, shifted
 from domain.values import STATUSES, status_value
 from projections.documents import OVERALL, FactRecord, readings
 from projections.uptime import Day, daily, share_available
@@ -33,8 +32,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
 DAYS = 90  # the board's bars: this many days up to the moment shown, unless from/to
 MAX_DAYS = 731
 PER_PAGE = 50  # subjects per page of the board
-FILTERS = ("status", "kind", "provider", "q")
-PROVIDER_SUBJECTS = 500  # subjects a provider page reads at most
+FILTERS = ("status", "kind", "provider", "q", "region")
 
 
 def form_instant(request: Request, name: str) -> datetime | None:
@@ -89,6 +87,7 @@ def board(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
             offset=offset,
             search=shown["q"] or None,
             provider=shown["provider"] or None,
+            region=shown["region"] or None,
         )
 
     statuses, total = listed((wanted - 1) * PER_PAGE)
@@ -96,7 +95,7 @@ def board(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
     page = min(wanted, pages)
     if page != wanted:  # past the last page: show the last
         statuses, total = listed((page - 1) * PER_PAGE)
-    every = queries.intervals_many([s.subject for s in statuses], known_at)
+    every = queries.intervals_many([s.subject for s in statuses], known_at, shown["region"] or None)
     rows = []
     for status in statuses:
         document = status.document
@@ -170,8 +169,13 @@ def bar_ticks(start: datetime, days: int) -> list[dict[str, str]]:
 
 
 def filters(request: Request) -> dict[str, str]:
-    """The board's filters, as given (checked): status, kind, provider, search."""
+    """The board's filters, as given (checked): status, kind, provider, search, country."""
     shown = {name: request.query_params.get(name, "").strip()[:200] for name in FILTERS}
+    if shown["region"]:
+        try:
+            shown["region"] = country_code(shown["region"])
+        except ValueError as error:
+            raise Problem(422, "Invalid country", f"region: {error}", field="region") from None
     if shown["status"] and shown["status"] not in STATUSES:
         raise Problem(422, "Invalid status", f"status: expected one of {', '.join(STATUSES)}")
     if shown["kind"] not in ("", "platform", "account"):
@@ -205,12 +209,16 @@ def day_bars(subject: str, channel: str, days: list[Day]) -> str:
 
 
 @router.api_route("/subjects/{subject}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
+def subject_page(
+    subject: str, request: Request, queries: Reads, tracker: Tracker, region: Region
+) -> HTMLResponse:
+    """A subject's status (worldwide, with each country's own answer as a lane of its own,
+    or in a `region`), why, its timeline and its facts."""
     as_of, known_at, context = moments(request, tracker)
     key = subject_key(subject)
-    status = queries.status(key, as_of, known_at)
-    history = queries.history(key, known_at)
-    intervals = queries.intervals(key, known_at)
+    status = queries.status(key, as_of, known_at, region)
+    history = queries.history(key, known_at, region=region)
+    intervals = queries.intervals(key, known_at, region)
     events = [e.record for e in history if not e.retracted]
     moment = as_of or now()
     born = min((i.valid_from for i in intervals), default=moment)
@@ -220,10 +228,11 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
         raise Problem(422, "Invalid range", "to must be later than from", field="to")
     channels = [str(channel) for channel in readings(status.document)]
     services = service_spans(key, history, start, end)
+    own = [] if region else sorted(queries.own_answers([key], start, end, known_at))
+    regional = {code: queries.intervals(key, known_at, code) for code in own}
     svg = timeline_svg(
         status.subject.key,
-        channels,
-        intervals,
+        channel_lanes(channels, intervals, regional),
         events,
         start,
         end,
@@ -258,6 +267,8 @@ def subject_page(subject: str, request: Request, queries: Reads, tracker: Tracke
             "lasts": lasts,
             "whole": whole,
             "citation": cited,
+            "region": region and {"code": region, "name": country_name(region)},
+            "countries": [{"code": code, "name": country_name(code)} for code in own],
             **context,
         },
     )
@@ -324,131 +335,6 @@ def citation(name: str, key: str, context: dict[str, Any]) -> dict[str, Any]:
     parts = urlsplit(link)
     csl_url = parts._replace(path=parts.path.rstrip("/") + "/citation.json").geturl()
     return {"text": text, "csl": csl, "link": link, "csl_url": csl_url}
-
-
-@router.api_route("/regions", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def regions_page(request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
-    """The countries where some subject's answer differs from the worldwide one at `as_of`."""
-    as_of, known_at, context = moments(request, tracker)
-    counts: dict[str, int] = {}
-    for status in queries.statuses(as_of, known_at):
-        for region in status.document.regions:
-            counts[region] = counts.get(region, 0) + 1
-    rows = [
-        {"code": code, "name": country_name(code), "subjects": n}
-        for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    ]
-    return templates.TemplateResponse(request, "regions.html", {"rows": rows, **context})
-
-
-@router.api_route("/regions/{region}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def region_page(region: str, request: Request, queries: Reads, tracker: Tracker) -> HTMLResponse:
-    """What is blocked, delisted, withdrawn or withheld in a country at `as_of`, and why."""
-    try:
-        code = country_code(region)
-    except ValueError as error:
-        raise Problem(404, "Unknown country", str(error)) from None
-    as_of, known_at, context = moments(request, tracker)
-    rows = [
-        {
-            "subject": status.subject.key,
-            "status": status.status.value,
-            "own": code in worldwide.document.regions,
-            "measures": [
-                {
-                    "type": measure.event.type,
-                    "provider": measure.event.provider,
-                    "occurred_at": iso(measure.event.occurred_at),
-                    "channels": [str(c) for c in measure.channels],
-                }
-                for measure in status.document.measures
-            ],
-        }
-        for worldwide in queries.statuses(as_of, known_at)
-        if not (status := worldwide.in_region(code)).document.status.available
-    ]
-    return templates.TemplateResponse(
-        request,
-        "region.html",
-        {"code": code, "name": country_name(code), "rows": rows, **context},
-    )
-
-
-@router.api_route("/providers", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def providers_page(request: Request, tracker: Tracker) -> HTMLResponse:
-    """Providers ranked by the subjects their measures in force cut off over the whole record
-    up to `as_of`, and the longest they bound one."""
-    as_of, known_at, context = moments(request, tracker)
-    tracker.queries.settle()
-    ranked = tracker.queries.providers(FIRST, as_of or now(), known_at)
-    rows = [
-        {
-            "provider": standing.provider,
-            "subjects": standing.subjects,
-            "longest": human_duration(standing.time),
-            "ongoing": any(row.ongoing for row in standing.bound),
-        }
-        for standing in ranked
-    ]
-    return templates.TemplateResponse(request, "providers.html", {"rows": rows, **context})
-
-
-@router.api_route("/providers/{provider}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResponse:
-    """What a provider did to whom and when, and the outage time each action opened, over
-    the whole record up to `as_of`."""
-    as_of, known_at, context = moments(request, tracker)
-    end = as_of or now()
-    tracker.queries.settle()
-    # Only the subjects it acted on (an indexed query) are read and folded into the report.
-    acted_on, acted_total = tracker.queries.page(
-        end, known_at, limit=PROVIDER_SUBJECTS, provider=provider[:200]
-    )
-    subjects = [s.subject.key for s in acted_on]
-    report = tracker.report(
-        FIRST, end, subjects=subjects, provider=provider[:200], known_at=known_at
-    )
-    if not report.providers:
-        raise Problem(404, "Unknown provider", f"no action by {provider!r} is recorded")
-    actions = [
-        {
-            "occurred_at": iso(action.record.fields["occurred_at"]),
-            "subject": action.record.subject.key,
-            "type": action.record.type,
-            "reason": action.record.fields.get("reason"),
-            "outage": human_duration(action.outage) if action.outage else "",
-            "sources": action.record.fields.get("sources", []),
-        }
-        for action in sorted(report.providers, key=lambda a: a.record.fields["occurred_at"])
-    ]
-    bound = [
-        {
-            "subject": a.subject.key,
-            "channel": str(a.channel),
-            "region": a.region,
-            "country": country_name(a.region) if a.region else None,
-            "time": human_duration(a.time),
-            "seconds": a.time.total_seconds(),
-            "since": iso(a.since),
-            "ongoing": a.ongoing,
-            "measures": a.measures,
-        }
-        for a in sorted(report.accountability, key=lambda a: (-a.time, a.subject.key))
-    ]
-    first = min(a["occurred_at"] for a in actions)[:10]
-    return templates.TemplateResponse(
-        request,
-        "provider.html",
-        {
-            "provider": report.providers[0].provider,
-            "actions": actions,
-            "subjects": sorted({a["subject"] for a in actions}),
-            "bound": bound,
-            "first": first,
-            "more": acted_total - len(subjects),
-            **context,
-        },
-    )
 
 
 @router.api_route("/feed.atom", methods=["GET", "HEAD"])

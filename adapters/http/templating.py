@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from adapters.wording import words
+from adapters.countries import country_name
+from adapters.wording import measure_words, words
 from domain.values import AccountStatus, Availability
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -22,6 +23,8 @@ def site(url: str) -> str:
 
 templates.env.filters["site"] = site
 templates.env.filters["words"] = words
+templates.env.filters["measure"] = measure_words
+templates.env.filters["country"] = country_name
 # The status vocabulary, in its order (best first), as the board's filter lists it.
 templates.env.globals["statuses"] = [str(s) for s in reversed(Availability)] + [
     str(s) for s in reversed(AccountStatus)

@@ -25,7 +25,14 @@ from domain.values import (
     provider_identity,
     status_value,
 )
-from projections.documents import HistoryEntry, RetractionRef, document, in_region, readings
+from projections.documents import (
+    FactRecord,
+    HistoryEntry,
+    RetractionRef,
+    document,
+    in_region,
+    readings,
+)
 from projections.status import Interval, Stretch, overlaid
 from service.queries import (
     Period,
@@ -351,6 +358,17 @@ class ReadModelQueries:
             )
             for row in (rows if limit is not None else rows[offset:])
         ]
+
+    def naming(self, region: str, known_at: datetime | None, limit: int) -> list[FactRecord]:
+        counts, params = recorded("a", maybe_micros(known_at))
+        rows = self._all(
+            lambda t: (
+                f"SELECT a.record FROM {t['timeline']} a WHERE a.regions LIKE %s AND {counts} "
+                "ORDER BY a.recorded_at DESC, a.subject_id DESC, a.version DESC LIMIT %s"
+            ),
+            [f"% {region} %", *params, limit],
+        )
+        return [record_from_json(from_json_text(row["record"])) for row in rows]
 
     def acted_on(
         self, provider: str, start: datetime, end: datetime, known_at: datetime | None

@@ -10,8 +10,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from adapters.reporting.formats import cell
 from adapters.reporting.tables import header, tables
-from adapters.timeline import timeline_svg
-from service.reports import Report
+from adapters.timeline import channel_lanes, timeline_svg
+from domain.values import SubjectKey
+from projections.documents import FactRecord
+from service.reports import Report, ServiceSpan
 
 templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"])
@@ -20,13 +22,18 @@ templates = Environment(
 
 def figures(report: Report) -> list[dict[str, Any]]:
     start, end = report.header.start, report.header.end
+    events: dict[SubjectKey, list[FactRecord]] = {}  # by subject, read once (not per subject)
+    for entry in report.events:
+        events.setdefault(entry.record.subject, []).append(entry.record)
+    services: dict[SubjectKey, list[ServiceSpan]] = {}
+    for span in report.services:
+        services.setdefault(span.subject, []).append(span)
     found = []
     for key in report.subjects:
         intervals = report.intervals.get(key, [])
         channels = list(dict.fromkeys(str(i.channel) for i in intervals))
-        events = [e.record for e in report.events if e.record.subject == key]
-        services = [s for s in report.services if s.subject == key]
-        svg = timeline_svg(key.key, channels, intervals, events, start, end, services)
+        bars = channel_lanes(channels, intervals)
+        svg = timeline_svg(key.key, bars, events.get(key, []), start, end, services.get(key, []))
         found.append({"subject": key.key, "svg": svg})
     return found
 

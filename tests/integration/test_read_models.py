@@ -94,6 +94,7 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
     found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], known_at))
     for region in COUNTRIES:
         found.append(queries.intervals(keys, known_at, region))
+        found.append(queries.naming(region, known_at, 3))
     if at_moments:  # the periods overlapping a range of valid time (reports add them up)
         found.append(queries.periods(keys, at_moments[0], at_moments[-1], known_at))
         found += [

@@ -4,6 +4,7 @@ a country or worldwide, with the measures in force; and a retracted fact recorde
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,7 @@ def test_a_country_page_and_the_countries_index(client):
     brazil = client.get("/regions/br", params={"as_of": "2024-09-01"})
     text = " ".join(brazil.text.split())
     assert brazil.status_code == 200 and "Brazil (BR)" in text
-    assert "Anatel access blocked" in text and "here only" in text
+    assert "Anatel blocked access on 2024-08-31" in text and "here only" in text
     assert "tiktok" not in text  # available there
     assert client.get("/regions/EU").status_code == 404
 
@@ -194,3 +195,60 @@ def test_changes_carry_a_countrys_own_transitions_with_the_country(regional):
     assert brazil.channels["web"] == ("online", "online") and brazil.regions == {}
     assert regional.queries.changes(start, end, region="FR") == []
     assert regional.queries.changes(start, end, net=True) == []
+
+
+def post_regional(client):
+    lines = [json.loads(line) for line in REGIONAL.read_text().splitlines() if line[:1] == "{"]
+    assert client.post("/events", json=lines, headers=AUTH).status_code == 201
+
+
+def test_a_subject_page_has_a_lane_for_each_country_of_its_own_and_says_why(client):
+    post_regional(client)
+    page = client.get("/subjects/x", params={"as_of": "2024-09-01"})
+    text = " ".join(page.text.split())
+    assert 'data-channel="in BR"' in text  # Brazil's own lane on the timeline
+    assert "Anatel blocked access on 2024-08-31" in text
+    brazil = " ".join(client.get("/subjects/x?as_of=2024-09-01&region=BR").text.split())
+    assert "X (formerly Twitter) in Brazil" in brazil
+    assert "Offline: Anatel blocked access on 2024-08-31." in brazil
+    assert 'data-channel="in BR"' not in brazil  # the lanes are Brazil's channels
+    assert client.get("/subjects/x?region=XX").status_code == 422
+
+
+def test_the_board_in_a_country_shows_the_answers_there(client):
+    post_regional(client)
+    board = " ".join(client.get("/?as_of=2024-09-01&region=br&status=offline").text.split())
+    assert "/subjects/x" in board and "/subjects/tiktok" not in board
+    assert client.get("/?region=EU").status_code == 422
+
+
+def test_a_country_page_has_a_timeline_and_a_feed_of_the_facts_naming_it(client):
+    post_regional(client)
+    page = " ".join(client.get("/regions/US", params={"as_of": "2025-03-01"}).text.split())
+    assert 'data-channel="tiktok"' in page and 'href="/regions/US/feed.atom"' in page
+    feed = client.get("/regions/us/feed.atom")
+    assert feed.status_code == 200
+    titles = re.findall(r"<title>(.*?)</title>", feed.text)
+    assert titles[0] == "deplatforming: United States"
+    assert len(titles) == 1 + 6 and all("in United States" in t for t in titles[1:])
+    assert "PlatformRegistered" not in feed.text  # worldwide facts name no country
+    worldwide = client.get("/feed.atom").text
+    assert "access blocked: x (Anatel) in Brazil" in worldwide
+
+
+def test_the_providers_index_says_where_each_bound_subjects(client):
+    post_regional(client)
+    page = " ".join(client.get("/providers").text.split())
+    assert '<a href="/regions/BR">Brazil</a>: web, ios, android' in page
+
+
+def test_a_report_in_a_country(regional):
+    made = regional.report("2024-01-01", "2025-01-01", subjects=[X], region="br")
+    assert made.header.selection.region == "BR"
+    [web] = [c for c in made.channels if c.channel == "web"]
+    assert web.by_status["offline"].total_seconds() == 3_402_000
+    assert {(a.provider, a.region, a.time.total_seconds()) for a in made.accountability} == {
+        ("Anatel", "BR", 3_402_000)
+    }
+    worldwide = regional.report("2024-01-01", "2025-01-01", subjects=[X])
+    assert not [o for o in worldwide.outages if o.channel == "web"]

@@ -73,10 +73,14 @@ def providers(
             {"from": iso(start), "to": iso(end), "providers": [standing_json(p) for p in ranked]}
         )
         return
-    table = table_of("providers by the subjects they cut off", ("provider", "subjects", "longest"))
+    table = table_of(
+        "providers by the subjects they cut off", ("provider", "subjects", "longest", "where")
+    )
     for standing in ranked:  # a provider's name is text, never Rich markup
         name = escape(standing.provider)
-        table.add_row(name, str(standing.subjects), human_duration(standing.time))
+        places = dict.fromkeys(row.region or "worldwide" for row in standing.bound)
+        where = ", ".join(sorted(places, key=lambda place: (place != "worldwide", place)))
+        table.add_row(name, str(standing.subjects), human_duration(standing.time), where)
     out.print(table)
 
 

@@ -11,7 +11,9 @@ import typer
 
 from adapters.cli.common import DatabaseURL, check_url, cli, err, fail, out, store
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "parler-2021.jsonl"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE = EXAMPLES / "parler-2021.jsonl"  # the story the demo replays
+REGIONAL = EXAMPLES / "regional-2024-2025.jsonl"  # loaded beside it, for the country pages
 
 
 @cli.command()
@@ -26,7 +28,8 @@ def demo(
         bool, typer.Option("--no-serve", help="Only print the replay, do not serve.")
     ] = False,
 ) -> None:
-    """Load the Parler example into a fresh store, replay it event by event, and serve it."""
+    """Load the examples into a fresh store (Parler's story, and regional cut-offs), replay
+    Parler's event by event, and serve them."""
     from adapters.cli.render import coloured, second, table_of
     from adapters.interchange import parse_lines
     from adapters.wording import words
@@ -34,14 +37,20 @@ def demo(
     from projections.documents import PlatformDocument
 
     url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
-    parsed = list(parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines()))
     with store(url) as services:
-        outcome = services.record([p.fact for p in parsed if p.fact is not None])
-        if outcome.rejected or not outcome.committed:
-            fail(f"the example did not load: {outcome.rejected}")
+        heads = []  # where each example's facts end in the store
+        for example in (EXAMPLE, REGIONAL):
+            parsed = list(parse_lines(example.read_text(encoding="utf-8").splitlines()))
+            outcome = services.record([p.fact for p in parsed if p.fact is not None])
+            if outcome.rejected or not outcome.committed:
+                fail(f"the example {example.name} did not load: {outcome.rejected}")
+            heads.append(services.app.head())
+        replayed = heads[0]
         queries = services.queries
         rows = []  # (moment, position, subject, what, by)
         for stored in services.app.export():
+            if stored.position > replayed:
+                break
             fact, key = stored.fact, stored.subject
             if not isinstance(fact, Subject.Action):
                 continue

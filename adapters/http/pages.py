@@ -239,7 +239,10 @@ def subject_page(
         services,
         link=lambda event: f"#event-{quote(event.event_id)}",
     )
-    changed = sorted({i.valid_from.year for i in intervals if i.channel == OVERALL})
+    changed = sorted(
+        {i.valid_from.year for i in intervals if i.channel == OVERALL}
+        | {e.occurred_at.year for e in events if e.occurred_at is not None}
+    )
     zooms = [
         {
             "label": str(year),
@@ -254,7 +257,8 @@ def subject_page(
     ]
     whole = str(request.url.remove_query_params(["from", "to"]))
     cited = citation(status.name, status.subject.key, context)
-    lasts = last_changes(events, moment)
+    # Worldwide, a country's own facts change no worldwide value; in a country, they do.
+    lasts = last_changes([e for e in events if region or "regions" not in e.fields], moment)
     return templates.TemplateResponse(
         request,
         "subject.html",

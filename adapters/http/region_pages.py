@@ -22,6 +22,7 @@ from service.query_service import QueryService
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(mark_page)])
 TIMELINE_FACTS = 500  # the last facts naming a country that its timeline marks, at most
+SPAN_DAYS = 90  # a country's timeline shows this many days up to the moment, at least
 
 
 @router.api_route("/regions", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -85,7 +86,7 @@ def region_timeline(
     keys = sorted({f.subject for f in facts}, key=sort_key)
     runs = queries.intervals_many(keys, known_at, code)
     first = min(f.occurred_at for f in facts if f.occurred_at is not None)
-    start = shifted(first, -max((end - first) / 20, timedelta(days=1)))
+    start = min(shifted(first, -(end - first) / 20), shifted(end, -timedelta(days=SPAN_DAYS)))
     bars = [(key.key, [r for r in runs[key] if r.channel == OVERALL]) for key in keys]
     return timeline_svg(f"every subject in {country_name(code)}", bars, facts, start, end)
 

@@ -224,3 +224,31 @@ def test_an_error_page_a_provider_page_and_the_api_docs_without_network(demo, br
     assert page.locator(".swagger-ui .opblock").count() > 10
     page.screenshot(path=ARTIFACTS / "docs-offline.png")
     page.close()
+
+
+def test_a_country_page_the_providers_index_and_a_subject_with_a_lane_per_country(demo, browser):
+    page = new_page(browser, 1200)
+    page.goto(f"{demo}regions/BR?as_of=2024-09-01T00:00")
+    assert page.locator("h1").inner_text() == "Brazil (BR)"
+    row = page.locator("table.events tbody tr", has=page.locator('a[href="/subjects/x"]'))
+    assert "Anatel blocked access on 2024-08-31" in row.inner_text()
+    assert "here only" in row.inner_text()
+    lane = page.locator('svg.timeline rect.interval.offline[data-channel="x"]')
+    assert lane.count() == 1  # X's status in Brazil: offline while blocked
+    assert serious_violations(page) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "country-brazil.png", full_page=True)
+    page.goto(f"{demo}providers")
+    anatel = page.locator("tr", has_text="Anatel").inner_text()
+    assert "Brazil: web, ios, android" in anatel
+    assert serious_violations(page) == []
+    page.screenshot(path=SCREENSHOTS / "providers.png", full_page=True)
+    page.goto(f"{demo}subjects/tiktok?as_of=2025-01-19T06:00&from=2025-01-15&to=2025-02-20")
+    lanes = page.locator("svg.timeline > text").all_text_contents()
+    assert "in US" in lanes  # the United States' own answer has a lane
+    offline = page.locator('svg.timeline rect.interval.offline[data-channel="in US"]')
+    assert offline.count() == 1
+    assert "TikTok shut it down on 2025-01-19" in page.inner_text("ul.countries")
+    assert serious_violations(page) == []
+    page.screenshot(path=SCREENSHOTS / "tiktok-countries.png", full_page=False)
+    page.close()

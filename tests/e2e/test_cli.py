@@ -321,3 +321,29 @@ def test_providers_ranks_them_by_the_subjects_their_measures_cut_off(database_ur
     assert all(row["ongoing"] for row in aws["bound"])
     table = run(database_url, "providers", "--from", "2021-01-01", "--to", "2021-02-01")
     assert "Amazon Web Services" in table.stdout
+
+
+def test_every_read_takes_a_country(database_url):
+    regional = EXAMPLE.parent / "regional-2024-2025.jsonl"
+    assert run(database_url, "import", str(regional)).returncode == 0
+
+    def answer(*args: str):
+        found = run(database_url, *args, "--json")
+        assert found.returncode == 0, found.stderr
+        return json.loads(found.stdout)
+
+    history = answer("history", "x", "--region", "br")
+    assert [h["type"] for h in history] == ["PlatformRegistered", "AccessBlocked", "AccessRestored"]
+    runs = answer("intervals", "x", "--region", "BR")
+    assert [r["status"] for r in runs if r["channel"] == "web"] == ["online", "offline", "online"]
+    assert [r["status"] for r in answer("intervals", "x") if r["channel"] == "web"] == ["online"]
+    period = ("--from", "2024-08-01", "--to", "2024-11-01")
+    [x] = answer("changes", *period)["subjects"]
+    assert x["changes"] == {} and {t["region"] for t in x["transitions"]} == {"BR"}
+    assert answer("changes", *period, "--region", "FR")["subjects"] == []
+    report = run(database_url, "report", *period, "--region", "br", "--format", "json")
+    assert json.loads(report.stdout)["header"]["region"] == "BR"
+    ranked = run(database_url, "providers", "--from", "2024-01-01", "--to", "2025-01-01")
+    assert "Anatel" in ranked.stdout and "BR" in ranked.stdout
+    refused = run(database_url, "history", "x", "--region", "EU")
+    assert refused.returncode == 2 and "EU" in refused.stderr

@@ -28,8 +28,13 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     api_token: str | None = None  # DEPLATFORM_API_TOKEN: the token named "default"
     api_tokens: Path | None = None  # DEPLATFORM_API_TOKENS: a file of name:hash lines
-    write_rate: float | None = None  # DEPLATFORM_WRITE_RATE: writes a minute per token
+    write_rate: float | None = None  # DEPLATFORM_WRITE_RATE: events a minute per token
     # Without a token the service is read-only.
+    # Links (permalinks, `Link` headers, feeds, citations) are built from DEPLATFORM_PUBLIC_URL
+    # if set, else from the request's Host, which must be one of DEPLATFORM_ALLOWED_HOSTS
+    # (comma-separated; by default the address served and localhost).
+    public_url: str | None = None
+    allowed_hosts: str | None = None
 
 
 class BadDatabaseURL(ValueError):

@@ -50,6 +50,11 @@ from service.recording import NewFact
 
 MAX_LINE_BYTES = 64 * 1024
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What XML 1.0 cannot hold (C0 controls but tab, newline and carriage return; lone
+# surrogates; U+FFFE and U+FFFF): no store keeps a NUL, and no feed, page or terminal should
+# be handed an escape sequence, so text holding one is refused at input.
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+SPELLED = re.compile(r"\\u(?:00[01]|d[89a-f]|fff[ef])|\\[bf]|[\ufffe\uffff]", re.IGNORECASE)
 # Set by the store, not the writer: accepted (an export imports again) and ignored.
 IGNORED_KEYS = ("event_id", "recorded_at", "recorded_by", "position")
 
@@ -206,15 +211,32 @@ def derived_event_id(raw: dict[str, Any]) -> str:
     return str(uuid5(NAMESPACE, canonical({k: v for k, v in raw.items() if k not in IGNORED_KEYS})))
 
 
+def check_characters(value: Any, where: str = "") -> None:
+    """Refuses text (keys and values, at any depth) holding a character `FORBIDDEN` names."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_characters(key, where)
+            check_characters(item, str(key) if not where else f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            check_characters(item, where)
+    elif isinstance(value, str) and (found := FORBIDDEN.search(value)):
+        name = "NUL" if found.group() == "\x00" else "a character XML forbids"
+        raise InvalidInput(
+            f"{where or 'a key'}: text must not contain {name} (U+{ord(found.group()):04X}): "
+            "XML, feeds and terminals cannot carry it"
+        )
+
+
 def to_new_fact(raw: Any, label: int | None = None, text: str | None = None) -> NewFact:
     """Validates one decoded JSON value (from `text`, if given) as an event of the
     interchange format."""
     if not isinstance(raw, dict):
         raise InvalidInput(f"expected a JSON object, got {type(raw).__name__}")
-    # No store can keep a NUL in text, nor should it. JSON text can only spell one as an
-    # escape, so text without "\u0000" is clear without encoding the value again.
-    if (text is None or "\\u0000" in text) and "\\u0000" in canonical(raw):
-        raise InvalidInput("text must not contain NUL (\\u0000) characters")
+    # JSON text can spell a character XML forbids only as an escape (or U+FFFE, U+FFFF as
+    # they are): text without one is clear without looking at the values again.
+    if text is None or SPELLED.search(text):
+        check_characters(raw)
     try:
         model = EVENT_INPUT.validate_python(raw)
     except ValidationError as error:

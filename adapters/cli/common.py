@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:  # the store, the HTTP stack and the domain load only where a command runs
     from structlog.typing import FilteringBoundLogger
@@ -101,10 +103,21 @@ NoProjections = Annotated[
 ]
 
 
+# Control characters (C0 but tab and newline, DEL, C1): an escape sequence in stored text
+# could clear the screen, recolour it or hide a link.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def markup_free(value: str) -> str:
+    """Text from input or the store inside a line of Rich markup: its own brackets and
+    control characters kept from the terminal."""
+    return escape(CONTROL.sub("", value))
+
+
 def fail(message: str, code: int = 1, *, as_json: bool = False) -> NoReturn:
     """Says what went wrong on stderr and exits; with `as_json` (a write asked for --json),
     also prints the write's summary object, nothing recorded, with the error in it."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {markup_free(message)}", highlight=False)
     if as_json:
         print_json({"recorded": 0, "duplicates": 0, "rejected": [], "error": message})
     raise typer.Exit(code)

@@ -9,8 +9,9 @@ from datetime import datetime
 import typer
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
+from rich.text import Text
 
-from adapters.cli.common import err, out, print_json
+from adapters.cli.common import CONTROL, err, markup_free, out, print_json
 from adapters.reporting.tables import human_duration
 from adapters.wording import words
 from domain.clock import iso, now
@@ -21,6 +22,12 @@ from service.queries import SubjectStatus
 from service.recording import Outcome
 
 COLOURS = {0: "red", 1: "yellow", 2: "green"}  # by rank: worst first
+
+
+def text(value: str | None) -> Text:
+    """Stored text (a provider, a reason, a name) as a cell: never read as Rich markup, and
+    without control characters."""
+    return Text(CONTROL.sub("", value or ""))
 
 
 def coloured(value: Status | str | None) -> str:
@@ -66,9 +73,9 @@ def status_table(statuses: Sequence[SubjectStatus]) -> Table:
             status.subject.key,
             coloured(status.status),
             second(doc.since),
-            by or (words(cause.type) if cause else ""),
+            text(by or (words(cause.type) if cause else "")),
             *(coloured(channels.get(c)) for c in ("web", "ios", "android")),
-            detail,
+            text(detail),
         )
     return table
 
@@ -85,10 +92,10 @@ def history_table(subject: str, entries: Sequence[HistoryEntry]) -> Table:
         table.add_row(
             f"{strike}{second(occurred)}",
             f"{strike}{words(record.type)}" + (" (retracted)" if entry.retracted else ""),
-            record.fields.get("provider", ""),
-            record.fields.get("reason", ""),
+            text(record.fields.get("provider")),
+            text(record.fields.get("reason")),
             second(record.recorded_at),
-            record.recorded_by or "",
+            text(record.recorded_by),
             str(record.position),
         )
     return table
@@ -113,7 +120,7 @@ def intervals_table(
             second(run.valid_to) or "(goes on)",
             human_duration(lasted),
             words(began.type) if began else ("(suspension ran out)" if not run.event_id else ""),
-            began.fields.get("provider", "") if began else "",
+            text(began.fields.get("provider") if began else None),
         )
     return table
 
@@ -141,7 +148,7 @@ def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool)
         )
     else:
         for line, error in rejected:
-            err.print(f"[red]line {line}:[/] {error}", highlight=False)
+            err.print(f"[red]line {line}:[/] {markup_free(error)}", highlight=False)
         verdict = "nothing recorded" if rejected and not recorded else f"recorded {recorded}"
         at = f" (store position {outcome.position})" if outcome.position else ""
         out.print(

@@ -56,9 +56,7 @@ def providers(
 ) -> None:
     """Providers ranked by the subjects their measures in force cut off in [--from, --to), and
     how long they bound each channel in each country."""
-    from rich.markup import escape
-
-    from adapters.cli.render import table_of
+    from adapters.cli.render import table_of, text
     from adapters.reporting.tables import human_duration
     from adapters.serialize import standing_json
     from domain.clock import iso
@@ -77,7 +75,7 @@ def providers(
         "providers by the subjects they cut off", ("provider", "subjects", "longest", "where")
     )
     for standing in ranked:  # a provider's name is text, never Rich markup
-        name = escape(standing.provider)
+        name = text(standing.provider)
         places = dict.fromkeys(row.region or "worldwide" for row in standing.bound)
         where = ", ".join(sorted(places, key=lambda place: (place != "worldwide", place)))
         table.add_row(name, str(standing.subjects), human_duration(standing.time), where)
@@ -154,7 +152,7 @@ def changes(
 ) -> None:
     """Every subject and channel whose status changed in (--from, --to], change by change:
     worldwide (with the countries whose own answer changed), or in a --region."""
-    from adapters.cli.render import coloured, second, table_of
+    from adapters.cli.render import coloured, second, table_of, text
     from adapters.serialize import change_json
     from domain.clock import iso
 
@@ -189,6 +187,6 @@ def changes(
                 second(t.at),
                 coloured(t.before),
                 coloured(t.after),
-                by,
+                text(by),
             )
     out.print(table)

@@ -30,7 +30,7 @@ def demo(
 ) -> None:
     """Load the examples into a fresh store (Parler's story, and regional cut-offs), replay
     Parler's event by event, and serve them."""
-    from adapters.cli.render import coloured, second, table_of
+    from adapters.cli.render import coloured, second, table_of, text
     from adapters.interchange import parse_lines
     from adapters.wording import words
     from domain import Subject
@@ -70,7 +70,7 @@ def demo(
                 if isinstance(after.document, PlatformDocument)
                 else ""
             )
-            table.add_row(second(moment), key.key, what, by, coloured(after.status), channels)
+            table.add_row(second(moment), key.key, what, text(by), coloured(after.status), channels)
     out.print(table)
     out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
     if no_serve:
@@ -105,6 +105,21 @@ def serve(
     run_server(url, host, port, not no_projections)
 
 
+def allowed_hosts(configured: str | None, host: str) -> list[str]:
+    """The Host headers the service answers: those configured, else the address it serves and
+    localhost's names (any, serving every address: then set DEPLATFORM_PUBLIC_URL)."""
+    if configured:
+        return [name.strip() for name in configured.split(",") if name.strip()]
+    if host in ("0.0.0.0", "::", ""):
+        err.print(
+            "[yellow]warning:[/] serving every address: links follow the Host header; "
+            "set DEPLATFORM_PUBLIC_URL or DEPLATFORM_ALLOWED_HOSTS",
+            highlight=False,
+        )
+        return ["*"]
+    return list(dict.fromkeys([host, "localhost", "127.0.0.1", "::1"]))
+
+
 def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
     import uvicorn  # the HTTP stack is loaded only by the commands that serve
 
@@ -119,6 +134,11 @@ def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
     except TokenFileError as error:
         fail(str(error), 2)
     app = create_app(
-        database_url, tokens=tokens, write_rate=settings.write_rate, follow_projections=follow
+        database_url,
+        tokens=tokens,
+        write_rate=settings.write_rate,
+        follow_projections=follow,
+        public_url=settings.public_url,
+        allowed_hosts=allowed_hosts(settings.allowed_hosts, host),
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.access import Tokens, WriteRate
 from adapters.composition import open_services
@@ -29,14 +32,37 @@ from domain.clock import iso
 from service.query_service import READ_WAIT
 
 MAX_BODY_BYTES = 1024 * 1024  # documented in the README and the OpenAPI description
-STOP_WAIT = 2.0
+STOP_WAIT = 2.0  # seconds the server waits for the runner's page in progress when stopping
 # Pages and reports use only their own inline styles and SVG: nothing from elsewhere, no script.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
-)  # seconds the server waits for the runner's page in progress when stopping
+)
+# The API docs (Swagger UI, ReDoc) run their own script and styles, from this server only.
+DOCS_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'self'; base-uri 'none'"
+)
 
 log = structlog.get_logger("deplatform.http")
+URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"  # what a URI may hold as it is (RFC 3986)
+
+
+class PublicURL:
+    """Takes every request as made to the service's public URL (its scheme and host), so
+    that the links it answers with never come from a Host header a client chose."""
+
+    def __init__(self, app: ASGIApp, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"public URL {url!r}: expected http(s)://host[:port]")
+        self.app, self.scheme, self.host = app, parts.scheme, parts.netloc.encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"host"]
+            scope = dict(scope, scheme=self.scheme, headers=[(b"host", self.host), *headers])
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -48,7 +74,12 @@ def create_app(
     follow_projections: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     read_wait: float = READ_WAIT,
+    public_url: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
+    """The service on a store. Links it gives are built from `public_url` if given, else from
+    the request's Host, refused (400) unless in `allowed_hosts` (None: any, as in tests)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Its runner projects; a request waits briefly for the store, then is answered 503.
@@ -138,8 +169,11 @@ def create_app(
         response.headers["X-Request-ID"] = request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "SAMEORIGIN"  # the reports page frames its report
-        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI loads its assets
-            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Referrer-Policy"] = "no-referrer"  # permalinks hold no secrets, sources
+        documentation = request.url.path.startswith(("/docs", "/redoc"))  # their own script
+        response.headers["Content-Security-Policy"] = (
+            DOCS_SECURITY_POLICY if documentation else CONTENT_SECURITY_POLICY
+        )
         progress = getattr(request.state, "progress", None)
         if progress is not None:  # a read: how far the read models it answered from are
             response.headers["X-Read-Models-Position"] = str(progress.position)
@@ -149,7 +183,13 @@ def create_app(
             # The same question with the record pinned as it stood: the same answer for good
             # (with `as_of` given: without it, the answer is about "now", which moves).
             canonical = request.url.include_query_params(known_at=iso(pinned))
-            response.headers["Link"] = f'<{canonical}>; rel="canonical"'
+            # A header holds Latin-1 only: a key in any script goes percent-encoded.
+            response.headers["Link"] = f'<{quote(str(canonical), safe=URI_SAFE)}>; rel="canonical"'
         return response
 
+    # Outermost (added last): every other part sees the request as made to the public URL.
+    if public_url is not None:
+        app.add_middleware(PublicURL, url=public_url)
+    elif allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     return app

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -123,12 +125,27 @@ def table_columns() -> dict[str, list[tuple[str, Kind]]]:
 # CSV ---------------------------------------------------------------------------------------
 
 
+# A text cell a spreadsheet would take for a formula (OWASP's rule for CSV injection).
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell as CSV holds it: text a spreadsheet would evaluate is prefixed with `'`."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA):
+        return "'" + value
+    return value
+
+
 def csv_text(table: Table) -> str:
+    """RFC 4180: CRLF between records, and any field holding a comma, a quote, CR or LF
+    quoted (a bare CR in a reason stays inside its field)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([name for name, _ in flat_columns(table)])
     for row in flat_rows(table):
-        writer.writerow(["" if v is None else v for v in row.values()])
+        writer.writerow([csv_cell(v) for v in row.values()])
     return out.getvalue()
 
 
@@ -172,17 +189,26 @@ def parquet_bytes(table: Table) -> bytes:
 # Markdown ----------------------------------------------------------------------------------
 
 
+# What gives text a meaning in Markdown or HTML inside a table cell: escaped, so that a
+# reason holding `<script>` or `[x](javascript:...)` reads as the text it is.
+URL_SAFE = ":/?#@!$&'()*+,;=%~-._"  # all but what could end an autolink (`<`, `>`, spaces)
+MARKUP = re.compile(r"([\\`*_\[\]<>|&~!])")
+
+
 def cell(value: Any, name: str, kind: Kind) -> str:
-    """A cell for people to read: durations as `5 d 16 h 1 min`, shares as percentages."""
+    """A cell for people to read: durations as `5 d 16 h 1 min`, shares as percentages; text
+    escaped, and the sources (http(s) URLs, checked at input) as links."""
     if value is None:
         return ""
     if kind == "duration":
         text = human_duration(value)
     elif name.startswith("share"):
         text = f"{value:.1%}"
+    elif name.endswith("sources"):
+        return " ".join(f"<{quote(url, safe=URL_SAFE)}>" for url in str(value).split())
     else:
         text = str(plain(value, kind))
-    return text.replace("|", "\\|").replace("\n", " ")
+    return MARKUP.sub(r"\\\1", " ".join(text.splitlines()))
 
 
 def markdown(report: Report) -> str:

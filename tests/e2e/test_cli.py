@@ -18,8 +18,12 @@ CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "contract"
 CONTRACT = CONTRACTS / "check_cli.py"
 
 
-def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    database_url: str, *args: str, stdin: str | None = None, env_columns: str | None = None
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, DEPLATFORM_DATABASE_URL=database_url)
+    if env_columns:
+        env["COLUMNS"] = env_columns
     return subprocess.run(
         [DEPLATFORM, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
     )
@@ -347,3 +351,26 @@ def test_every_read_takes_a_country(database_url):
     assert "Anatel" in ranked.stdout and "BR" in ranked.stdout
     refused = run(database_url, "history", "x", "--region", "EU")
     assert refused.returncode == 2 and "EU" in refused.stderr
+
+
+def test_stored_text_reaches_the_terminal_as_text(database_url):
+    """Rich markup in a provider's name is printed as written, and control characters in
+    stored text (refused at input, but a store may hold older ones) never reach it."""
+    from rich.console import Console
+
+    from adapters.cli.render import text
+
+    provider = "[bold red]Evil[/] [link=https://x.example]here[/link]"
+    registered = {"type": "PlatformRegistered", "platform": "p", "occurred_at": "2021-01-01"}
+    cut = registered | {"type": "HostingTerminated", "provider": provider}
+    lines = "\n".join(json.dumps(line) for line in (registered | {"name": "P"}, cut))
+    assert run(database_url, "import", "-", stdin=lines).returncode == 0
+    history = run(database_url, "history", "p", env_columns="250")
+    assert provider in history.stdout
+    refused = run(database_url, "record", "--json-event", json.dumps(cut | {"reason": "\x1b[2J"}))
+    assert refused.returncode == 1 and "\x1b" not in refused.stdout + refused.stderr
+    console = Console(force_terminal=True, color_system="truecolor", width=80)
+    with console.capture() as captured:
+        console.print(text("a\x1b[2J\x1b]8;;https://x.example\x1b\\b\x9b31mc"))
+    shown = captured.get()
+    assert "\x1b" not in shown and "\x9b" not in shown and shown.startswith("a[2J]8;;")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from adapters.http.app import create_app
-from tests.helpers import AUTH, EXAMPLE_EVENTS, LATE_REHOSTING, WORKED_EXAMPLE
+from tests.helpers import AUTH, EXAMPLE_EVENTS, LATE_REHOSTING, TOKEN, WORKED_EXAMPLE
 
 
 def is_problem(response, status: int) -> dict:
@@ -310,3 +311,33 @@ def test_a_read_names_the_known_at_that_pins_its_answer(loaded):
     )  # the record moved on
     pinned = loaded.get(canonical).json()
     assert pinned["status"] == asked.json()["status"] == "offline"  # the cited answer holds
+
+
+def test_a_key_in_any_script_works_in_every_route_and_header(client):
+    account = "twitter:\u0434\u043c\u0438\u0442\u0440\u0438\u0439"  # Cyrillic only
+    event = {"type": "AccountBanned", "account": account, "occurred_at": "2021-01-08"}
+    assert client.post("/events", json=event | {"provider": "T"}, headers=AUTH).status_code == 201
+    for path in ("status", "history", "intervals", "feed.atom", "citation.json", ""):
+        found = client.get(
+            f"/subjects/{account}/{path}".rstrip("/"), params={"as_of": "2021-02-01"}
+        )
+        assert found.status_code == 200, (path, found.text)
+    link = client.get(f"/subjects/{account}/status", params={"as_of": "2021-02-01"})
+    assert quote(account, safe=":") in link.headers["link"]
+
+
+def test_links_never_come_from_a_host_the_service_does_not_answer_for(database_url):
+    guarded = create_app(database_url, allowed_hosts=["deplatforming.example"])
+    with TestClient(guarded, base_url="http://deplatforming.example") as client:
+        assert client.get("/livez").status_code == 200
+        assert client.get("/livez", headers={"Host": "evil.example"}).status_code == 400
+    public = create_app(database_url, api_token=TOKEN, public_url="https://deplatforming.example")
+    with TestClient(public) as client:
+        assert client.post("/events", json=EXAMPLE_EVENTS[0], headers=AUTH).status_code == 201
+        found = client.get(
+            "/status", params={"as_of": "2021-01-01"}, headers={"Host": "evil.example"}
+        )
+        assert found.status_code == 200
+        assert found.headers["link"].startswith("<https://deplatforming.example/status?")
+        page = client.get("/", headers={"Host": "evil.example"}).text
+        assert "evil.example" not in page and "https://deplatforming.example/" in page

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pyarrow as pa
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -352,3 +354,34 @@ def test_accountability_in_a_country(tracker):
     }
     [table] = [t for name, t in tables(year).items() if name == "accountability"]
     assert ("Anatel", "x", "platform", "web", "BR", 3_402_000, 1) in [r[:7] for r in table.rows]
+
+
+HOSTILE = {
+    "provider": '=HYPERLINK("http://x.example","c")',
+    "reason": "@SUM(1+1)\r<script>alert(1)</script> [click](javascript:alert(1)) | -2+3\r\nline",
+}
+
+
+def test_hostile_text_is_inert_in_csv_and_markdown_and_read_back_by_every_tool(tracker, tmp_path):
+    import duckdb
+
+    registered = fact("PlatformRegistered", "p", name="P", occurred_at="2021-01-01")
+    cut = fact("HostingTerminated", "p", occurred_at="2021-01-05", **HOSTILE)
+    assert tracker.record([registered, cut]).committed
+    report = tracker.report(*JANUARY)
+    text = render(report, "csv", "events").content.decode()
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    [hostile] = [row for row in rows if row["type"] == "HostingTerminated"]
+    for name, value in HOSTILE.items():  # whole, and no longer a formula
+        assert hostile[name] == "'" + value
+    path = tmp_path / "events.csv"
+    path.write_text(text, newline="")
+    arrow = pa.csv.read_csv(path)
+    assert (
+        arrow.num_rows == len(rows) and arrow.column("reason")[1].as_py() == "'" + HOSTILE["reason"]
+    )
+    duck = duckdb.sql(f"SELECT provider, reason FROM read_csv('{path}', all_varchar = true)")
+    assert duck.fetchall()[1] == ("'" + HOSTILE["provider"], "'" + HOSTILE["reason"])
+    markdown = render(report, "md", None).content.decode()
+    assert "<script>" not in markdown and not re.search(r"(?<!\\)\]\(javascript:", markdown)
+    assert "\\<script\\>alert(1)\\</script\\>" in markdown

@@ -210,6 +210,18 @@ def test_absurd_nesting_and_nul_characters_are_refused_clearly():
     assert "NUL" in refusal(CUT | {"event_id": "a\u0000b"})
 
 
+@pytest.mark.parametrize("character", ["\u0001", "\u000b", "\u000c", "\u001b", "\ufffe", "\uffff"])
+@pytest.mark.parametrize("field", ["note", "reason", "provider"])
+def test_characters_xml_forbids_are_refused_naming_the_field(character, field):
+    found = refusal(CUT | {field: f"a{character}b"})
+    assert f"U+{ord(character):04X}" in found and found.startswith(f"{field}:")
+
+
+def test_tabs_newlines_and_any_script_pass():
+    note = "a\tb\r\nc, 日本語, Ελληνικά"
+    assert parse_line(json.dumps(CUT | {"note": note})).fields["note"] == note
+
+
 def test_urls_in_refusals_hide_their_password():
     from adapters.config import BadDatabaseURL, store_env
 

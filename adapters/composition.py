@@ -134,12 +134,14 @@ def open_services(
     embedded: bool = True,
     read_wait: float = READ_WAIT,
     timeout: float = COMMAND_TIMEOUT,
+    read_deadline: float | None = None,
 ) -> Services:
     """The tracker on the store a database URL names; tables are created on first use.
     `embedded`: writes project themselves (no runner follows the stream beside them).
-    `timeout`: seconds to wait for a lock another writer holds (see `adapters.config`)."""
+    `timeout`: seconds to wait for a lock another writer holds (see `adapters.config`).
+    `read_deadline`: seconds a read-model statement may run (None: as long as it takes)."""
     env = store_env(database_url, timeout)
-    return cast(Services, _open(env, embedded, read_wait))  # retry: untyped
+    return cast(Services, _open(env, embedded, read_wait, read_deadline))  # retry: untyped
 
 
 def projections(
@@ -154,7 +156,9 @@ def projections(
 # Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple
 # concurrently updated"); the loser tries again. (Refusals are reported by store_env first.)
 @retry(PersistenceError, max_attempts=5, wait=0.2)
-def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
+def _open(
+    env: dict[str, str], embedded: bool, read_wait: float, read_deadline: float | None
+) -> Services:
     app = Deplatforming(env=env)
     try:
         view = status_view(app.factory.datastore)  # type: ignore[attr-defined]  # the factory of a SQL store has one
@@ -164,7 +168,7 @@ def _open(env: dict[str, str], embedded: bool, read_wait: float) -> Services:
     derivation = workers_for(env)
     runner = Runner(app, view, projections(app, view, derivation))
     queries = QueryService(
-        ReadModelQueries(view),
+        ReadModelQueries(view, read_deadline),
         runner,
         wait=read_wait,
         recorded_at=app.recorded_at,

@@ -16,6 +16,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./deplatform.db"
 # server answers 503 then (and sooner when the store cannot be reached: CONNECT_TIMEOUT).
 COMMAND_TIMEOUT = 60.0  # the CLI: scripts would rather wait for another import to finish
 REQUEST_TIMEOUT = 3.0  # the HTTP service: a client is told to retry instead
+REQUEST_DEADLINE = 30.0  # the HTTP service: what one read may cost the store, at most
 CONNECT_TIMEOUT = 5.0  # at most, to get a connection (a pooled one, or a new one)
 
 
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     # (comma-separated; by default the address served and localhost).
     public_url: str | None = None
     allowed_hosts: str | None = None
+    request_deadline: float = REQUEST_DEADLINE  # DEPLATFORM_REQUEST_DEADLINE: seconds
 
 
 class BadDatabaseURL(ValueError):

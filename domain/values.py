@@ -167,7 +167,9 @@ class SubjectKey:
 
     @property
     def identity(self) -> str:
-        return self.key.lower() if self.kind == "account" else self.key
+        """What keys are compared by: an account's after NFKC and case folding, so that
+        full-width, mathematical and other compatibility spellings are the same account."""
+        return account_identity(self.key) if self.kind == "account" else self.key
 
     @property
     def id(self) -> UUID:
@@ -198,6 +200,11 @@ def checked_account_key(key: str) -> str:
             f"({', '.join(sorted(scripts))}), as look-alike spellings do"
         )
     return key
+
+
+@lru_cache(maxsize=65536)
+def account_identity(key: str) -> str:
+    return unicodedata.normalize("NFKC", key).casefold()
 
 
 @lru_cache(maxsize=65536)

@@ -113,6 +113,10 @@ class Queries(Protocol):
         unknown subjects get none."""
         ...
 
+    def probe(self) -> None:
+        """A trivial read, within the bounds of every read (a health check's)."""
+        ...
+
     def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:
         """Whether the store has (had, at `known_at`) any record of the subject."""
         ...

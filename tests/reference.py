@@ -36,6 +36,9 @@ class FoldQueries:
             raise nothing_known(subject.subject, known_at)
         return subject
 
+    def probe(self) -> None:
+        """The fold reads the event store: nothing to probe beyond it."""
+
     def exists(self, key: SubjectKey, known_at: datetime | None) -> bool:
         subject = self.app.load(key.id)
         return subject is not None and (known_at is None or subject.was_known_at(known_at))

@@ -140,5 +140,6 @@ def run_server(database_url: str, host: str, port: int, follow: bool) -> None:
         follow_projections=follow,
         public_url=settings.public_url,
         allowed_hosts=allowed_hosts(settings.allowed_hosts, host),
+        read_deadline=settings.request_deadline,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

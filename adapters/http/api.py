@@ -180,11 +180,17 @@ def livez() -> dict[str, str]:
 def healthz(tracker: Tracker, request: Request) -> JSONResponse:
     runner = tracker.runner
     store: dict[str, Any] = {"status": "ok"}
+    reads: dict[str, Any] = {"status": "ok"}
     try:
         progress = runner.report()
     except PersistenceError as error:
         store = {"status": "unreachable", "error": str(error)}
         progress = runner.remembered()
+    if store["status"] == "ok":
+        try:  # as reads are: bounded by their deadline (a lock held on a read model...)
+            tracker.queries.read_models.probe()
+        except PersistenceError as error:
+            reads = {"status": "unavailable", "error": str(error)}
     projection = progress_json(progress)
     expected = request.app.state.follow_projections  # a follower of this process's own
     if progress.failing_since is not None:
@@ -197,10 +203,11 @@ def healthz(tracker: Tracker, request: Request) -> JSONResponse:
         "status": "ok",
         "head": progress.head,
         "store": store,
+        "reads": reads,
         "projection": projection,
         "read_only": not request.app.state.tokens,
     }
-    down = [part for part in ("store", "projection") if body[part]["status"] != "ok"]
+    down = [part for part in ("store", "reads", "projection") if body[part]["status"] != "ok"]
     if not down:
         return JSONResponse(body)
     detail = "; ".join(f"{part}: {body[part]['status']}" for part in down)

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.access import Tokens, WriteRate
 from adapters.composition import open_services
-from adapters.config import REQUEST_TIMEOUT, redacted
+from adapters.config import REQUEST_DEADLINE, REQUEST_TIMEOUT, redacted
 from adapters.http import problems
 from adapters.http.api import EVENT_SCHEMA
 from adapters.http.api import router as api
@@ -76,6 +76,7 @@ def create_app(
     read_wait: float = READ_WAIT,
     public_url: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    read_deadline: float = REQUEST_DEADLINE,
 ) -> FastAPI:
     """The service on a store. Links it gives are built from `public_url` if given, else from
     the request's Host, refused (400) unless in `allowed_hosts` (None: any, as in tests)."""
@@ -84,7 +85,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Its runner projects; a request waits briefly for the store, then is answered 503.
         services = open_services(
-            database_url, embedded=False, timeout=REQUEST_TIMEOUT, read_wait=read_wait
+            database_url,
+            embedded=False,
+            timeout=REQUEST_TIMEOUT,
+            read_wait=read_wait,
+            read_deadline=read_deadline,
         )
         app.state.services = services
         stop = threading.Event()

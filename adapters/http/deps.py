@@ -41,7 +41,15 @@ def settled(
     ] = None,
 ) -> QueryService:
     """The query service, once the read models have caught up with this server's last
-    write (and the position the client names), or a short wait has passed."""
+    write (and the position the client names), or a short wait has passed. A position the
+    store has not reached is refused at once: waiting could not bring it."""
+    if min_position is not None and min_position > (head := tracker.runner.head()):
+        raise Problem(
+            422,
+            "Invalid request",
+            f"X-Min-Position: {min_position} is beyond the store's last position ({head})",
+            field="X-Min-Position",
+        )
     progress = tracker.queries.settle(min_position)
     request.state.progress = progress
     if "known_at" not in request.query_params:  # what the answer reflects, to cite it

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.templating import templates, wants_page
+from adapters.read_models.schema import ReadTooLong
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject
 from service.application import ConcurrentWrites
@@ -94,6 +95,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidSubject)
     async def on_invalid_subject(request: Request, error: InvalidSubject) -> Response:
         return problem_response(request, Problem(422, "Invalid subject key", str(error)))
+
+    @app.exception_handler(ReadTooLong)
+    async def on_read_too_long(request: Request, error: ReadTooLong) -> Response:
+        problem = Problem(503, "Read too long", str(error), headers={"Retry-After": RETRY_AFTER})
+        return problem_response(request, problem)
 
     @app.exception_handler(PersistenceError)
     async def on_store(request: Request, error: PersistenceError) -> Response:

@@ -4,17 +4,19 @@ recorders, sharing the application's datastore)."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.copy import Copy, FileWriter
 
-from adapters.read_models.schema import setup_retry
+from adapters.read_models.schema import ReadTooLong, setup_retry
 from adapters.read_models.writer import Writer
 from projections.ports import Rows, Table
 
@@ -63,11 +65,33 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
         self._insert_tracking(cursor, tracking)
 
     @contextmanager
-    def reading(self) -> Iterator[Any]:
+    def reading(self, deadline: float | None = None) -> Iterator[Any]:
         """On the pool's autocommit connections a statement is its own transaction: without
-        BEGIN and ROLLBACK around it, a read is one round trip, not three."""
-        with self.datastore.cursor() as c:
-            yield c
+        BEGIN and ROLLBACK around it, a read is one round trip, not three. With a `deadline`,
+        the read is bounded by the server (`statement_timeout`, and `lock_timeout` for a lock
+        another session holds), in a transaction pipelined with it (still one round trip),
+        and by this process, which cancels it if the server has not stopped it a second
+        later (a connection that holds without answering)."""
+        if deadline is None:
+            with self.datastore.cursor() as c:
+                yield c
+            return
+        limit = f"'{max(int(deadline * 1000), 1)}ms'"
+        with self.datastore.get_connection() as connection:
+            timer = threading.Timer(deadline + 1, connection.cancel_safe, kwargs={"timeout": 1})
+            timer.start()
+            try:
+                with connection.pipeline(), connection.transaction(force_rollback=True):
+                    c = connection.cursor()
+                    c.execute(f"SET LOCAL statement_timeout = {limit}")
+                    c.execute(f"SET LOCAL lock_timeout = {limit}")
+                    yield c
+            except psycopg.errors.QueryCanceled:
+                raise ReadTooLong(deadline) from None
+            except psycopg.errors.LockNotAvailable:
+                raise ReadTooLong(deadline) from None
+            finally:
+                timer.cancel()
 
     def insert(self, cursor: Any, table: str, rows: Table, columns: str = "") -> None:
         """With `COPY`, PostgreSQL's bulk load: a rebuild writes millions of rows, and a

@@ -121,8 +121,9 @@ def stretches_of(count: int, known: tuple[str, str], t: dict[str, str]) -> str:
 
 
 class ReadModelQueries:
-    def __init__(self, view: Generations) -> None:
+    def __init__(self, view: Generations, deadline: float | None = None) -> None:
         self.view = view
+        self.deadline = deadline  # seconds a statement may run (None: as long as it takes)
 
     def _one(self, query: Callable[[dict[str, str]], str], params: Sequence[Any]) -> Row | None:
         rows = self._all(query, params)
@@ -139,9 +140,12 @@ class ReadModelQueries:
             return self._run(query(self.view.tables()), params)
 
     def _run(self, query: str, params: Sequence[Any]) -> list[Row]:
-        with self.view.reading() as c:
+        with self.view.reading(self.deadline) as c:
             self.view.execute(c, query, params)
             return [dict(row) for row in c.fetchall()]
+
+    def probe(self) -> None:
+        self._all(lambda t: f"SELECT 1 FROM {t['periods']} LIMIT 1", [])
 
     def _subject(self, key: SubjectKey) -> Row | None:
         return self._one(

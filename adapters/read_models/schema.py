@@ -21,6 +21,8 @@ both databases).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +40,19 @@ from projections.ports import Table
 # generation of an older layout is replaced when opened.
 LAYOUT = 7
 TABLES = ("periods", "intervals", "subjects", "timeline")
+
+PROGRESS_STEPS = 10_000  # SQLite's virtual-machine steps between looks at a read's deadline
+
+
+class ReadTooLong(OperationalError):
+    """A read was stopped at its deadline (it would have held the store longer)."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(
+            f"the read took longer than its deadline ({deadline:g} s) and was stopped: "
+            "narrow the question (a shorter period, fewer subjects, a page) or use the CLI"
+        )
+
 
 # SQLite refuses at once (without waiting for the lock timeout) a transaction that read and
 # then wants to write while another process writes: these short set-up transactions retry.
@@ -127,10 +142,25 @@ class Tables:
             yield c
 
     @contextmanager
-    def reading(self) -> Iterator[Any]:
-        """A cursor for one statement that only reads (its own snapshot is consistent)."""
+    def reading(self, deadline: float | None = None) -> Iterator[Any]:
+        """A cursor for one statement that only reads (its own snapshot is consistent),
+        interrupted (`ReadTooLong`) once it has run `deadline` seconds: on SQLite, by a
+        progress handler that the engine calls as it works."""
         with self.cursor(commit=False) as c:
-            yield c
+            if deadline is None:
+                yield c
+                return
+            connection = c.sqlite_cursor.connection
+            ends = time.monotonic() + deadline
+            connection.set_progress_handler(lambda: time.monotonic() > ends, PROGRESS_STEPS)
+            try:
+                yield c
+            except sqlite3.OperationalError as error:
+                if "interrupted" in str(error):
+                    raise ReadTooLong(deadline) from None
+                raise
+            finally:
+                connection.set_progress_handler(None, 0)
 
     def tracking_key(self, projection: str) -> str:
         return f"{projection}-{self.generation}"

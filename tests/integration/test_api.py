@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import quote
 
 import pytest
@@ -341,3 +342,12 @@ def test_links_never_come_from_a_host_the_service_does_not_answer_for(database_u
         assert found.headers["link"].startswith("<https://deplatforming.example/status?")
         page = client.get("/", headers={"Host": "evil.example"}).text
         assert "evil.example" not in page and "https://deplatforming.example/" in page
+
+
+def test_a_position_the_store_has_not_reached_is_refused_at_once(loaded):
+    head = loaded.get("/healthz").json()["head"]
+    assert loaded.get("/status", headers={"X-Min-Position": str(head)}).status_code == 200
+    started = time.monotonic()
+    beyond = loaded.get("/status", headers={"X-Min-Position": str(2**63 - 1)})
+    assert time.monotonic() - started < 1
+    assert "beyond the store's last position" in is_problem(beyond, 422)["detail"]

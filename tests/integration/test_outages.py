@@ -13,7 +13,7 @@ import pytest
 
 from adapters.composition import open_services
 from domain.clock import now
-from tests.helpers import AUTH, EXAMPLE_EVENTS, serving
+from tests.helpers import AUTH, EXAMPLE_EVENTS, TOKEN, serving
 from tests.reference import FoldQueries
 from tests.tcp_proxy import TcpProxy
 
@@ -141,3 +141,47 @@ def test_a_held_sqlite_write_lock_makes_writes_503_in_bounded_time_and_reads_go_
             holder.execute("ROLLBACK")
             holder.close()
         assert httpx.post(f"{address}/events", json=new_platform(), headers=AUTH).status_code == 201
+
+
+def test_a_read_past_its_deadline_is_stopped_and_answered_503(database_url, monkeypatch):
+    """On SQLite the engine's progress handler stops it (here after a few steps: the deadline
+    is tiny); on PostgreSQL, held up by another session's lock on a read-model table, the
+    server's lock timeout does, in about the deadline."""
+    from fastapi.testclient import TestClient
+
+    from adapters.http.app import create_app
+    from adapters.read_models import schema
+
+    postgres = database_url.startswith("postgresql")
+    deadline = 1.0 if postgres else 1e-9
+    monkeypatch.setattr(schema, "PROGRESS_STEPS", 1)
+    app = create_app(database_url, api_token=TOKEN, read_deadline=deadline, read_wait=0.01)
+    with TestClient(app) as client:
+        assert client.post("/events", json=EXAMPLE_EVENTS, headers=AUTH).status_code == 201
+        holder = None
+        if postgres:
+            import psycopg
+
+            table = app.state.services.view.tables()["periods"]
+            holder = psycopg.connect(database_url.split("?")[0], autocommit=False)
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        try:
+            started = time.monotonic()
+            answer = client.get("/status", params={"as_of": "2021-01-12"})
+            took = time.monotonic() - started
+        finally:
+            if holder is not None:
+                holder.close()
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["title"] == "Read too long" and "deadline" in answer.json()["detail"]
+        assert took < deadline + BOUND
+        if postgres:  # health says so, within the same bound, while the lock is held
+            holder = psycopg.connect(database_url.split("?")[0], autocommit=False)
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            try:
+                health = client.get("/healthz")
+            finally:
+                holder.close()
+            assert health.status_code == 503 and "reads: unavailable" in health.json()["detail"]
+        if postgres:  # the lock gone, reads are answered again
+            assert client.get("/status", params={"as_of": "2021-01-12"}).status_code == 200

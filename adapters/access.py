@@ -115,17 +115,18 @@ def read_tokens_file(path: Path) -> list[Credential]:
     return credentials
 
 
-class WriteRate:
-    """At most `per_minute` writes per token name (a token bucket that refills steadily and
-    holds at most a minute's worth); `None` leaves writes unlimited."""
+class Allowance:
+    """At most `per_minute` units per name (a token bucket that refills steadily and holds at
+    most a minute's worth); `None` leaves them unlimited."""
 
     def __init__(self, per_minute: float | None) -> None:
         self.per_minute = per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens left, at)
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (units left, at)
         self._lock = threading.Lock()
 
-    def wait_needed(self, name: str) -> float:
-        """0 if this write may go ahead (and counts it); else the seconds until it may."""
+    def take(self, name: str, units: float = 1) -> float:
+        """0 if `units` may be spent now (and spends them); else the seconds until they may.
+        More than a minute's worth may be spent when the bucket is full (one large write)."""
         if not self.per_minute:
             return 0.0
         rate = self.per_minute / 60
@@ -133,8 +134,31 @@ class WriteRate:
             now = time.monotonic()
             left, at = self._buckets.get(name, (self.per_minute, now))
             left = min(self.per_minute, left + (now - at) * rate)
-            if left >= 1:
-                self._buckets[name] = (left - 1, now)
+            needed = min(units, self.per_minute)
+            if left >= needed:
+                self._buckets[name] = (left - units, now)
                 return 0.0
             self._buckets[name] = (left, now)
-            return math.ceil((1 - left) / rate * 10) / 10
+            return math.ceil((needed - left) / rate * 10) / 10
+
+    def wait(self, name: str) -> float:
+        """0 if a unit is left (spending none); else the seconds until one is."""
+        if not self.per_minute:
+            return 0.0
+        rate = self.per_minute / 60
+        with self._lock:
+            now = time.monotonic()
+            left, at = self._buckets.get(name, (self.per_minute, now))
+            left = min(self.per_minute, left + (now - at) * rate)
+            return 0.0 if left >= 1 else math.ceil((1 - left) / rate * 10) / 10
+
+    def give_back(self, name: str, units: float) -> None:
+        """Returns units spent on something that did not happen (a write the store refused)."""
+        if not self.per_minute:
+            return
+        with self._lock:
+            left, at = self._buckets.get(name, (self.per_minute, time.monotonic()))
+            self._buckets[name] = (min(self.per_minute, left + units), at)
+
+
+FAILED_CHECKS = 10.0  # wrong tokens a client may present a minute (each costs a scrypt check)

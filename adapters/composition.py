@@ -99,6 +99,7 @@ class Services:
         provider: str | None = None,
         known_at: datetime | str | None = None,
         region: str | None = None,
+        most: int | None = None,
     ) -> Report:
         """A report of `[start, end)`, times given as datetimes or as ISO 8601 text (for
         notebooks); its tables come as pyarrow tables from `adapters.reporting.formats`."""
@@ -110,7 +111,12 @@ class Services:
         )
         moment = parse_instant(known_at) if known_at is not None else None
         return self.queries.report(
-            parse_instant(start), parse_instant(end), selection, moment, version=version(PACKAGE)
+            parse_instant(start),
+            parse_instant(end),
+            selection,
+            moment,
+            version=version(PACKAGE),
+            most=most,
         )
 
     def close(self) -> None:

@@ -113,6 +113,11 @@ class Queries(Protocol):
         unknown subjects get none."""
         ...
 
+    def changed(self, start: datetime, end: datetime) -> list[SubjectKey]:
+        """The subjects (as known now) with a period beginning in `(start, end]`: those whose
+        status may have changed then, in `change_order`."""
+        ...
+
     def probe(self) -> None:
         """A trivial read, within the bounds of every read (a health check's)."""
         ...
@@ -160,6 +165,11 @@ def nothing_known(key: SubjectKey, known_at: datetime) -> UnknownSubject:
 def not_yet(key: SubjectKey, as_of: datetime, exists_from: datetime | None) -> UnknownSubject:
     since = f" (registered at {iso(exists_from)})" if exists_from else ""
     return UnknownSubject(f"{key.key!r} did not exist yet at {iso(as_of)}{since}")
+
+
+def change_order(key: SubjectKey) -> tuple[str, str]:
+    """Accounts, then platforms, by identity: the order of changes."""
+    return key.kind, key.identity
 
 
 def sort_key(key: SubjectKey) -> tuple[bool, str]:

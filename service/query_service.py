@@ -33,6 +33,7 @@ from service.reports import (
 )
 
 READ_WAIT = 2.0  # seconds a read waits for the read models to reach a write it follows
+CHUNK = 500  # subjects whose changes are read at once
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,18 @@ class Transition:
 
 
 Ends = dict[str, tuple[Status | None, Status | None]]  # per channel, its status at each end
+
+
+class TooLarge(ValueError):
+    """A question whose answer would be too large to give at once."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A page of changes, and the cursor of the next (None: the last page)."""
+
+    subjects: list[Change]
+    next: int | None
 
 
 @dataclass(frozen=True)
@@ -292,14 +305,41 @@ class QueryService:
         return self.read_models.intervals(keys, known_at, region)
 
     def changes(
-        self, start: datetime, end: datetime, *, net: bool = False, region: str | None = None
-    ) -> list[Change]:
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        net: bool = False,
+        region: str | None = None,
+        limit: int | None = None,
+        after: int = 0,
+    ) -> Changes:
         """Every subject and channel whose status changed in `(start, end]`, with each change
         in order; with `net`, only the channels whose status differs at the two ends. In a
         country: its answers. Worldwide: the worldwide answers, and the transitions of each
-        country's own answer that the worldwide ones do not make."""
-        # Subjects never cease to exist: those of `end` include those of `start`.
-        keys = sorted((s.subject for s in self.statuses(end)), key=lambda k: (k.kind, k.identity))
+        country's own answer that the worldwide ones do not make. With `limit`, at most that
+        many subjects, from the cursor `after` (a page's `next`): the read models give the
+        subjects with a period beginning in the period, and only those are read."""
+        candidates = self.read_models.changed(start, end)
+        found: list[Change] = []
+        at = after
+        while at < len(candidates) and (limit is None or len(found) < limit):
+            chunk = candidates[at : at + (CHUNK if limit is None else max(limit, 1))]
+            found += self._changes_among(chunk, start, end, net, region)
+            at += len(chunk)
+        if limit is not None and len(found) > limit:
+            found = found[:limit]
+            at = candidates.index(found[-1].subject, after) + 1
+        return Changes(found, at if at < len(candidates) else None)
+
+    def _changes_among(
+        self,
+        keys: list[SubjectKey],
+        start: datetime,
+        end: datetime,
+        net: bool,
+        region: str | None,
+    ) -> list[Change]:
         runs: dict[tuple[SubjectKey, str | None], list[Interval]] = {}
         moved: dict[SubjectKey, dict[str | None, list[Move]]] = {}
         for key, found in self.intervals_many(keys, None, region).items():
@@ -383,8 +423,10 @@ class QueryService:
         known_at: datetime | None = None,
         *,
         version: str,
+        most: int | None = None,
     ) -> Report:
-        """The report of a period, as the store knew it at `known_at` (now by default)."""
+        """The report of a period, as the store knew it at `known_at` (now by default), of at
+        most `most` subjects (more: `TooLarge`, before any is read)."""
         if end <= start:
             raise ValueError("a report's period must end after it starts")
         made = now()
@@ -399,6 +441,11 @@ class QueryService:
             ]
         if not selection.subjects:
             keys = [key for key in keys if selection.kind in (None, key.kind)]
+        if most is not None and len(keys) > most:
+            raise TooLarge(
+                f"the report would cover {len(keys)} subjects, more than {most}: narrow the "
+                "selection (subjects, kind, provider) or use the CLI"
+            )
         region = selection.region
         histories = {key: self.history(key, known_at, region=region) for key in keys}
         # Named subjects as first spelled (their facts say how).

@@ -15,6 +15,7 @@ from service.application import Deplatforming
 from service.queries import (
     Period,
     SubjectStatus,
+    change_order,
     no_record,
     not_yet,
     nothing_known,
@@ -35,6 +36,16 @@ class FoldQueries:
         if known_at is not None and not subject.was_known_at(known_at):
             raise nothing_known(subject.subject, known_at)
         return subject
+
+    def changed(self, start: datetime, end: datetime) -> list[SubjectKey]:
+        return sorted(
+            (
+                s.subject
+                for s in self.app.subjects()
+                if any(start < p.valid_from <= end for p in snapshots(s))
+            ),
+            key=change_order,
+        )
 
     def probe(self) -> None:
         """The fold reads the event store: nothing to probe beyond it."""

@@ -159,7 +159,7 @@ def changes(
     check_period(start, end)
     with store(database_url) as services:
         warn_if_behind(services)
-        found = services.queries.changes(start, end, net=net, region=region)
+        found = services.queries.changes(start, end, net=net, region=region).subjects
     if as_json:
         print_json(
             {

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters import interchange, json_input
-from adapters.access import Tokens
+from adapters.access import FAILED_CHECKS, Allowance, Tokens
 from adapters.composition import Services
 from adapters.http.deps import (
     MAX_POSITION,
@@ -31,6 +31,7 @@ from adapters.http.problems import RETRY_AFTER, Problem
 from adapters.serialize import change_json, history_json, interval_json, progress_json, status_json
 from domain.clock import iso, now
 from domain.values import Status, SubjectKind
+from service.application import ConcurrentWrites
 from service.query_service import QueryService
 from service.recording import NewFact, Outcome
 
@@ -153,18 +154,23 @@ def changes(
     net: Annotated[
         bool, Query(description="Only channels whose status differs at the two ends.")
     ] = False,
+    limit: Limit = 100,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="The cursor: a page's `next`.")
+    ] = 0,
 ) -> dict[str, Any]:
     if start is None:
         raise Problem(422, "Invalid request", "from: required", field="from")
     end = end or now()
     if end < start:
         raise Problem(422, "Invalid request", "to must not be before from", field="to")
-    found = queries.changes(start, end, net=net, region=region)
+    found = queries.changes(start, end, net=net, region=region, limit=limit, after=after)
     return {
         "from": iso(start),
         "to": iso(end),
         "region": region,
-        "subjects": [change_json(c) for c in found],
+        "subjects": [change_json(c) for c in found.subjects],
+        "next": found.next,
     }
 
 
@@ -228,9 +234,21 @@ def writer(request: Request) -> str:
             "Read-only service",
             "no API token is set (DEPLATFORM_API_TOKEN or DEPLATFORM_API_TOKENS): writes are off",
         )
+    client = request.client.host if request.client else ""
+    failed: Allowance = request.app.state.failed_checks
+    if wait := failed.wait(client):  # each check costs a scrypt: a guesser waits, no one else
+        raise Problem(
+            429,
+            "Too many failed token checks",
+            f"this client presented {FAILED_CHECKS:g} wrong tokens within a minute; try again "
+            f"in {wait:g} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     name = tokens.name_of(credentials.strip()) if scheme.lower() == "bearer" else None
     if name is None:
+        if credentials:
+            failed.take(client)
         raise Problem(
             401,
             "Unauthorized",
@@ -238,16 +256,22 @@ def writer(request: Request) -> str:
             "tokens",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    wait = request.app.state.write_rate.wait_needed(name)
+    limit_writes(request.app.state.write_rate, name, 0)
+    return name
+
+
+def limit_writes(rate: Allowance, name: str, events: int) -> None:
+    """Refuses (429) a write of `events` events beyond the token's rate (0: whether any is
+    left), spending them otherwise."""
+    wait = rate.take(name, events) if events else rate.wait(name)
     if wait:
         raise Problem(
             429,
             "Too many writes",
-            f"the token {name!r} may make {request.app.state.write_rate.per_minute:g} writes a "
-            f"minute; try again in {wait:g} s",
+            f"the token {name!r} may write {rate.per_minute:g} events a minute; try again in "
+            f"{wait:g} s",
             headers={"Retry-After": str(math.ceil(wait))},
         )
-    return name
 
 
 Writer = Depends(writer)
@@ -292,7 +316,17 @@ def answer(outcome: Outcome, parse_errors: list[tuple[int, str]]) -> JSONRespons
     return JSONResponse(summary, status_code=201 if summary["recorded"] else 200)
 
 
-def record(tracker: Services, items: list[Any], recorded_by: str) -> JSONResponse:
+def record(tracker: Services, items: list[Any], recorded_by: str, rate: Allowance) -> JSONResponse:
+    """Records the items (within the token's rate, spent only if the store took the write)."""
+    limit_writes(rate, recorded_by, len(items))
+    try:
+        return recorded(tracker, items, recorded_by)
+    except (PersistenceError, ConcurrentWrites):
+        rate.give_back(recorded_by, len(items))
+        raise
+
+
+def recorded(tracker: Services, items: list[Any], recorded_by: str) -> JSONResponse:
     facts: list[NewFact] = []
     parse_errors: list[tuple[int, str]] = []
     for index, item in enumerate(items, start=1):
@@ -333,12 +367,15 @@ EVENTS_BODY = {  # the body is read by `body` (for its size limit), so its schem
     openapi_extra=EVENTS_BODY,
 )
 def post_events(
-    tracker: Tracker, by: Annotated[str, Writer], payload: Annotated[Any, Depends(body)]
+    request: Request,
+    tracker: Tracker,
+    by: Annotated[str, Writer],
+    payload: Annotated[Any, Depends(body)],
 ) -> JSONResponse:
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise Problem(422, "Invalid events", "the array is empty")
-    return record(tracker, items, by)
+    return record(tracker, items, by, request.app.state.write_rate)
 
 
 class Retraction(BaseModel):
@@ -364,6 +401,7 @@ RETRACTION_BODY = {
 )
 def retract(
     event_id: str,
+    request: Request,
     tracker: Tracker,
     by: Annotated[str, Writer],
     payload: Annotated[Any, Depends(body)],
@@ -376,4 +414,4 @@ def retract(
         )
         raise Problem(422, "Invalid request", detail) from None
     retracting = {"type": "EventRetracted", "retracts": event_id, "reason": retraction.reason}
-    return record(tracker, [retracting], by)
+    return record(tracker, [retracting], by, request.app.state.write_rate)

@@ -18,7 +18,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.access import Tokens, WriteRate
+from adapters.access import FAILED_CHECKS, Allowance, Tokens
 from adapters.composition import open_services
 from adapters.config import REQUEST_DEADLINE, REQUEST_TIMEOUT, redacted
 from adapters.http import problems
@@ -145,7 +145,8 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     app.state.tokens = tokens if tokens is not None else Tokens.load(api_token)
-    app.state.write_rate = WriteRate(write_rate)
+    app.state.write_rate = Allowance(write_rate)  # events a minute, per token
+    app.state.failed_checks = Allowance(FAILED_CHECKS)  # wrong tokens a minute, per client
     app.state.follow_projections = follow_projections
     app.state.max_body_bytes = max_body_bytes
     problems.install(app)

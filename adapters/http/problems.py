@@ -15,6 +15,7 @@ from adapters.read_models.schema import ReadTooLong
 from domain.errors import UnknownSubject
 from domain.values import InvalidSubject
 from service.application import ConcurrentWrites
+from service.query_service import TooLarge
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER = "5"  # seconds, on a 503
@@ -117,6 +118,10 @@ def install(app: FastAPI) -> None:
         detail = f"other writers kept changing the same subjects: {error}; nothing was recorded"
         problem = Problem(503, "Write contention", detail, headers={"Retry-After": RETRY_AFTER})
         return problem_response(request, problem)
+
+    @app.exception_handler(TooLarge)
+    async def on_too_large(request: Request, error: TooLarge) -> Response:
+        return problem_response(request, Problem(413, "Too large", str(error)))
 
     @app.exception_handler(OverflowError)
     async def on_overflow(request: Request, error: OverflowError) -> Response:

@@ -17,6 +17,7 @@ from adapters.reporting.tables import SECTIONS
 from domain.values import SubjectKind
 
 router = APIRouter()
+MAX_SUBJECTS = 1000  # a report over the web covers at most this many (the CLI: any number)
 
 Start = Annotated[datetime | None, instant("from", "Start of the period (required for a file)")]
 End = Annotated[datetime | None, instant("to", "End of the period, excluded")]
@@ -74,6 +75,7 @@ def reports(
         provider=provider or None,
         known_at=known_at,
         region=region,
+        most=MAX_SUBJECTS,
     )
     try:
         rendered = render(made, fmt, table)

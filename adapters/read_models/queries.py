@@ -37,6 +37,7 @@ from projections.status import Interval, Stretch, overlaid
 from service.queries import (
     Period,
     SubjectStatus,
+    change_order,
     no_record,
     not_yet,
     nothing_known,
@@ -143,6 +144,17 @@ class ReadModelQueries:
         with self.view.reading(self.deadline) as c:
             self.view.execute(c, query, params)
             return [dict(row) for row in c.fetchall()]
+
+    def changed(self, start: datetime, end: datetime) -> list[SubjectKey]:
+        rows = self._all(
+            lambda t: (
+                f"SELECT DISTINCT s.kind, s.key, s.identity FROM {t['periods']} p "
+                f"JOIN {t['subjects']} s ON s.subject_id = p.subject_id "
+                "WHERE p.known_to IS NULL AND p.valid_from > %s AND p.valid_from <= %s"
+            ),
+            [micros(start), micros(end)],
+        )
+        return sorted((SubjectKey(r["kind"], r["key"]) for r in rows), key=change_order)
 
     def probe(self) -> None:
         self._all(lambda t: f"SELECT 1 FROM {t['periods']} LIMIT 1", [])

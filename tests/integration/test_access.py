@@ -68,14 +68,28 @@ def test_exported_writer_names_are_ignored_when_imported_again(tracker):
     assert tracker.record([again], recorded_by="bob").duplicates == [again.event_id]
 
 
-def test_writes_beyond_the_rate_of_a_token_get_429_with_retry_after(database_url):
+def test_events_beyond_the_rate_of_a_token_get_429_with_retry_after(database_url):
     app = create_app(database_url, api_token=TOKEN, write_rate=3)
     with TestClient(app) as client:
         answers = [client.post("/events", json=event, headers=AUTH) for event in EXAMPLE_EVENTS[:5]]
-    assert [a.status_code for a in answers[:3]] == [201, 201, 201]
-    limited = answers[3]
-    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
-    assert "3 writes a minute" in limited.json()["detail"]
+        assert [a.status_code for a in answers[:3]] == [201, 201, 201]
+        limited = answers[3]
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert "3 events a minute" in limited.json()["detail"]
+    with TestClient(create_app(database_url, api_token=TOKEN, write_rate=3)) as client:
+        many = client.post("/events", json=EXAMPLE_EVENTS[5:9], headers=AUTH)
+        assert many.status_code == 201  # a full minute's allowance, spent by 4 events at once
+        again = client.post("/events", json=EXAMPLE_EVENTS[9], headers=AUTH)
+        assert again.status_code == 429  # events are counted, not requests
+
+
+def test_a_client_guessing_tokens_is_held_off_without_checking_its_guesses(database_url):
+    app = create_app(database_url, api_token=TOKEN)
+    with TestClient(app) as client:
+        wrong = {"Authorization": "Bearer guess"}
+        answers = [client.post("/events", json={}, headers=wrong).status_code for _ in range(11)]
+        assert answers == [401] * 10 + [429]
+        assert client.get("/status").status_code == 200  # reads are not held off
 
 
 def test_a_bad_tokens_file_is_refused_at_start_naming_its_line_not_its_content(tmp_path):

@@ -351,3 +351,26 @@ def test_a_position_the_store_has_not_reached_is_refused_at_once(loaded):
     beyond = loaded.get("/status", headers={"X-Min-Position": str(2**63 - 1)})
     assert time.monotonic() - started < 1
     assert "beyond the store's last position" in is_problem(beyond, 422)["detail"]
+
+
+def test_changes_come_in_pages_that_read_only_their_subjects(loaded):
+    window = {"from": "2021-01-01", "to": "2021-02-01"}
+    whole = loaded.get("/changes", params=window).json()
+    assert whole["next"] is None and len(whole["subjects"]) > 2
+    pages, after = [], 0
+    while after is not None:
+        page = loaded.get("/changes", params=window | {"limit": 2, "after": after}).json()
+        assert len(page["subjects"]) <= 2
+        pages += page["subjects"]
+        after = page["next"]
+    assert pages == whole["subjects"]
+
+
+def test_a_report_too_large_to_make_over_the_web_is_refused_naming_its_size(loaded, monkeypatch):
+    from adapters.http import reports
+
+    monkeypatch.setattr(reports, "MAX_SUBJECTS", 2)
+    window = {"from": "2021-01-01", "to": "2021-02-01", "format": "json"}
+    refused = is_problem(loaded.get("/reports", params=window), 413)
+    assert "more than 2" in refused["detail"] and "narrow the selection" in refused["detail"]
+    assert loaded.get("/reports", params=window | {"subject": "parler"}).status_code == 200

@@ -101,6 +101,8 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
             queries.acted_on(provider, at_moments[0], at_moments[-1], known_at)
             for provider in ("H", "k", "P")
         ]
+        if known_at is None:
+            found.append(queries.changed(at_moments[0], at_moments[len(at_moments) // 2]))
     return found
 
 

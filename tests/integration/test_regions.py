@@ -182,7 +182,7 @@ def test_a_page_of_a_country_filters_by_its_own_status(regional):
 
 def test_changes_carry_a_countrys_own_transitions_with_the_country(regional):
     start, end = parse_instant("2024-08-01"), parse_instant("2024-11-01")
-    [x] = regional.queries.changes(start, end)
+    [x] = regional.queries.changes(start, end).subjects
     assert x.subject.key == X and x.channels == {}  # nothing changed worldwide
     assert {(t.region, t.channel, t.before, t.after) for t in x.transitions} == {
         ("BR", channel, before, after)
@@ -191,10 +191,10 @@ def test_changes_carry_a_countrys_own_transitions_with_the_country(regional):
     }
     assert {t.event.type for t in x.transitions} == {"AccessBlocked", "AccessRestored"}
     assert x.regions["BR"]["web"] == ("online", "online")
-    [brazil] = regional.queries.changes(start, end, region="BR")
+    [brazil] = regional.queries.changes(start, end, region="BR").subjects
     assert brazil.channels["web"] == ("online", "online") and brazil.regions == {}
-    assert regional.queries.changes(start, end, region="FR") == []
-    assert regional.queries.changes(start, end, net=True) == []
+    assert regional.queries.changes(start, end, region="FR").subjects == []
+    assert regional.queries.changes(start, end, net=True).subjects == []
 
 
 def post_regional(client):

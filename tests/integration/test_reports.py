@@ -213,7 +213,7 @@ def eightchan(tracker: Services) -> None:
 def test_changes_list_every_change_inside_the_period(tracker):
     eightchan(tracker)
     start, end = at("2019-08-05T13:00:00Z"), at("2019-11-30T00:00:00Z")
-    [change] = tracker.queries.changes(start, end)
+    [change] = tracker.queries.changes(start, end).subjects
     assert change.subject.key == "8chan"
     web = [
         (t.at, t.before, t.after, t.event.fields["provider"])
@@ -225,7 +225,7 @@ def test_changes_list_every_change_inside_the_period(tracker):
         (at("2019-11-02T00:00:00Z"), "offline", "online", "VanwaTech"),
     ]
     assert change.channels["web"] == ("online", "online")
-    assert tracker.queries.changes(start, end, net=True) == []
+    assert tracker.queries.changes(start, end, net=True).subjects == []
 
 
 def documents(report: Report) -> dict:

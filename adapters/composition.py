@@ -80,8 +80,9 @@ class Services:
         return self._written(outcome)
 
     def _written(self, outcome: Outcome) -> Outcome:
-        """After a write: embedded, the read models catch up; readers learn its position."""
-        if outcome.committed and self.project_writes:
+        """After a write: embedded, the read models catch up (whatever it wrote: a write of
+        duplicates alone still brings lagging ones up to date); readers learn its position."""
+        if self.project_writes:
             try:
                 self.runner.catch_up()
             except PersistenceError as error:  # the write stands; a later catch-up applies it

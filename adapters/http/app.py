@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -28,6 +28,7 @@ from adapters.http.pages import router as pages
 from adapters.http.provider_pages import router as provider_pages
 from adapters.http.region_pages import router as region_pages
 from adapters.http.reports import router as reports
+from adapters.http.templating import href
 from domain.clock import iso
 from service.query_service import READ_WAIT
 
@@ -45,7 +46,6 @@ DOCS_SECURITY_POLICY = (
 )
 
 log = structlog.get_logger("deplatform.http")
-URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"  # what a URI may hold as it is (RFC 3986)
 
 
 class PublicURL:
@@ -190,7 +190,7 @@ def create_app(
             # (with `as_of` given: without it, the answer is about "now", which moves).
             canonical = request.url.include_query_params(known_at=iso(pinned))
             # A header holds Latin-1 only: a key in any script goes percent-encoded.
-            response.headers["Link"] = f'<{quote(str(canonical), safe=URI_SAFE)}>; rel="canonical"'
+            response.headers["Link"] = f'<{href(canonical)}>; rel="canonical"'
         return response
 
     # Outermost (added last): every other part sees the request as made to the public URL.

@@ -17,7 +17,7 @@ from adapters.composition import PACKAGE, Services
 from adapters.countries import country_code, country_name
 from adapters.http.deps import Reads, Region, Tracker, subject_key
 from adapters.http.problems import Problem
-from adapters.http.templating import mark_page, templates
+from adapters.http.templating import href, mark_page, templates
 from adapters.interchange import FORBIDDEN
 from adapters.serialize import history_json, record_json, status_json
 from adapters.timeline import channel_lanes, fill, timeline_svg
@@ -62,8 +62,8 @@ def moments(
     form = {k: (v[:19] if v and request.query_params.get(k) else "") for k, v in shown.items()}
     query = "?" + str(request.query_params) if request.query_params else ""
     pinned = known_at or tracker.app.last_recorded_at() or moment
-    permalink = request.url.include_query_params(as_of=iso(moment), known_at=iso(pinned))
-    return as_of, known_at, {"form": form, "query": query, "permalink": str(permalink), **shown}
+    permalink = href(request.url.include_query_params(as_of=iso(moment), known_at=iso(pinned)))
+    return as_of, known_at, {"form": form, "query": query, "permalink": permalink, **shown}
 
 
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)

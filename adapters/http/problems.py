@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from adapters.http.templating import templates, wants_page
 from adapters.read_models.schema import ReadTooLong
@@ -84,6 +86,26 @@ def problem_response(request: Request, problem: Problem) -> Response:
     )
 
 
+def allowed_methods(request: Request) -> set[str]:
+    """The methods the routes of the request's path take (Starlette names one route's)."""
+    allowed: set[str] = set()
+    for route in leaves(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            allowed |= getattr(route, "methods", None) or set()
+    return allowed
+
+
+def leaves(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes, those of included routers among them (no prefix is used here)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's included router
+        if included is not None:
+            yield from leaves(included.routes)
+        else:
+            yield route
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, problem: Problem) -> Response:
@@ -141,5 +163,7 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
         headers = dict(error.headers or {})
+        if error.status_code == 405:  # every route of the path says which methods it takes
+            headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
         problem = Problem(error.status_code, title, str(error.detail), headers=headers)
         return problem_response(request, problem)  # with its headers: `Allow` on a 405

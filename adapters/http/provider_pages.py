@@ -71,7 +71,9 @@ def where_bound(bound: Sequence[Accountability]) -> list[dict[str, Any]]:
     ]
 
 
-@router.api_route("/providers/{provider}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.api_route(  # a provider's name may hold "/" (links keep it as it is)
+    "/providers/{provider:path}", methods=["GET", "HEAD"], response_class=HTMLResponse
+)
 def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResponse:
     """What a provider did to whom and when, and the outage time each action opened, over
     the whole record up to `as_of`."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -13,6 +13,15 @@ from adapters.wording import measure_words, words
 from domain.values import AccountStatus, Availability
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"  # what a URI may hold as it is (RFC 3986)
+
+
+def href(url: object) -> str:
+    """A URL as a link or a header holds it: what a URI may not hold as it is (a space, a
+    key in any script) percent-encoded."""
+    return quote(str(url), safe=URI_SAFE)
 
 
 def site(url: str) -> str:

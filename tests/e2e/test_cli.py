@@ -374,3 +374,12 @@ def test_stored_text_reaches_the_terminal_as_text(database_url):
         console.print(text("a\x1b[2J\x1b]8;;https://x.example\x1b\\b\x9b31mc"))
     shown = captured.get()
     assert "\x1b" not in shown and "\x9b" not in shown and shown.startswith("a[2J]8;;")
+
+
+def test_an_import_of_duplicates_alone_still_brings_lagging_read_models_up_to_date(database_url):
+    assert run(database_url, "import", str(EXAMPLE), "--no-projections").returncode == 0
+    lagging = json.loads(run(database_url, "projections", "status", "--json").stdout)
+    assert lagging["lag"] > 0
+    again = run(database_url, "import", str(EXAMPLE), "--json")
+    assert json.loads(again.stdout)["recorded"] == 0
+    assert json.loads(run(database_url, "projections", "status", "--json").stdout)["lag"] == 0

@@ -374,3 +374,16 @@ def test_a_report_too_large_to_make_over_the_web_is_refused_naming_its_size(load
     refused = is_problem(loaded.get("/reports", params=window), 413)
     assert "more than 2" in refused["detail"] and "narrow the selection" in refused["detail"]
     assert loaded.get("/reports", params=window | {"subject": "parler"}).status_code == 200
+
+
+def test_small_points_of_a_hostile_probe(loaded):
+    wrong = loaded.put("/events", json={})
+    assert is_problem(wrong, 405) and set(wrong.headers["allow"].split(", ")) >= {"GET", "POST"}
+    slashed = dict(EXAMPLE_EVENTS[1], provider="AC/DC Hosting", event_id="slash")
+    assert loaded.post("/events", json=slashed, headers=AUTH).status_code == 201
+    page = loaded.get("/providers/AC/DC Hosting")
+    assert page.status_code == 200 and "AC/DC Hosting" in page.text
+    assert 'href="http://testserver/providers/AC/DC%20Hosting?' in page.text  # the permalink
+    headers = loaded.get("/").headers
+    assert headers["referrer-policy"] == "no-referrer"
+    assert "script-src 'self'" in loaded.get("/docs").headers["content-security-policy"]

@@ -28,6 +28,9 @@ class NewFact:
     label: int | None = None  # where it came from (an input line), echoed in rejections
 
 
+LISTED = 1000  # rejections a long write lists (the others are counted)
+
+
 @dataclass(frozen=True)
 class Rejection:
     label: int | None
@@ -45,17 +48,22 @@ class Outcome:
     committed: bool = False
     position: int | None = None  # the store's last position once the write committed
     uncounted: tuple[int, int] = (0, 0)  # recorded and duplicates added without their ids
+    unlisted: int = 0  # rejections counted beyond the `LISTED` kept
 
     def extend(self, other: Outcome, *, ids: bool = True) -> None:
         """Adds what another part of the same write found; without `ids`, only how many
-        were recorded and duplicates (an import of millions keeps its memory bounded)."""
+        were recorded and duplicates, and the first `LISTED` rejections (an import of
+        millions keeps its memory bounded)."""
         if ids:
             self.recorded += other.recorded
             self.duplicates += other.duplicates
-        else:
-            recorded, duplicates = self.uncounted
-            self.uncounted = (recorded + len(other.recorded), duplicates + len(other.duplicates))
-        self.rejected += other.rejected
+            self.rejected += other.rejected
+            return
+        recorded, duplicates = self.uncounted
+        self.uncounted = (recorded + len(other.recorded), duplicates + len(other.duplicates))
+        room = max(LISTED - len(self.rejected), 0)
+        self.rejected += other.rejected[:room]
+        self.unlisted += len(other.rejected[room:]) + other.unlisted
 
     @property
     def recorded_count(self) -> int:

@@ -145,14 +145,18 @@ def report(outcome: Outcome, parse_errors: list[tuple[int, str]], as_json: bool)
                 if outcome.uncounted == (0, 0)
                 else {}
             )
+            | ({"rejected_unlisted": outcome.unlisted} if outcome.unlisted else {})
         )
     else:
         for line, error in rejected:
             err.print(f"[red]line {line}:[/] {markup_free(error)}", highlight=False)
+        if outcome.unlisted:
+            err.print(f"… and {outcome.unlisted} more rejected lines", highlight=False)
         verdict = "nothing recorded" if rejected and not recorded else f"recorded {recorded}"
         at = f" (store position {outcome.position})" if outcome.position else ""
+        count = len(rejected) + outcome.unlisted
         out.print(
-            f"{verdict}, {outcome.duplicate_count} duplicate(s), {len(rejected)} rejected{at}",
+            f"{verdict}, {outcome.duplicate_count} duplicate(s), {count} rejected{at}",
             highlight=False,
         )
     if rejected:

@@ -47,21 +47,27 @@ def import_(
     from adapters.cli.render import progress_bar, report
     from adapters.import_lines import parse_chunks
     from adapters.runtime import spare_survivors
+    from service.recording import LISTED
 
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror}", 2)
-    parse_errors: list[tuple[int, str]] = []
+    parse_errors: list[tuple[int, str]] = []  # the first LISTED; the others counted
+    unlisted = 0
 
     def chunks() -> Iterator[list[NewFact]]:
         """The file's facts, a chunk at a time; lines that are not facts are noted. A large
         file is parsed by a worker process meanwhile."""
+        nonlocal unlisted
         large = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and (
             os.fstat(stream.fileno()).st_size > PARALLEL_BYTES
         )
         for parsed in parse_chunks(stream, IMPORT_CHUNK, parallel=large):
-            parse_errors.extend((p.line, p.error) for p in parsed if p.error is not None)
+            errors = [(p.line, p.error) for p in parsed if p.error is not None]
+            room = max(LISTED - len(parse_errors), 0)
+            parse_errors.extend(errors[:room])
+            unlisted += len(errors[room:])
             yield [p.fact for p in parsed if p.fact is not None]
             spare_survivors()  # what the chunk left alive stays: collections skip it
 
@@ -77,7 +83,9 @@ def import_(
             progress=advance,
             recorded_by=cli_writer(),
         )
-    log().info("import", file=file, recorded=outcome.recorded_count, rejected=len(outcome.rejected))
+    outcome.unlisted += unlisted
+    rejected = len(parse_errors) + len(outcome.rejected) + outcome.unlisted
+    log().info("import", file=file, recorded=outcome.recorded_count, rejected=rejected)
     report(outcome, parse_errors, as_json)
 
 

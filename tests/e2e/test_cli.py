@@ -383,3 +383,14 @@ def test_an_import_of_duplicates_alone_still_brings_lagging_read_models_up_to_da
     again = run(database_url, "import", str(EXAMPLE), "--json")
     assert json.loads(again.stdout)["recorded"] == 0
     assert json.loads(run(database_url, "projections", "status", "--json").stdout)["lag"] == 0
+
+
+def test_a_long_import_lists_the_first_refusals_and_counts_the_others(database_url, tmp_path):
+    from service.recording import LISTED
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{}\n" * (LISTED + 500) + (EXAMPLE.read_text()))
+    found = run(database_url, "import", str(bad), "--skip-invalid", "--json")
+    summary = json.loads(found.stdout)
+    assert found.returncode == 1 and summary["recorded"] == 12
+    assert len(summary["rejected"]) == LISTED and summary["rejected_unlisted"] == 500

@@ -25,6 +25,7 @@ from adapters.derivation import workers_for
 from adapters.interchange import export_record, parse_instant
 from adapters.read_models.backends import StatusView, status_view
 from adapters.read_models.queries import ReadModelQueries
+from adapters.spelling import look_alike_id
 from domain.values import SubjectKey, SubjectKind
 from projections.ports import Derivation, Projection
 from projections.runner import Runner
@@ -166,7 +167,7 @@ def projections(
 def _open(
     env: dict[str, str], embedded: bool, read_wait: float, read_deadline: float | None
 ) -> Services:
-    app = Deplatforming(env=env)
+    app = Deplatforming(env=env, look_alike_id=look_alike_id)
     try:
         view = status_view(app.factory.datastore)  # type: ignore[attr-defined]  # the factory of a SQL store has one
     except PersistenceError:

@@ -60,6 +60,7 @@ class Writing:
         self.index = write
         self.held = held
         self.current = current
+        self.look_alike_id = app.look_alike_id
 
     def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
         taken = self.held.take(subject_ids)
@@ -93,9 +94,16 @@ class Deplatforming(Application[UUID]):
 
     name = "deplatforming"  # pinned: PostgreSQL tables are named after it
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        look_alike_id: Callable[[SubjectKey], str | None] = lambda key: None,
+    ) -> None:
+        """`look_alike_id`: the index id a subject shares with those it could pass for, so
+        that a new one is refused (by default none is)."""
         super().__init__(env)
         self._written = SubjectCache(CACHE_FACTS)
+        self.look_alike_id = look_alike_id
 
     @property
     def index(self) -> EventIndex:

@@ -84,6 +84,10 @@ class Subjects(Protocol):
     @property
     def index(self) -> EventIds: ...
 
+    def look_alike_id(self, key: SubjectKey) -> str | None:
+        """The index id a subject shares with those it could pass for (None: no such)."""
+        ...
+
     def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]: ...
 
 
@@ -104,12 +108,15 @@ class Batch:
         self.now = recorded_at or now()
         targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
         subjects = [f.subject.id for f in facts if f.subject is not None]
+        spellings = [store.look_alike_id(f.subject) for f in facts if f.subject is not None]
         subjects += [e.originator_id for e in store.index.select_event_ids(targets).values()]
         self.aggregates: dict[UUID, Subject] = store.checkout(subjects)
         self.loaded = set(subjects)
         # Read the index after loading: a subject loaded stale is caught by the version
         # check when saving, but an index read stale would turn duplicates into conflicts.
-        self.known = store.index.select_event_ids([f.event_id for f in facts] + targets)
+        self.known = store.index.select_event_ids(
+            [f.event_id for f in facts] + targets + [s for s in spellings if s is not None]
+        )
 
     @property
     def index_rows(self) -> list[IndexedEvent]:
@@ -171,6 +178,10 @@ class Batch:
         )
         if fresh:
             self.aggregates[subject.id] = subject
+            assert fact.subject is not None  # a retraction's subject is never fresh
+            spelled = self.store.look_alike_id(fact.subject)
+            if spelled is not None:  # kept beside its facts: later look-alikes find it
+                self.accepted[spelled] = IndexedEvent(spelled, subject.id, fact.subject.key)
         self.accepted[fact.event_id] = IndexedEvent(fact.event_id, subject.id, fact.digest)
 
     def _subject_for(self, fact: NewFact) -> Subject:
@@ -188,7 +199,18 @@ class Batch:
         if subject is not None:
             return subject
         # A subject's first fact: tracked now, kept only if the fact is accepted.
+        self._check_no_look_alike(fact.subject)
         return SUBJECT_CLASSES[fact.subject.kind].start(fact.subject, fact.type, self.now)
+
+    def _check_no_look_alike(self, key: SubjectKey) -> None:
+        """Refuses a new subject that could pass for one recorded (or in this batch)."""
+        spelled = self.store.look_alike_id(key)
+        found = self._lookup(spelled) if spelled is not None else None
+        if found is not None and found.originator_id != key.id:
+            raise RuleViolation(
+                f"{key.kind} {key.key!r} could pass for {found.digest!r}, already recorded: "
+                "look-alike handles are refused"
+            )
 
     def _loaded(self, subject_id: UUID) -> Subject | None:
         if subject_id not in self.loaded:  # a retraction target recorded meanwhile

@@ -403,3 +403,37 @@ def test_opening_a_store_waits_for_no_write_nor_window_in_progress(database_url)
         opened[0].close()
     finally:
         first.close()
+
+
+def banned(account: str, day: str = "2021-01-08") -> NewFact:
+    return to_new_fact(
+        {"type": "AccountBanned", "account": account, "occurred_at": day, "provider": "T"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "look_alike"),
+    [
+        ("twitter:pepe", "twitter:\u0440\u0435\u0440\u0435"),  # all Cyrillic: "рере"
+        ("twitter:paymal", "twitter:payrnal"),  # rn for m
+    ],
+)
+def test_a_handle_that_could_pass_for_a_recorded_account_is_refused_naming_it(
+    tracker, recorded, look_alike
+):
+    assert tracker.record([banned(recorded)]).committed
+    refused = tracker.record([banned(look_alike, "2021-01-09")])
+    assert not refused.committed
+    assert f"could pass for {recorded!r}" in refused.rejected[0].error
+    other_platform = look_alike.replace("twitter:", "gab:")
+    assert tracker.record([banned(other_platform)]).committed  # another platform's account
+
+
+def test_compatibility_spellings_are_the_same_account_and_look_alikes_in_one_write_refused(
+    tracker,
+):
+    fullwidth = "twitter:\uff52\uff45\uff41\uff4c\uff24\uff4f\uff4e\uff41\uff4c\uff44"
+    assert tracker.record([banned("twitter:realDonald")]).committed
+    assert tracker.record([banned(fullwidth, "2021-01-09")]).rejected  # banned already: same one
+    together = tracker.record([banned("twitter:mallory"), banned("twitter:rnallory")])
+    assert not together.committed and "could pass for 'twitter:mallory'" in str(together.rejected)

@@ -1,5 +1,5 @@
 """Look-alike account handles: two handles of one platform that read the same (`rn` and `m`,
-Latin and Cyrillic `а`) have the same Unicode TS #39 skeleton, as ICU computes it, once
+Latin `a` and Cyrillic U+0430) have the same Unicode TS #39 skeleton, as ICU computes it, once
 compared as keys are (after NFKC and case folding). The store keeps each account's
 skeleton in its event-id index, under an id no event can have, so that a write finds an
 existing look-alike in the same lookup as its duplicates."""

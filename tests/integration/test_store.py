@@ -414,7 +414,7 @@ def banned(account: str, day: str = "2021-01-08") -> NewFact:
 @pytest.mark.parametrize(
     ("recorded", "look_alike"),
     [
-        ("twitter:pepe", "twitter:\u0440\u0435\u0440\u0435"),  # all Cyrillic: "рере"
+        ("twitter:pepe", "twitter:\u0440\u0435\u0440\u0435"),  # all Cyrillic er and ie
         ("twitter:paymal", "twitter:payrnal"),  # rn for m
     ],
 )

@@ -333,8 +333,12 @@ class Deplatforming(Application[UUID]):
                 ]
                 events = [self.decode(n) for n in page]
                 ids = [e.event_id for e in events if isinstance(e, Subject.Fact)]
-                index = self.index.select_event_ids(ids)
-                write.insert(stored, [index[event_id] for event_id in ids])
+                tracked = [tracked_key(e) for e in events if isinstance(e, Subject.Tracked)]
+                spelled = [s for s in map(self.look_alike_id, tracked) if s is not None]
+                index = self.index.select_event_ids(ids + spelled)
+                # Every fact has its entry; an account, its look-alike entry (if it was made).
+                entries = [index[i] for i in ids] + [index[s] for s in spelled if s in index]
+                write.insert(stored, entries)
                 copied += len(page)
                 if progress is not None:
                     progress(len(page))

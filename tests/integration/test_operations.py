@@ -44,6 +44,14 @@ def test_migrate_copies_a_store_with_its_recording_times_and_order(postgres_data
         assert [s.document for s in original.queries.statuses(known_at=now())] == [
             s.document for s in copy.queries.statuses(known_at=now())
         ]
+        look_alike = {  # the copy knows its accounts' spellings: a look-alike is refused
+            "type": "AccountBanned",
+            "account": "twitter:rea1DonaldTrump",
+            "occurred_at": "2021-02-01",
+            "provider": "T",
+        }
+        refused = copy.record([to_new_fact(look_alike)])
+        assert "could pass for 'twitter:realDonaldTrump'" in refused.rejected[0].error
 
     again = subprocess.run(
         [DEPLATFORM, "migrate", "--database-url", source, "--to", target],

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters import interchange, json_input
@@ -28,6 +28,7 @@ from adapters.http.deps import (
     subject_key,
 )
 from adapters.http.problems import RETRY_AFTER, Problem
+from adapters.http.templating import href
 from adapters.serialize import change_json, history_json, interval_json, progress_json, status_json
 from domain.clock import iso, now
 from domain.values import Status, SubjectKind
@@ -36,16 +37,34 @@ from service.query_service import QueryService
 from service.recording import NewFact, Outcome
 
 router = APIRouter()
+MAX_STATUSES = 10_000  # subjects /status answers at once
 
 
 # Reads ------------------------------------------------------------------------------------
 
 
-@router.get("/status", summary="Every subject that exists at as_of, as known at known_at")
+@router.get(
+    "/status",
+    summary="Every subject that exists at as_of, as known at known_at, a page at a time "
+    '(`X-Total-Count` says how many; `Link: rel="next"` names the next page)',
+)
 def all_statuses(
-    queries: Reads, as_of: AsOf, known_at: KnownAt, status: StatusFilter, region: Region
+    request: Request,
+    response: Response,
+    queries: Reads,
+    as_of: AsOf,
+    known_at: KnownAt,
+    status: StatusFilter,
+    region: Region,
+    limit: Annotated[int, Query(ge=1, le=MAX_STATUSES, description="Page size.")] = MAX_STATUSES,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    return [status_json(s) for s in queries.statuses(as_of, known_at, status, region)]
+    found, total = queries.page(as_of, known_at, status, limit=limit, offset=offset, region=region)
+    response.headers["X-Total-Count"] = str(total)
+    if offset + limit < total:
+        following = request.url.include_query_params(offset=offset + limit)
+        response.headers["Link"] = f'<{href(following)}>; rel="next"'
+    return [status_json(s) for s in found]
 
 
 def listing(

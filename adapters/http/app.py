@@ -190,7 +190,8 @@ def create_app(
             # (with `as_of` given: without it, the answer is about "now", which moves).
             canonical = request.url.include_query_params(known_at=iso(pinned))
             # A header holds Latin-1 only: a key in any script goes percent-encoded.
-            response.headers["Link"] = f'<{href(canonical)}>; rel="canonical"'
+            links = [response.headers.get("Link"), f'<{href(canonical)}>; rel="canonical"']
+            response.headers["Link"] = ", ".join(link for link in links if link)
         return response
 
     # Outermost (added last): every other part sees the request as made to the public URL.

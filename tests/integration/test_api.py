@@ -387,3 +387,22 @@ def test_small_points_of_a_hostile_probe(loaded):
     headers = loaded.get("/").headers
     assert headers["referrer-policy"] == "no-referrer"
     assert "script-src 'self'" in loaded.get("/docs").headers["content-security-policy"]
+
+
+def test_every_status_comes_a_page_at_a_time(loaded):
+    everyone = loaded.get("/status", params={"as_of": "2021-01-12"})
+    total = int(everyone.headers["x-total-count"])
+    assert total == len(everyone.json()) > 2 and 'rel="next"' not in everyone.headers["link"]
+    pages, url = [], "/status?as_of=2021-01-12&limit=2"
+    while url:
+        page = loaded.get(url)
+        pages += page.json()
+        following = [
+            part.split(">")[0].lstrip(" <")
+            for part in page.headers["link"].split(",")
+            if 'rel="next"' in part
+        ]
+        url = following[0] if following else None
+    assert [(s["subject"], s["status"]) for s in pages] == [
+        (s["subject"], s["status"]) for s in everyone.json()
+    ]

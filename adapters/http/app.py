@@ -3,6 +3,7 @@ to date in the same process unless separate workers run them."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.access import FAILED_CHECKS, Allowance, Tokens
 from adapters.composition import open_services
@@ -29,6 +30,7 @@ from adapters.http.provider_pages import router as provider_pages
 from adapters.http.region_pages import router as region_pages
 from adapters.http.reports import router as reports
 from adapters.http.templating import href
+from adapters.read_models.schema import ABANDONED
 from domain.clock import iso
 from service.query_service import READ_WAIT
 
@@ -46,6 +48,43 @@ DOCS_SECURITY_POLICY = (
 )
 
 log = structlog.get_logger("deplatform.http")
+
+
+class Abandonment:
+    """Marks a request `ABANDONED` once its client goes away, so that the reads made for it
+    stop at once (the server is idle again), rather than at their deadline."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        abandoned = threading.Event()
+        token = ABANDONED.set(abandoned)
+        messages: asyncio.Queue[Message] = asyncio.Queue()
+
+        async def listen() -> None:  # the body, then (if it comes) the client leaving
+            while True:
+                message = await receive()
+                await messages.put(message)
+                if message["type"] == "http.disconnect":
+                    abandoned.set()
+                    return
+
+        async def relay() -> Message:
+            message = await messages.get()
+            if message["type"] == "http.disconnect":  # told again to whoever asks again
+                messages.put_nowait(message)
+            return message
+
+        listener = asyncio.ensure_future(listen())
+        try:
+            await self.app(scope, relay, send)
+        finally:
+            listener.cancel()
+            ABANDONED.reset(token)
 
 
 class PublicURL:
@@ -194,6 +233,7 @@ def create_app(
             response.headers["Link"] = ", ".join(link for link in links if link)
         return response
 
+    app.add_middleware(Abandonment)
     # Outermost (added last): every other part sees the request as made to the public URL.
     if public_url is not None:
         app.add_middleware(PublicURL, url=public_url)

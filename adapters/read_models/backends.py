@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,7 +17,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.copy import Copy, FileWriter
 
-from adapters.read_models.schema import ReadTooLong, setup_retry
+from adapters.read_models.schema import ABANDONED, NEVER, ReadTooLong, setup_retry
 from adapters.read_models.writer import Writer
 from projections.ports import Rows, Table
 
@@ -49,6 +50,9 @@ class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
         self._insert_tracking(cursor, tracking)
 
 
+WATCH_STEP = 0.1  # seconds between a PostgreSQL read's looks at its deadline and its client
+
+
 class PostgresStatusView(Writer, PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         PostgresTrackingRecorder.__init__(
@@ -71,15 +75,25 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
         the read is bounded by the server (`statement_timeout`, and `lock_timeout` for a lock
         another session holds), in a transaction pipelined with it (still one round trip),
         and by this process, which cancels it if the server has not stopped it a second
-        later (a connection that holds without answering)."""
+        later (a connection that holds without answering), or at once if the request it
+        answers is `ABANDONED`."""
         if deadline is None:
             with self.datastore.cursor() as c:
                 yield c
             return
         limit = f"'{max(int(deadline * 1000), 1)}ms'"
         with self.datastore.get_connection() as connection:
-            timer = threading.Timer(deadline + 1, connection.cancel_safe, kwargs={"timeout": 1})
-            timer.start()
+            done, abandoned = threading.Event(), ABANDONED.get() or NEVER
+
+            def watch() -> None:
+                ends = time.monotonic() + deadline + 1
+                while not done.wait(WATCH_STEP):
+                    if abandoned.is_set() or time.monotonic() > ends:
+                        connection.cancel_safe(timeout=1)
+                        return
+
+            watcher = threading.Thread(target=watch, name="read-deadline", daemon=True)
+            watcher.start()
             try:
                 with connection.pipeline(), connection.transaction(force_rollback=True):
                     c = connection.cursor()
@@ -91,7 +105,8 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
             except psycopg.errors.LockNotAvailable:
                 raise ReadTooLong(deadline) from None
             finally:
-                timer.cancel()
+                done.set()
+                watcher.join()  # no cancel reaches the connection once it is given back
 
     def insert(self, cursor: Any, table: str, rows: Table, columns: str = "") -> None:
         """With `COPY`, PostgreSQL's bulk load: a rebuild writes millions of rows, and a

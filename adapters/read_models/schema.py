@@ -22,9 +22,11 @@ both databases).
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from eventsourcing.persistence import OperationalError
@@ -42,6 +44,9 @@ LAYOUT = 7
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 PROGRESS_STEPS = 10_000  # SQLite's virtual-machine steps between looks at a read's deadline
+# Set when the request a read answers is abandoned (its client went away): the read stops.
+ABANDONED: ContextVar[threading.Event | None] = ContextVar("abandoned", default=None)
+NEVER = threading.Event()  # never set: what a read outside any request waits on
 
 
 class ReadTooLong(OperationalError):
@@ -49,7 +54,8 @@ class ReadTooLong(OperationalError):
 
     def __init__(self, deadline: float) -> None:
         super().__init__(
-            f"the read took longer than its deadline ({deadline:g} s) and was stopped: "
+            f"the read took longer than its deadline ({deadline:g} s), or its client went "
+            "away, and was stopped: "
             "narrow the question (a shorter period, fewer subjects, a page) or use the CLI"
         )
 
@@ -144,15 +150,20 @@ class Tables:
     @contextmanager
     def reading(self, deadline: float | None = None) -> Iterator[Any]:
         """A cursor for one statement that only reads (its own snapshot is consistent),
-        interrupted (`ReadTooLong`) once it has run `deadline` seconds: on SQLite, by a
-        progress handler that the engine calls as it works."""
+        interrupted (`ReadTooLong`) once it has run `deadline` seconds, or once the request
+        it answers is `ABANDONED`: on SQLite, by a progress handler that the engine calls
+        as it works."""
         with self.cursor(commit=False) as c:
             if deadline is None:
                 yield c
                 return
             connection = c.sqlite_cursor.connection
-            ends = time.monotonic() + deadline
-            connection.set_progress_handler(lambda: time.monotonic() > ends, PROGRESS_STEPS)
+            ends, abandoned = time.monotonic() + deadline, ABANDONED.get() or NEVER
+
+            def stop() -> bool:
+                return time.monotonic() > ends or abandoned.is_set()
+
+            connection.set_progress_handler(stop, PROGRESS_STEPS)
             try:
                 yield c
             except sqlite3.OperationalError as error:

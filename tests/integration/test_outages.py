@@ -5,6 +5,7 @@ its projection runner resuming where it stopped."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 
@@ -185,3 +186,56 @@ def test_a_read_past_its_deadline_is_stopped_and_answered_503(database_url, monk
             assert health.status_code == 503 and "reads: unavailable" in health.json()["detail"]
         if postgres:  # the lock gone, reads are answered again
             assert client.get("/status", params={"as_of": "2021-01-12"}).status_code == 200
+
+
+SLOW = {  # a read that would run for many seconds
+    "sqlite": "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r "
+    "WHERE n < 1000000000) SELECT count(*) FROM r",
+    "postgresql": "SELECT pg_sleep(20)",
+}
+
+
+def test_a_read_whose_client_went_away_stops_at_once(tracker, database_url, monkeypatch):
+    from adapters.read_models import schema
+    from adapters.read_models.schema import ABANDONED, ReadTooLong
+
+    monkeypatch.setattr(schema, "PROGRESS_STEPS", 1000)
+    abandoned = threading.Event()
+    token = ABANDONED.set(abandoned)
+    threading.Timer(0.3, abandoned.set).start()  # the client leaves while the read runs
+    started = time.monotonic()
+    try:
+        with pytest.raises(ReadTooLong), tracker.view.reading(deadline=60) as cursor:
+            tracker.view.execute(cursor, SLOW[database_url.split(":")[0]])
+            cursor.fetchall()
+    finally:
+        ABANDONED.reset(token)
+    assert time.monotonic() - started < 2
+
+
+def test_a_request_is_marked_abandoned_when_its_client_leaves():
+    import asyncio
+
+    from starlette.concurrency import run_in_threadpool
+
+    from adapters.http.app import Abandonment
+    from adapters.read_models.schema import ABANDONED
+
+    seen = []
+
+    async def app(scope, receive, send):  # a read, in a worker thread, that waits for it
+        await receive()  # the (empty) body
+        seen.append(await run_in_threadpool(lambda: ABANDONED.get().wait(10)))
+
+    async def client():
+        yield {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(0.2)
+        yield {"type": "http.disconnect"}
+
+    async def main():
+        messages = client()
+        started = time.monotonic()
+        await Abandonment(app)({"type": "http"}, messages.__anext__, None)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 1 and seen == [True]

@@ -178,7 +178,12 @@ def create_app(
             components["Problem"] = problems.PROBLEM_SCHEMA
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    operation.setdefault("responses", {}).update(problems.PROBLEM_RESPONSES)
+                    responses = operation.setdefault("responses", {})
+                    if "422" in responses:  # FastAPI's, but answered as a problem too
+                        responses["422"] = problems.PROBLEM_RESPONSES["4XX"]
+                    for code, answer in problems.PROBLEM_RESPONSES.items():
+                        own = responses.setdefault(code, {"description": answer["description"]})
+                        own["content"] = own.get("content", {}) | answer["content"]
             app.openapi_schema = schema
         return app.openapi_schema
 

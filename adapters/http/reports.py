@@ -23,8 +23,18 @@ Start = Annotated[datetime | None, instant("from", "Start of the period (require
 End = Annotated[datetime | None, instant("to", "End of the period, excluded")]
 
 
-@router.get("/reports/schema.json", summary="The JSON Schema of a report in JSON")
-def schema() -> JSONResponse:
+@router.get(
+    "/reports/schema.json",
+    summary="The JSON Schema of a report in JSON",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A JSON Schema (draft 2020-12)",
+            "content": {"application/schema+json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+def schema() -> Response:
     return JSONResponse(json_schema(), media_type="application/schema+json")
 
 
@@ -40,6 +50,12 @@ def page_without_format(request: Request) -> None:
     "format, the reports page",
     response_class=Response,
     dependencies=[Depends(page_without_format)],
+    responses={
+        "4XX": {  # the page's errors are pages
+            "description": "A problem with the request (a page, without a format)",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def reports(
     request: Request,

@@ -12,7 +12,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import content_type_conformance, not_a_server_error
 
 from adapters.http.app import create_app
 from tests.helpers import AUTH, EXAMPLE_EVENTS, TOKEN
@@ -40,7 +40,7 @@ def test_no_input_makes_a_server_error(api_schema):
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
         def no_server_error(case, authorised):
             response = case.call(headers=AUTH if authorised else {})
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(response, checks=[not_a_server_error, content_type_conformance])
             assert "Traceback" not in response.text
 
         no_server_error()

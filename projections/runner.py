@@ -82,6 +82,7 @@ class Runner:
         self._head = 0
         self._following = False
         self._failure: tuple[str, datetime] | None = None  # while failing: error, since
+        self._failure_at: datetime | None = None  # when it last failed
         self._applied = threading.Condition()
         self._wake = threading.Event()
 
@@ -254,6 +255,7 @@ class Runner:
     def _failed(self, error: Exception, failures: int) -> None:
         message = f"{type(error).__name__}: {error}"
         self._failure = (message, self._failure[1] if self._failure else now())
+        self._failure_at = now()
         self._forget()  # positions read again from the tracking records when resuming
         log.warning("projection failed; retrying", error=message, failures=failures)
         with contextlib.suppress(Exception):  # the store may be what failed
@@ -297,16 +299,14 @@ class Runner:
         runner) and whether the runner in this process is failing now."""
         meta = self.view.meta()
         at = self.progress()
-        error_at = from_micros(meta["last_error_at"]) if meta["last_error_at"] else None
+        error, error_at = meta["last_error"], meta["last_error_at"]
+        error_at = from_micros(error_at) if error_at else None
         since = self._failure[1] if self._failure else None
+        if self._failure is not None and error != self._failure[0]:
+            # Failing now, with an error the store could not keep (a full disk, say).
+            error, error_at = self._failure[0], self._failure_at
         return Progress(
-            at.position,
-            at.head,
-            at.following,
-            meta["generation"],
-            meta["last_error"],
-            error_at,
-            since,
+            at.position, at.head, at.following, meta["generation"], error, error_at, since
         )
 
     def remembered(self) -> Progress:

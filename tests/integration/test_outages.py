@@ -239,3 +239,22 @@ def test_a_request_is_marked_abandoned_when_its_client_leaves():
         return time.monotonic() - started
 
     assert asyncio.run(main()) < 1 and seen == [True]
+
+
+def test_a_failure_the_store_cannot_keep_is_still_reported(tracker, monkeypatch):
+    """A full disk fails the projection and the recording of its error alike: the runner
+    still says what fails it."""
+    from eventsourcing.persistence import OperationalError
+
+    runner, stop = tracker.runner, threading.Event()
+
+    def full(*args, **kwargs):
+        stop.set()
+        raise OperationalError("database or disk is full")
+
+    monkeypatch.setattr(runner, "catch_up", full)
+    monkeypatch.setattr(runner.view, "record_error", full)
+    runner.follow(stop)
+    found = runner.report()
+    assert found.last_error is not None and "disk is full" in found.last_error
+    assert found.last_error_at is not None and found.failing_since is not None

@@ -404,15 +404,22 @@ class QueryService:
         return self.read_models.naming(region, known_at, limit)
 
     def providers(
-        self, start: datetime, end: datetime, known_at: datetime | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        known_at: datetime | None = None,
+        region: str | None = None,
     ) -> list[ProviderStanding]:
         """Every provider whose measures kept a subject unavailable in `[start, end)`, ranked
-        by the subjects it cut off and the time it bound them (from the subjects' periods)."""
+        by the subjects it cut off and the time it bound them (from the subjects' periods):
+        everywhere, or in one country (the answers there)."""
         if end <= start:
             raise ValueError("a period must end after it starts")
         keys = [s.subject for s in self.statuses(end - timedelta(microseconds=1), known_at)]
         periods = self.read_models.periods(keys, start, end, known_at)
-        rows = [row for key in keys for row in accountability(key, periods[key], start, end)]
+        rows = [
+            row for key in keys for row in accountability(key, periods[key], start, end, region)
+        ]
         return standings(rows)
 
     def report(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from adapters.countries import country_name
-from adapters.http.deps import Tracker
+from adapters.http.deps import Region, Tracker
 from adapters.http.pages import form_instant, moments
 from adapters.http.problems import Problem
 from adapters.http.templating import mark_page, templates
@@ -25,7 +25,7 @@ PROVIDER_SUBJECTS = 500  # subjects a provider page reads at most
 
 
 @router.api_route("/providers", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def providers_page(request: Request, tracker: Tracker) -> HTMLResponse:
+def providers_page(request: Request, tracker: Tracker, region: Region) -> HTMLResponse:
     """Providers ranked by the subjects their measures in force cut off over a period (the
     whole record up to `as_of`, unless `from`), and the longest they bound one, with where:
     per channel and country."""
@@ -35,7 +35,7 @@ def providers_page(request: Request, tracker: Tracker) -> HTMLResponse:
     if end <= start:
         raise Problem(422, "Invalid period", "from must be earlier than as_of", field="from")
     tracker.queries.settle()
-    ranked = tracker.queries.providers(start, end, known_at)
+    ranked = tracker.queries.providers(start, end, known_at, region)
     rows = [
         {
             "provider": standing.provider,
@@ -46,7 +46,10 @@ def providers_page(request: Request, tracker: Tracker) -> HTMLResponse:
         }
         for standing in ranked
     ]
-    period = {"from": iso(start) if start != FIRST else None}
+    period = {
+        "from": iso(start) if start != FIRST else None,
+        "region": region and {"code": region, "name": country_name(region)},
+    }
     return templates.TemplateResponse(
         request, "providers.html", {"rows": rows, "period": period, **context}
     )
@@ -74,7 +77,9 @@ def where_bound(bound: Sequence[Accountability]) -> list[dict[str, Any]]:
 @router.api_route(  # a provider's name may hold "/" (links keep it as it is)
     "/providers/{provider:path}", methods=["GET", "HEAD"], response_class=HTMLResponse
 )
-def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResponse:
+def provider_page(
+    provider: str, request: Request, tracker: Tracker, region: Region
+) -> HTMLResponse:
     """What a provider did to whom and when, and the outage time each action opened, over
     the whole record up to `as_of`."""
     as_of, known_at, context = moments(request, tracker)
@@ -86,10 +91,11 @@ def provider_page(provider: str, request: Request, tracker: Tracker) -> HTMLResp
     )
     subjects = [s.subject.key for s in acted_on]
     report = tracker.report(
-        FIRST, end, subjects=subjects, provider=provider[:200], known_at=known_at
+        FIRST, end, subjects=subjects, provider=provider[:200], known_at=known_at, region=region
     )
     if not report.providers:
-        raise Problem(404, "Unknown provider", f"no action by {provider!r} is recorded")
+        where = f" in {country_name(region)}" if region else ""
+        raise Problem(404, "Unknown provider", f"no action by {provider!r} is recorded{where}")
     actions = [
         {
             "occurred_at": iso(action.record.fields["occurred_at"]),

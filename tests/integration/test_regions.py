@@ -252,3 +252,14 @@ def test_a_report_in_a_country(regional):
     }
     worldwide = regional.report("2024-01-01", "2025-01-01", subjects=[X])
     assert not [o for o in worldwide.outages if o.channel == "web"]
+
+
+def test_providers_in_a_country_are_ranked_by_what_their_measures_did_there(client):
+    post_regional(client)
+    brazil = " ".join(client.get("/providers", params={"region": "br"}).text.split())
+    assert "Providers in Brazil" in brazil and "/providers/Anatel" in brazil
+    assert "/providers/TikTok" not in brazil
+    assert "/providers/Anatel" not in client.get("/providers?region=US").text
+    anatel = client.get("/providers/Anatel", params={"region": "FR"})
+    assert anatel.status_code == 404 and "recorded in France" in anatel.text
+    assert "Brazil" in client.get("/providers/Anatel", params={"region": "BR"}).text

@@ -29,8 +29,10 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 
 from adapters.batching import chunks
+from adapters.bounds import watched
 from service.ports import BulkWrite, IndexedEvent
 
 log = structlog.get_logger(__name__)
@@ -198,12 +200,23 @@ class PostgresStore(PostgresFactory):
         # The library retries reads up to 10 times, each waiting for a connection: while the
         # server is unreachable, a request would wait 10 connect timeouts.
         self.datastore.get_connection = FailFast(self.datastore.get_connection)  # type: ignore[method-assign]
+        # The pool pings a connection before handing it out: within the request's bounds too
+        # (the library makes the pool, with the check it names; this one is watched).
+        if self.datastore.pool._check is not None:
+            self.datastore.pool._check = watched_check
+
+
+def watched_check(connection: Any) -> None:
+    """The pool's check of a connection (an empty statement), `watched`."""
+    with watched(connection):
+        ConnectionPool.check_connection(connection)
 
 
 class FailFast:
     """Connections from the pool, except that for `OUTAGE_HOLD` seconds after an attempt to
     get one failed, attempts fail at once with the same error (the pool keeps reconnecting
-    in the background; the first attempt after the hold waits for it again)."""
+    in the background; the first attempt after the hold waits for it again). A connection
+    serving a request is `watched`: its work ends by the request's deadline."""
 
     def __init__(self, connect: Callable[[], AbstractContextManager[Any]]) -> None:
         self._connect = connect
@@ -216,7 +229,7 @@ class FailFast:
             raise OperationalError(self._reason)
         acquired = False
         try:
-            with self._connect() as conn:
+            with self._connect() as conn, watched(conn):
                 acquired = True
                 yield conn
         except (OperationalError, InterfaceError) as error:

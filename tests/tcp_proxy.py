@@ -2,7 +2,9 @@
 
 `cut("refuse")` drops every connection and closes new ones at once (a server that went
 away); `cut("blackhole")` drops them and then holds new ones without an answer (a network
-that swallows packets, the case only timeouts end). `restore()` forwards again.
+that swallows packets, the case only timeouts end); `hold()` keeps every connection open but
+forwards nothing more (a server or a network that stops answering). `restore()` forwards
+again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 from typing import Literal
 
 Mode = Literal["refuse", "blackhole"]
@@ -22,6 +25,7 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._mode: Mode | None = None
+        self._holding = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._closed = False
@@ -36,9 +40,13 @@ class TcpProxy:
                 s.close()
             self._sockets.clear()
 
+    def hold(self) -> None:
+        self._holding.set()
+
     def restore(self) -> None:
         with self._lock:
             self._mode = None
+        self._holding.clear()
 
     def close(self) -> None:
         self._closed = True
@@ -74,7 +82,10 @@ class TcpProxy:
         selector.register(b, selectors.EVENT_READ, a)
         try:
             while True:
-                for key, _ in selector.select(timeout=1):
+                if self._holding.is_set():  # open, silent
+                    time.sleep(0.05)
+                    continue
+                for key, _ in selector.select(timeout=0.1):
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:
                         return

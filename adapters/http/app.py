@@ -20,6 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.access import FAILED_CHECKS, Allowance, Tokens
+from adapters.bounds import ABANDONED, DEADLINE
 from adapters.composition import open_services
 from adapters.config import REQUEST_DEADLINE, REQUEST_TIMEOUT, redacted
 from adapters.http import problems
@@ -30,7 +31,6 @@ from adapters.http.provider_pages import router as provider_pages
 from adapters.http.region_pages import router as region_pages
 from adapters.http.reports import router as reports
 from adapters.http.templating import href
-from adapters.read_models.schema import ABANDONED
 from domain.clock import iso
 from service.query_service import READ_WAIT
 
@@ -50,12 +50,14 @@ DOCS_SECURITY_POLICY = (
 log = structlog.get_logger("deplatform.http")
 
 
-class Abandonment:
-    """Marks a request `ABANDONED` once its client goes away, so that the reads made for it
-    stop at once (the server is idle again), rather than at their deadline."""
+class Bounds:
+    """Bounds each request's work (`adapters.bounds`): it must be done by its deadline, and
+    is marked abandoned once its client goes away, so that the store stops working for it at
+    once (the server is idle again), rather than at the deadline."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, deadline: float | None = None) -> None:
         self.app = app
+        self.deadline = deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +65,7 @@ class Abandonment:
             return
         abandoned = threading.Event()
         token = ABANDONED.set(abandoned)
+        ends = DEADLINE.set(time.monotonic() + self.deadline if self.deadline else None)
         messages: asyncio.Queue[Message] = asyncio.Queue()
 
         async def listen() -> None:  # the body, then (if it comes) the client leaving
@@ -85,6 +88,7 @@ class Abandonment:
         finally:
             listener.cancel()
             ABANDONED.reset(token)
+            DEADLINE.reset(ends)
 
 
 class PublicURL:
@@ -238,7 +242,7 @@ def create_app(
             response.headers["Link"] = ", ".join(link for link in links if link)
         return response
 
-    app.add_middleware(Abandonment)
+    app.add_middleware(Bounds, deadline=read_deadline)
     # Outermost (added last): every other part sees the request as made to the public URL.
     if public_url is not None:
         app.add_middleware(PublicURL, url=public_url)

@@ -4,8 +4,6 @@ recorders, sharing the application's datastore)."""
 from __future__ import annotations
 
 import io
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,7 +15,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.copy import Copy, FileWriter
 
-from adapters.read_models.schema import ABANDONED, NEVER, ReadTooLong, setup_retry
+from adapters.read_models.schema import ReadTooLong, setup_retry
 from adapters.read_models.writer import Writer
 from projections.ports import Rows, Table
 
@@ -50,9 +48,6 @@ class SQLiteStatusView(Writer, SQLiteTrackingRecorder):
         self._insert_tracking(cursor, tracking)
 
 
-WATCH_STEP = 0.1  # seconds between a PostgreSQL read's looks at its deadline and its client
-
-
 class PostgresStatusView(Writer, PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         PostgresTrackingRecorder.__init__(
@@ -73,40 +68,22 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
         """On the pool's autocommit connections a statement is its own transaction: without
         BEGIN and ROLLBACK around it, a read is one round trip, not three. With a `deadline`,
         the read is bounded by the server (`statement_timeout`, and `lock_timeout` for a lock
-        another session holds), in a transaction pipelined with it (still one round trip),
-        and by this process, which cancels it if the server has not stopped it a second
-        later (a connection that holds without answering), or at once if the request it
-        answers is `ABANDONED`."""
+        another session holds), in a transaction pipelined with it (still one round trip);
+        a request's connections are also watched (`adapters.bounds`)."""
         if deadline is None:
             with self.datastore.cursor() as c:
                 yield c
             return
         limit = f"'{max(int(deadline * 1000), 1)}ms'"
         with self.datastore.get_connection() as connection:
-            done, abandoned = threading.Event(), ABANDONED.get() or NEVER
-
-            def watch() -> None:
-                ends = time.monotonic() + deadline + 1
-                while not done.wait(WATCH_STEP):
-                    if abandoned.is_set() or time.monotonic() > ends:
-                        connection.cancel_safe(timeout=1)
-                        return
-
-            watcher = threading.Thread(target=watch, name="read-deadline", daemon=True)
-            watcher.start()
             try:
                 with connection.pipeline(), connection.transaction(force_rollback=True):
                     c = connection.cursor()
                     c.execute(f"SET LOCAL statement_timeout = {limit}")
                     c.execute(f"SET LOCAL lock_timeout = {limit}")
                     yield c
-            except psycopg.errors.QueryCanceled:
+            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
                 raise ReadTooLong(deadline) from None
-            except psycopg.errors.LockNotAvailable:
-                raise ReadTooLong(deadline) from None
-            finally:
-                done.set()
-                watcher.join()  # no cancel reaches the connection once it is given back
 
     def insert(self, cursor: Any, table: str, rows: Table, columns: str = "") -> None:
         """With `COPY`, PostgreSQL's bulk load: a rebuild writes millions of rows, and a

@@ -22,16 +22,15 @@ both databases).
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from eventsourcing.persistence import OperationalError
 from eventsourcing.utils import retry
 
+from adapters.bounds import abandoned
 from domain.clock import micros, now
 from projections.ports import Table
 
@@ -44,9 +43,6 @@ LAYOUT = 7
 TABLES = ("periods", "intervals", "subjects", "timeline")
 
 PROGRESS_STEPS = 10_000  # SQLite's virtual-machine steps between looks at a read's deadline
-# Set when the request a read answers is abandoned (its client went away): the read stops.
-ABANDONED: ContextVar[threading.Event | None] = ContextVar("abandoned", default=None)
-NEVER = threading.Event()  # never set: what a read outside any request waits on
 
 
 class ReadTooLong(OperationalError):
@@ -151,17 +147,17 @@ class Tables:
     def reading(self, deadline: float | None = None) -> Iterator[Any]:
         """A cursor for one statement that only reads (its own snapshot is consistent),
         interrupted (`ReadTooLong`) once it has run `deadline` seconds, or once the request
-        it answers is `ABANDONED`: on SQLite, by a progress handler that the engine calls
-        as it works."""
+        it answers is abandoned (`adapters.bounds`): on SQLite, by a progress handler that
+        the engine calls as it works."""
         with self.cursor(commit=False) as c:
             if deadline is None:
                 yield c
                 return
             connection = c.sqlite_cursor.connection
-            ends, abandoned = time.monotonic() + deadline, ABANDONED.get() or NEVER
+            ends, left = time.monotonic() + deadline, abandoned()
 
             def stop() -> bool:
-                return time.monotonic() > ends or abandoned.is_set()
+                return time.monotonic() > ends or left.is_set()
 
             connection.set_progress_handler(stop, PROGRESS_STEPS)
             try:

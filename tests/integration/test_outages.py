@@ -196,20 +196,23 @@ SLOW = {  # a read that would run for many seconds
 
 
 def test_a_read_whose_client_went_away_stops_at_once(tracker, database_url, monkeypatch):
+    from eventsourcing.persistence import PersistenceError
+
+    from adapters.bounds import ABANDONED, DEADLINE
     from adapters.read_models import schema
-    from adapters.read_models.schema import ABANDONED, ReadTooLong
 
     monkeypatch.setattr(schema, "PROGRESS_STEPS", 1000)
     abandoned = threading.Event()
-    token = ABANDONED.set(abandoned)
+    token, bound = ABANDONED.set(abandoned), DEADLINE.set(time.monotonic() + 60)
     threading.Timer(0.3, abandoned.set).start()  # the client leaves while the read runs
     started = time.monotonic()
     try:
-        with pytest.raises(ReadTooLong), tracker.view.reading(deadline=60) as cursor:
+        with pytest.raises(PersistenceError), tracker.view.reading(deadline=60) as cursor:
             tracker.view.execute(cursor, SLOW[database_url.split(":")[0]])
             cursor.fetchall()
     finally:
         ABANDONED.reset(token)
+        DEADLINE.reset(bound)
     assert time.monotonic() - started < 2
 
 
@@ -218,8 +221,8 @@ def test_a_request_is_marked_abandoned_when_its_client_leaves():
 
     from starlette.concurrency import run_in_threadpool
 
-    from adapters.http.app import Abandonment
-    from adapters.read_models.schema import ABANDONED
+    from adapters.bounds import ABANDONED
+    from adapters.http.app import Bounds
 
     seen = []
 
@@ -235,7 +238,7 @@ def test_a_request_is_marked_abandoned_when_its_client_leaves():
     async def main():
         messages = client()
         started = time.monotonic()
-        await Abandonment(app)({"type": "http"}, messages.__anext__, None)
+        await Bounds(app, 30)({"type": "http"}, messages.__anext__, None)
         return time.monotonic() - started
 
     assert asyncio.run(main()) < 1 and seen == [True]
@@ -258,3 +261,31 @@ def test_a_failure_the_store_cannot_keep_is_still_reported(tracker, monkeypatch)
     found = runner.report()
     assert found.last_error is not None and "disk is full" in found.last_error
     assert found.last_error_at is not None and found.failing_since is not None
+
+
+def test_a_read_on_a_connection_that_stops_answering_is_answered_503_in_bounded_time(
+    postgres_database,
+):
+    """PostgreSQL (or the network) holds the connection open and says nothing: neither its
+    statement timeout nor a cancel gets through, so the server hangs up under the read."""
+    from fastapi.testclient import TestClient
+
+    from adapters.http.app import create_app
+
+    proxy = TcpProxy("127.0.0.1", int(postgres_database.rsplit(":", 1)[1].split("/")[0]))
+    name = postgres_database.rsplit("/", 1)[1]
+    url = f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}?schema=h_{uuid.uuid4().hex[:8]}"
+    app = create_app(url, api_token=TOKEN, read_deadline=1.0, read_wait=0.01)
+    try:
+        with TestClient(app) as client:
+            assert client.post("/events", json=EXAMPLE_EVENTS, headers=AUTH).status_code == 201
+            proxy.hold()
+            started = time.monotonic()
+            answer = client.get("/status", params={"as_of": "2021-01-12"})
+            took = time.monotonic() - started
+            proxy.restore()
+            assert answer.status_code == 503, answer.text
+            assert took < 1.0 + BOUND
+    finally:
+        proxy.restore()
+        proxy.close()

@@ -1,0 +1,71 @@
+"""What bounds the work done for one request of the server: when it must be done by (its
+deadline), and whether its client has left. The HTTP layer sets both for each request; the
+stores read them wherever the request's work reaches them (a worker thread included, since
+the request's context goes with it), and stop that work when either says so."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+# The monotonic time by which the current request's work must be done (None: no bound).
+DEADLINE: ContextVar[float | None] = ContextVar("deadline", default=None)
+# Set when the current request is abandoned: its client went away.
+ABANDONED: ContextVar[threading.Event | None] = ContextVar("abandoned", default=None)
+NEVER = threading.Event()  # never set: what work outside any request waits on
+WATCH_STEP = 0.1  # seconds between a watcher's looks at its request
+GRACE = 1.0  # seconds the store gets past the deadline to stop by itself, and to a cancel
+
+
+def abandoned() -> threading.Event:
+    return ABANDONED.get() or NEVER
+
+
+def remaining() -> float | None:
+    """Seconds left to the current request (None: unbounded)."""
+    deadline = DEADLINE.get()
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+@contextmanager
+def watched(connection: Any) -> Iterator[None]:
+    """While a PostgreSQL connection serves the current request: once the request is past its
+    deadline (and the grace the server gets to stop by itself) or abandoned, the statement in
+    progress is cancelled, and if nothing answers the cancel (the server or the network holds
+    the connection), the connection is hung up under it, so the wait ends in an error."""
+    deadline = DEADLINE.get()
+    if deadline is None:
+        yield
+        return
+    done, left = threading.Event(), abandoned()
+
+    def watch() -> None:
+        while not done.wait(WATCH_STEP):
+            if left.is_set() or time.monotonic() > deadline + GRACE:
+                with contextlib.suppress(Exception):
+                    connection.cancel_safe(timeout=GRACE)
+                if not done.wait(GRACE):
+                    hang_up(connection.fileno())
+                return
+
+    watcher = threading.Thread(target=watch, name="request-bounds", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()  # nothing reaches the connection once it is given back
+
+
+def hang_up(fileno: int) -> None:
+    """Shuts a connection's socket down under whoever waits on it, which then fails (the pool
+    replaces the connection)."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fileno)) as link:
+        link.shutdown(socket.SHUT_RDWR)

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.helpers import AUTH, LATE_REHOSTING, WORKED_EXAMPLE
+from tests.helpers import AUTH, EXAMPLE_EVENTS, LATE_REHOSTING, WORKED_EXAMPLE
 
 
 def rows(html: str) -> dict[tuple[str, str], str]:
@@ -337,3 +337,23 @@ def test_the_board_bars_have_a_date_axis(loaded):
         "01-04",
         "01-11",
     ]  # Mondays, in a window of weeks
+
+
+def test_text_xml_forbids_never_reaches_a_feed(client):
+    """Refused at input; a store written before that rule may hold some: the feed leaves it out."""
+    from dataclasses import replace
+
+    from adapters.interchange import to_new_fact
+
+    assert (
+        client.post(
+            "/events", json=dict(EXAMPLE_EVENTS[0], note="a\u0001b"), headers=AUTH
+        ).status_code
+        == 422
+    )
+    older = to_new_fact(dict(EXAMPLE_EVENTS[0], note="fine"))
+    older = replace(older, fields=older.fields | {"note": "a\u0001\u000b\u001b[2Jb\ufffe"})
+    assert client.app.state.services.record([older]).committed
+    feed = client.get("/feed.atom")
+    entries = ElementTree.fromstring(feed.content).findall("{http://www.w3.org/2005/Atom}entry")
+    assert len(entries) == 1

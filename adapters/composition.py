@@ -143,12 +143,14 @@ def open_services(
     read_wait: float = READ_WAIT,
     timeout: float = COMMAND_TIMEOUT,
     read_deadline: float | None = None,
+    create: bool = True,
 ) -> Services:
     """The tracker on the store a database URL names; tables are created on first use.
     `embedded`: writes project themselves (no runner follows the stream beside them).
     `timeout`: seconds to wait for a lock another writer holds (see `adapters.config`).
-    `read_deadline`: seconds a read-model statement may run (None: as long as it takes)."""
-    env = store_env(database_url, timeout)
+    `read_deadline`: seconds a read-model statement may run (None: as long as it takes).
+    Without `create`, a store that does not exist is `NoStore` (and none is made)."""
+    env = store_env(database_url, timeout, create=create)
     return cast(Services, _open(env, embedded, read_wait, read_deadline))  # retry: untyped
 
 

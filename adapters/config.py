@@ -54,11 +54,12 @@ def redacted(url: str) -> str:
 TRANSCODER_TOPIC = "adapters.mapping:FastTranscoder"  # the library's JSON, by orjson
 
 
-def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
+def store_env(url: str, timeout: float = COMMAND_TIMEOUT, *, create: bool = True) -> dict[str, str]:
     """`sqlite:///path.db`, `sqlite:///:memory:` or `postgresql://user:pass@host:port/db`,
     waiting at most `timeout` seconds for a lock (and less to connect).
 
-    A PostgreSQL URL may name a schema with `?schema=NAME`; it is created if missing.
+    A PostgreSQL URL may name a schema with `?schema=NAME`; it is created if missing. Without
+    `create` (a read), a store that does not exist is `NoStore`, and nothing is created.
     """
     wait = str(max(1, round(timeout)))
     connect = str(max(1, round(min(timeout, CONNECT_TIMEOUT))))
@@ -75,6 +76,8 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
             )
         if path == ":memory:":
             path = f"file:deplatform-{uuid4().hex}?mode=memory&cache=shared"
+        elif not create and not Path(path).expanduser().exists():
+            raise NoStore(f"no store at {path}: a write (import, record) makes one")
         else:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return {
@@ -109,7 +112,7 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT) -> dict[str, str]:
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:PostgresEventStore",
             "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         }
-        prepare_database(env)
+        prepare_database(env, create)
         return env
     raise BadDatabaseURL(
         f"{redacted(url)!r}: unsupported database URL; use sqlite:///path.db or "
@@ -132,13 +135,29 @@ class StoreUnavailable(ConnectionError):
     """The database cannot be reached or refuses us (its own reason is in the message)."""
 
 
-def prepare_database(env: dict[str, str]) -> None:
+class NoStore(LookupError):
+    """A read named a store that does not exist (reads create none)."""
+
+
+EVENTS_TABLE = "deplatforming_events"  # the application's events table on PostgreSQL
+
+
+def prepare_database(env: dict[str, str], create: bool = True) -> None:
     """Connects once, so that a wrong password or database name is reported at once and in
     the server's words (the library's pool would retry for its whole timeout), and creates
-    the schema if it is missing."""
+    the schema if it is missing (without `create`: says `NoStore` if the store's events
+    table is missing)."""
     try:
         with psycopg.connect(postgres_conninfo(env), autocommit=True) as conn:
-            if env["POSTGRES_SCHEMA"] != "public":
+            if not create:
+                events = f'"{env["POSTGRES_SCHEMA"]}".{EVENTS_TABLE}'
+                found = conn.execute("SELECT to_regclass(%s)", [events]).fetchone()
+                if found is None or found[0] is None:
+                    raise NoStore(
+                        f"no store in database {env['POSTGRES_DBNAME']!r}, schema "
+                        f"{env['POSTGRES_SCHEMA']!r}: a write (import, record) makes one"
+                    )
+            elif env["POSTGRES_SCHEMA"] != "public":
                 schema = sql.Identifier(env["POSTGRES_SCHEMA"])
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
     except psycopg.OperationalError as error:

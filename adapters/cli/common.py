@@ -145,15 +145,20 @@ def check_url(database_url: str) -> None:
 
 @contextmanager
 def store(
-    database_url: str | None, *, embedded: bool = True, as_json: bool = False
+    database_url: str | None,
+    *,
+    embedded: bool = True,
+    as_json: bool = False,
+    create: bool = True,
 ) -> Iterator[Services]:
     """The tracker on the store the option or the environment names, with failures reported
     as messages and exit codes (and, for a write asked for `--json`, as its JSON summary).
-    Embedded, its writes bring the read models up to date."""
+    Embedded, its writes bring the read models up to date. Without `create` (a read), a
+    store that does not exist is said so, and none is made."""
     from eventsourcing.persistence import PersistenceError
 
     from adapters.composition import open_services
-    from adapters.config import BadDatabaseURL, Settings, StoreUnavailable, redacted
+    from adapters.config import BadDatabaseURL, NoStore, Settings, StoreUnavailable, redacted
     from adapters.logging import configure
     from domain.errors import UnknownSubject
     from service.application import ConcurrentWrites
@@ -162,7 +167,9 @@ def store(
     configure(settings.log_level)
     url = database_url or settings.database_url
     try:
-        services = open_services(url, embedded=embedded)
+        services = open_services(url, embedded=embedded, create=create)
+    except NoStore as error:
+        fail(str(error), as_json=as_json)
     except BadDatabaseURL as error:
         fail(str(error), 2, as_json=as_json)
     except StoreUnavailable as error:

@@ -63,7 +63,7 @@ def status(
         wanted = status_value(status_filter) if status_filter else None
     except ValueError as error:
         fail(f"--status: {error}", 2)
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         if known_at is None:
             warn_if_behind(services)
         queries = services.queries
@@ -95,7 +95,7 @@ def history(
     from adapters.serialize import history_json
 
     key = subject_key(subject)
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         if known_at is None:
             warn_if_behind(services)
         entries = services.queries.history(key, known_at, limit, offset, region)
@@ -119,7 +119,7 @@ def intervals(
     from adapters.serialize import interval_json
 
     key = subject_key(subject)
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         if known_at is None:
             warn_if_behind(services)
         runs = services.queries.intervals(key, known_at, region)
@@ -151,7 +151,7 @@ def export(
     """Export the store as JSON Lines, in recording order (from a position, with --after)."""
     from adapters.interchange import export_record
 
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         target = open(file, "w", encoding="utf-8") if file else sys.stdout  # noqa: SIM115
         try:
             for stored in services.app.export(after):

@@ -62,7 +62,7 @@ def providers(
     from domain.clock import iso
 
     check_period(start, end)
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         if known_at is None:
             warn_if_behind(services)
         ranked = services.queries.providers(start, end, known_at)
@@ -114,7 +114,7 @@ def report(
 
     check_period(start, end)
     named = [subject_key(s).key for s in subjects or []]
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         if known_at is None:
             warn_if_behind(services)
         made = services.report(
@@ -157,7 +157,7 @@ def changes(
     from domain.clock import iso
 
     check_period(start, end)
-    with store(database_url) as services:
+    with store(database_url, create=False) as services:
         warn_if_behind(services)
         found = services.queries.changes(start, end, net=net, region=region).subjects
     if as_json:

@@ -394,3 +394,18 @@ def test_a_long_import_lists_the_first_refusals_and_counts_the_others(database_u
     summary = json.loads(found.stdout)
     assert found.returncode == 1 and summary["recorded"] == 12
     assert len(summary["rejected"]) == LISTED and summary["rejected_unlisted"] == 500
+
+
+def test_a_read_of_a_store_that_does_not_exist_says_so_and_creates_nothing(tmp_path):
+    missing = tmp_path / "no" / "such" / "store.db"
+    for read in (
+        ["status", "parler"],
+        ["history", "parler"],
+        ["changes", "--from", "2021-01-01", "--to", "2021-02-01"],
+        ["export"],
+    ):
+        found = run(f"sqlite:///{missing}", *read)
+        assert found.returncode == 1 and "no store at" in found.stderr, (read, found.stderr)
+    assert not (tmp_path / "no").exists()
+    assert run(f"sqlite:///{missing}", "import", str(EXAMPLE)).returncode == 0  # a write makes it
+    assert run(f"sqlite:///{missing}", "status", "parler").returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from adapters.cli.common import DatabaseURL, check_url, cli, err, fail, out, sto
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE = EXAMPLES / "parler-2021.jsonl"  # the story the demo replays
 REGIONAL = EXAMPLES / "regional-2024-2025.jsonl"  # loaded beside it, for the country pages
+STORY = "2021-01-12"  # the story's moment: Parler offline, Trump's accounts suspended and banned
 
 
 @cli.command()
@@ -29,14 +31,36 @@ def demo(
     ] = False,
 ) -> None:
     """Load the examples into a fresh store (Parler's story, and regional cut-offs), replay
-    Parler's event by event, and serve them."""
+    Parler's event by event, and serve them, opening at the story's moment (a store the
+    demo made is removed when it stops)."""
+    made = None if database_url else tempfile.mkdtemp(prefix="deplatform-demo-")
+    url = database_url or f"sqlite:///{made}/demo.db"
+    try:
+        replay(url)
+        if no_serve:
+            return
+        out.print(
+            f"Serving the example at http://{host}:{port}/?as_of={STORY} (the story's moment; "
+            f"API docs at http://{host}:{port}/docs). While it serves, try: deplatform status "
+            f"--all --as-of {STORY} --database-url {url}. Ctrl-C stops"
+            + (" and removes this store." if made else "."),
+            highlight=False,
+        )
+        sys.stdout.flush()
+        run_server(url, host, port, follow=True)
+    finally:
+        if made is not None:  # the demo's own store goes with it
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def replay(url: str) -> None:
+    """Loads the examples into the store and prints Parler's story, fact by fact."""
     from adapters.cli.render import coloured, second, table_of, text
     from adapters.interchange import parse_lines
     from adapters.wording import words
     from domain import Subject
     from projections.documents import PlatformDocument
 
-    url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='deplatform-demo-')}/demo.db"
     with store(url) as services:
         heads = []  # where each example's facts end in the store
         for example in (EXAMPLE, REGIONAL):
@@ -72,16 +96,6 @@ def demo(
             )
             table.add_row(second(moment), key.key, what, text(by), coloured(after.status), channels)
     out.print(table)
-    out.print(f"Try: deplatform status --all --as-of 2021-01-12 --database-url {url}")
-    if no_serve:
-        return
-    out.print(
-        f"Serving the example at http://{host}:{port}/ (API docs at http://{host}:{port}/docs); "
-        "Ctrl-C stops.",
-        highlight=False,
-    )
-    sys.stdout.flush()
-    run_server(url, host, port, follow=True)
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -409,3 +410,33 @@ def test_a_read_of_a_store_that_does_not_exist_says_so_and_creates_nothing(tmp_p
     assert not (tmp_path / "no").exists()
     assert run(f"sqlite:///{missing}", "import", str(EXAMPLE)).returncode == 0  # a write makes it
     assert run(f"sqlite:///{missing}", "status", "parler").returncode == 0
+
+
+def test_the_demo_opens_at_the_storys_moment_and_removes_its_store_when_stopped(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = subprocess.Popen(
+        [DEPLATFORM, "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, COLUMNS="300", TMPDIR=str(tmp_path)),
+    )
+    try:
+        line = ""
+        while "Serving" not in line:
+            line = demo.stdout.readline()
+            assert line or demo.poll() is None, "the demo ended before serving"
+        assert f"http://127.0.0.1:{port}/?as_of=2021-01-12" in line
+        assert list(tmp_path.glob("deplatform-demo-*"))  # its store, while it serves
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=30)
+    assert not list(tmp_path.glob("deplatform-demo-*"))

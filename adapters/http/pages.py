@@ -22,10 +22,12 @@ from adapters.interchange import FORBIDDEN
 from adapters.serialize import history_json, record_json, status_json
 from adapters.timeline import channel_lanes, fill, timeline_svg
 from adapters.wording import words
+from domain import Subject
 from domain.clock import iso, now, shifted
 from domain.values import STATUSES, status_value
 from projections.documents import OVERALL, FactRecord, readings
 from projections.uptime import Day, daily, share_available
+from service.application import StoredFact
 from service.queries import SubjectStatus
 from service.reports import service_spans
 
@@ -344,19 +346,40 @@ def citation(name: str, key: str, context: dict[str, Any]) -> dict[str, Any]:
 
 @router.api_route("/feed.atom", methods=["GET", "HEAD"])
 def atom(request: Request, tracker: Tracker) -> Response:
-    """The last 100 facts recorded, newest first."""
+    """The last 100 facts recorded, newest first; a retraction names the fact it retracts."""
     head = tracker.app.head()
     facts, _ = tracker.app.feed(max(head - 200, 0), 200)
+    facts = facts[-100:]
+    targets = retracted_facts(tracker, facts)
     entries = [
-        feed_entry(stored.subject.key, interchange.export_record(stored)) for stored in facts
+        feed_entry(
+            stored.subject.key,
+            interchange.export_record(stored),
+            targets.get(getattr(stored.fact, "retracts", "")),
+        )
+        for stored in facts
     ]
     return feed_response(
         request,
-        list(reversed(entries[-100:])),
+        list(reversed(entries)),
         title="deplatforming: recorded events",
         feed_id="urn:deplatforming:feed",
         paths=("feed.atom", ""),
     )
+
+
+def retracted_facts(tracker: Services, facts: list[StoredFact]) -> dict[str, Subject.Action]:
+    """The facts that the retractions among `facts` retract, by event id."""
+    wanted = {
+        f.fact.retracts: f.subject.id for f in facts if isinstance(f.fact, Subject.EventRetracted)
+    }
+    subjects = tracker.app.load_many(list(set(wanted.values())))
+    found = {}
+    for event_id, subject_id in wanted.items():
+        fact = subjects[subject_id].facts.get(event_id) if subject_id in subjects else None
+        if isinstance(fact, Subject.Action):
+            found[event_id] = fact
+    return found
 
 
 @router.api_route("/subjects/{subject}/feed.atom", methods=["GET", "HEAD"])
@@ -375,12 +398,32 @@ def subject_atom(subject: str, request: Request, queries: Reads) -> Response:
     )
 
 
-def feed_entry(subject: str, record: dict[str, Any]) -> dict[str, Any]:
+def feed_entry(
+    subject: str, record: dict[str, Any], retracted: Subject.Action | None = None
+) -> dict[str, Any]:
+    """An entry of a feed: dated when the record learned the fact (a reader lists it among
+    the news of that day), with the time it took effect in its title and summary."""
+    occurred = str(record.get("occurred_at", ""))
+    provider = record.get("provider")
+    if retracted is not None:
+        by = retracted.provider if isinstance(retracted, Subject.ProviderAction) else None
+        title = (
+            f"retracted: {words(retracted.type)} of {subject}"
+            + (f" by {by}" if by else "")
+            + f" on {iso(retracted.occurred_at)[:10]}"
+        )
+    else:
+        title = f"{words(record['type'])}: {subject}" + (f" ({provider})" if provider else "")
+        countries = [country_name(code) for code in record.get("regions", [])]
+        title += f" in {', '.join(countries)}" if countries else ""
+        title += f", {occurred[:10]}" if occurred else ""
     what = record.get("reason") or record.get("note") or ""
+    took = f"took effect {occurred}" if occurred else ""
     return record | {
         "subject": subject,
-        "provider": record.get("provider"),
-        "summary": f"{record.get('occurred_at', '')} {what}".strip(),
+        "provider": provider,
+        "title": title,
+        "summary": ": ".join(part for part in (took, what) if part),
     }
 
 

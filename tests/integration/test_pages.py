@@ -77,7 +77,7 @@ def test_hostile_text_is_shown_as_text_in_pages_and_the_feed(loaded):
         for e in ElementTree.fromstring(feed)
         if e.tag.endswith("entry")
     ]
-    assert "domain suspended: parler (<b>Evil & Co</b>)" in titles
+    assert "domain suspended: parler (<b>Evil & Co</b>), 2021-02-01" in titles
 
 
 @pytest.mark.parametrize(("as_of", "overall", "channels", "twitter", "facebook"), WORKED_EXAMPLE)
@@ -357,3 +357,25 @@ def test_text_xml_forbids_never_reaches_a_feed(client):
     feed = client.get("/feed.atom")
     entries = ElementTree.fromstring(feed.content).findall("{http://www.w3.org/2005/Atom}entry")
     assert len(entries) == 1
+
+
+def test_feed_entries_are_dated_when_the_record_learned_them_and_retractions_say_what(loaded):
+    atom = "{http://www.w3.org/2005/Atom}"
+    history = loaded.get("/subjects/parler/history").json()
+    cut = next(e for e in history if e["type"] == "HostingTerminated")
+    retracted = loaded.post(
+        f"/events/{cut['event_id']}/retract", json={"reason": "test"}, headers=AUTH
+    )
+    assert retracted.status_code == 201
+    feed = ElementTree.fromstring(loaded.get("/feed.atom").content)
+    newest, *others = feed.findall(f"{atom}entry")
+    assert newest.findtext(f"{atom}title") == (
+        "retracted: hosting terminated of parler by Amazon Web Services on 2021-01-11"
+    )
+    recorded = {e["event_id"]: e["recorded_at"] for e in history}
+    for entry in others:  # each dated by its recording, the valid time in its title
+        event_id = entry.findtext(f"{atom}id").rsplit(":", 1)[1]
+        published = entry.findtext(f"{atom}published")
+        assert published == entry.findtext(f"{atom}updated") == recorded.get(event_id, published)
+        occurred = re.search(r", (\d{4}-\d{2}-\d{2})$", entry.findtext(f"{atom}title"))
+        assert occurred and not published.startswith(occurred.group(1))

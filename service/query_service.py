@@ -314,12 +314,14 @@ class QueryService:
         limit: int | None = None,
         after: int = 0,
     ) -> Changes:
-        """Every subject and channel whose status changed in `(start, end]`, with each change
-        in order; with `net`, only the channels whose status differs at the two ends. In a
-        country: its answers. Worldwide: the worldwide answers, and the transitions of each
-        country's own answer that the worldwide ones do not make. With `limit`, at most that
-        many subjects, from the cursor `after` (a page's `next`): the read models give the
-        subjects with a period beginning in the period, and only those are read."""
+        """Every subject with a fact in `(start, end]` or whose status changed then: per
+        channel, each change in order, and the facts of the period (those that changed
+        nothing too); with `net`, only the channels whose status differs at the two ends (and
+        only subjects with one). In a country: its answers. Worldwide: the worldwide answers,
+        and the transitions of each country's own answer that the worldwide ones do not make.
+        With `limit`, at most that many subjects, from the cursor `after` (a page's `next`):
+        the read models give the subjects with a period beginning in the period, and only
+        those are read."""
         candidates = self.read_models.changed(start, end)
         found: list[Change] = []
         at = after
@@ -353,12 +355,14 @@ class QueryService:
                     if own:
                         moved.setdefault(key, {})[code], runs[key, code] = own, found
         changed = []
-        for key in (key for key in keys if key in moved):
-            history = self.history(key, region=region)  # once per subject that changed
+        for key in keys:
+            if net and key not in moved:
+                continue
+            history = self.history(key, region=region)  # once per subject that may have changed
             facts = {e.record.event_id: e.record for e in history}
             ends: dict[str | None, Ends] = {}
             transitions = []
-            for where, inside in moved[key].items():
+            for where, inside in moved.get(key, {}).items():
                 both = ends_of(runs[key, where], start, end)
                 if net:
                     kept = {c for c, (then, later) in both.items() if then != later}
@@ -369,13 +373,13 @@ class QueryService:
                     transitions += [
                         move.transition(facts, where) for move in inside if move.run.channel in kept
                     ]
-            if not ends:
-                continue
             events = [
                 entry
                 for entry in history
                 if entry.record.occurred_at is not None and start < entry.record.occurred_at <= end
             ]
+            if not ends and (net or not events):
+                continue
             transitions.sort(key=lambda t: (t.at, t.region or "", CHANNEL_ORDER.index(t.channel)))
             regions = {c: e for c, e in ends.items() if c is not None and c != region}
             changed.append(Change(key, ends.get(region, {}), transitions, events, regions))

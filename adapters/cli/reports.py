@@ -150,8 +150,8 @@ def changes(
     as_json: AsJSON = False,
     database_url: DatabaseURL = None,
 ) -> None:
-    """Every subject and channel whose status changed in (--from, --to], change by change:
-    worldwide (with the countries whose own answer changed), or in a --region."""
+    """What happened in (--from, --to]: every status change, channel by channel (worldwide,
+    with the countries whose own answer changed, or in a --region), and every other fact."""
     from adapters.cli.render import coloured, second, table_of, text
     from adapters.serialize import change_json
     from domain.clock import iso
@@ -189,4 +189,11 @@ def changes(
                 coloured(t.after),
                 text(by),
             )
+        said = {t.event.event_id for t in change.transitions if t.event}
+        for entry in change.events:  # the period's facts that changed no status
+            record = entry.record
+            if record.event_id not in said and not entry.retracted:
+                provider = record.fields.get("provider", "")
+                by = f"{record.type} ({provider})" if provider else record.type
+                table.add_row(change.subject.key, "", second(record.occurred_at), "", "", text(by))
     out.print(table)

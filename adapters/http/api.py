@@ -163,7 +163,8 @@ def events(
 
 
 @router.get(
-    "/changes", summary="Every subject and channel whose status changed in (from, to], in order"
+    "/changes",
+    summary="What happened in (from, to]: every status change, in order, and every fact",
 )
 def changes(
     queries: Reads,

@@ -406,3 +406,19 @@ def test_every_status_comes_a_page_at_a_time(loaded):
     assert [(s["subject"], s["status"]) for s in pages] == [
         (s["subject"], s["status"]) for s in everyone.json()
     ]
+
+
+def test_changes_list_every_fact_of_the_period_not_only_those_that_changed_a_status(loaded):
+    lost = {
+        "type": "ServiceTerminated",
+        "platform": "parler",
+        "occurred_at": "2021-03-01",
+        "provider": "Stripe",
+        "service": "payments",
+    }
+    assert loaded.post("/events", json=lost, headers=AUTH).status_code == 201
+    window = {"from": "2021-02-15", "to": "2021-03-15"}
+    [parler] = loaded.get("/changes", params=window).json()["subjects"]
+    assert parler["subject"] == "parler" and parler["changes"] == {}
+    assert [e["type"] for e in parler["events"]] == ["ServiceTerminated"]
+    assert loaded.get("/changes", params=window | {"net": "true"}).json()["subjects"] == []

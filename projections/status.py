@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain import Subject
+from domain.clock import FIRST
 from domain.timeline import State
-from domain.values import Status
+from domain.values import AccountStatus, Status
 from projections.documents import (
     CHANNEL_ORDER,
     OVERALL,
@@ -291,3 +292,18 @@ def _merged(channel: str, pieces: list[Piece]) -> list[Interval]:
         else:
             runs.append(Interval(channel, start, end, status, cause))
     return runs
+
+
+def from_the_start(runs: Sequence[Interval]) -> list[Interval]:
+    """An account's runs with the time before its first fact as `active`: an account counts
+    as active before its first event (a platform does not exist before its registration)."""
+    found = list(runs)
+    first = next((n for n, r in enumerate(found) if r.channel == OVERALL), None)
+    if first is None or found[first].valid_from == FIRST:
+        return found
+    run = found[first]
+    if run.status == AccountStatus.ACTIVE:
+        found[first] = replace(run, valid_from=FIRST)
+    else:
+        found.insert(first, Interval(OVERALL, FIRST, run.valid_from, AccountStatus.ACTIVE, None))
+    return found

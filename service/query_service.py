@@ -20,7 +20,7 @@ from domain.errors import UnknownSubject
 from domain.values import Status, SubjectKey, SubjectKind
 from projections.documents import CHANNEL_ORDER, FactRecord, HistoryEntry
 from projections.runner import Progress, Runner
-from projections.status import Interval
+from projections.status import Interval, from_the_start
 from service.queries import Queries, SubjectStatus, no_record
 from service.reports import (
     Header,
@@ -294,7 +294,7 @@ class QueryService:
     ) -> list[Interval]:
         if not self.read_models.exists(key, known_at):
             raise self._behind(no_record(key), key) if known_at is None else no_record(key)
-        return self.read_models.intervals([key], known_at, region)[key]
+        return self.intervals_many([key], known_at, region)[key]
 
     def intervals_many(
         self,
@@ -302,7 +302,13 @@ class QueryService:
         known_at: datetime | None = None,
         region: str | None = None,
     ) -> dict[SubjectKey, list[Interval]]:
-        return self.read_models.intervals(keys, known_at, region)
+        """Per subject, its runs of one status per channel: an account's from the start of
+        time (active until its first fact), a platform's from its registration."""
+        found = self.read_models.intervals(keys, known_at, region)
+        return {
+            key: from_the_start(runs) if key.kind == "account" and runs else runs
+            for key, runs in found.items()
+        }
 
     def changes(
         self,

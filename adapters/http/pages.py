@@ -23,7 +23,7 @@ from adapters.serialize import history_json, record_json, status_json
 from adapters.timeline import channel_lanes, fill, timeline_svg
 from adapters.wording import words
 from domain import Subject
-from domain.clock import iso, now, shifted
+from domain.clock import FIRST, iso, now, shifted
 from domain.values import STATUSES, status_value
 from projections.documents import OVERALL, FactRecord, readings
 from projections.uptime import Day, daily, share_available
@@ -224,7 +224,8 @@ def subject_page(
     intervals = queries.intervals(key, known_at, region)
     events = [e.record for e in history if not e.retracted]
     moment = as_of or now()
-    born = min((i.valid_from for i in intervals), default=moment)
+    # Its life: from its first fact (an account counts as active before, from the start).
+    born = min((i.valid_from for i in intervals if i.valid_from != FIRST), default=moment)
     start = form_instant(request, "from") or born  # the subject's life, unless a range
     end = form_instant(request, "to") or max(moment, shifted(start, timedelta(days=1)))
     if end <= start:
@@ -256,7 +257,7 @@ def subject_page(
             ),
         }
         for year in changed
-        if year < 9999
+        if 1 < year < 9999
     ]
     whole = str(request.url.remove_query_params(["from", "to"]))
     cited = citation(status.name, status.subject.key, context)

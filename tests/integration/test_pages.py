@@ -379,3 +379,17 @@ def test_feed_entries_are_dated_when_the_record_learned_them_and_retractions_say
         assert published == entry.findtext(f"{atom}updated") == recorded.get(event_id, published)
         occurred = re.search(r", (\d{4}-\d{2}-\d{2})$", entry.findtext(f"{atom}title"))
         assert occurred and not published.startswith(occurred.group(1))
+
+
+def test_accounts_count_as_active_before_their_first_fact_on_the_board(loaded):
+    board = loaded.get(
+        "/", params={"as_of": "2021-01-12", "from": "2020-10-14", "to": "2021-01-12"}
+    )
+    for account in ("twitter:realDonaldTrump", "facebook:DonaldTrump"):
+        row = re.search(
+            rf'<tr data-subject="{account}" data-channel="overall">(.*?)</tr>', board.text, re.S
+        )
+        assert row, account
+        share = float(re.findall(r"<td>([\d.]+)%</td>", row.group(1))[-1])
+        assert share > 90  # active until January 2021: the quarter before counts
+        assert "did not exist" not in row.group(1)

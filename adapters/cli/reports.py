@@ -113,6 +113,15 @@ def report(
     from adapters.reporting import BadReportRequest, render
 
     check_period(start, end)
+    suffix = output.suffix.lstrip(".") if output is not None else ""
+    if table is None and fmt in ("csv", "parquet") and suffix in ("csv", "parquet"):
+        from adapters.reporting.tables import SECTIONS
+
+        fail(
+            f"{output}: a .{suffix} file holds one table; give --table (one of "
+            f"{', '.join(SECTIONS)}), or -o a .zip for every table",
+            2,
+        )
     named = [subject_key(s).key for s in subjects or []]
     with store(database_url, create=False) as services:
         if known_at is None:

@@ -29,6 +29,7 @@ from service.reports import Header, Report, Selection
 # Flat columns: a duration becomes exact seconds and an ISO 8601 duration.
 FLAT_SCHEMA: dict[str, dict[str, Any]] = {
     "text": {"type": ["string", "null"]},
+    "list": {"type": ["array", "null"], "items": {"type": "string"}},
     "number": {"type": ["number", "null"]},
     "bool": {"type": ["boolean", "null"]},
     "time": {"type": ["string", "null"], "format": "date-time"},
@@ -133,6 +134,8 @@ def csv_cell(value: Any) -> Any:
     """A cell as CSV holds it: text a spreadsheet would evaluate is prefixed with `'`."""
     if value is None:
         return ""
+    if isinstance(value, list):  # sources: URLs, one space apart
+        value = " ".join(value)
     if isinstance(value, str) and value.startswith(FORMULA):
         return "'" + value
     return value
@@ -161,19 +164,30 @@ def zipped(files: dict[str, bytes]) -> bytes:
 
 ARROW_TYPES = {
     "text": pa.string(),
+    "list": pa.list_(pa.string()),
     "number": pa.float64(),
     "bool": pa.bool_(),
     "time": pa.timestamp("us", tz="UTC"),
-    "duration": pa.duration("us"),
 }
 
 
 def arrow_table(table: Table) -> pa.Table:
-    """The table with typed columns: UTC timestamps and durations to the microsecond."""
-    schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in table.columns])
-    columns = [[row[n] for row in table.rows] for n in range(len(table.columns))]
-    arrays = [pa.array(c, type=t) for c, t in zip(columns, schema.types, strict=True)]
-    return pa.table(arrays, schema=schema)
+    """The table with typed columns: UTC timestamps to the microsecond, lists of sources, and
+    each duration as exact seconds (`*_seconds`, as every tool reads a float) and an ISO 8601
+    duration (`*_iso`), as in CSV and JSON."""
+    fields, arrays = [], []
+    for n, (name, kind) in enumerate(table.columns):
+        values = [row[n] for row in table.rows]
+        if kind == "duration":
+            fields += [(f"{name}_seconds", pa.float64()), (f"{name}_iso", pa.string())]
+            arrays += [
+                pa.array([v.total_seconds() if v is not None else None for v in values]),
+                pa.array([iso_duration(v) if v is not None else None for v in values], pa.string()),
+            ]
+        else:
+            fields.append((name, ARROW_TYPES[kind]))
+            arrays.append(pa.array(values, type=ARROW_TYPES[kind]))
+    return pa.table(arrays, schema=pa.schema(fields))
 
 
 def arrow_tables(report: Report) -> dict[str, pa.Table]:
@@ -195,20 +209,26 @@ URL_SAFE = ":/?#@!$&'()*+,;=%~-._"  # all but what could end an autolink (`<`, `
 MARKUP = re.compile(r"([\\`*_\[\]<>|&~!])")
 
 
-def cell(value: Any, name: str, kind: Kind) -> str:
-    """A cell for people to read: durations as `5 d 16 h 1 min`, shares as percentages; text
-    escaped, and the sources (http(s) URLs, checked at input) as links."""
+def human(value: Any, name: str, kind: Kind) -> str:
+    """A cell for people to read: durations as `5 d 16 h 1 min`, shares as percentages,
+    lists joined by spaces."""
     if value is None:
         return ""
     if kind == "duration":
-        text = human_duration(value)
-    elif name.startswith("share"):
-        text = f"{value:.1%}"
-    elif name.endswith("sources"):
-        return " ".join(f"<{quote(url, safe=URL_SAFE)}>" for url in str(value).split())
-    else:
-        text = str(plain(value, kind))
-    return MARKUP.sub(r"\\\1", " ".join(text.splitlines()))
+        return human_duration(value)
+    if name.startswith("share"):
+        return f"{value:.1%}"
+    if kind == "list":
+        return " ".join(value)
+    return str(plain(value, kind))
+
+
+def cell(value: Any, name: str, kind: Kind) -> str:
+    """A Markdown cell: `human`'s text escaped, and the sources (http(s) URLs, checked at
+    input) as links."""
+    if kind == "list" and name.endswith("sources"):
+        return " ".join(f"<{quote(url, safe=URL_SAFE)}>" for url in value or [])
+    return MARKUP.sub(r"\\\1", " ".join(human(value, name, kind).splitlines()))
 
 
 def markdown(report: Report) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from adapters.reporting.formats import cell
+from adapters.reporting.formats import human
 from adapters.reporting.tables import header, tables
 from adapters.timeline import channel_lanes, timeline_svg
 from domain.values import SubjectKey
@@ -45,10 +45,10 @@ def page(report: Report) -> str:
         for row in table.rows:
             cells = []
             for (column, kind), value in zip(table.columns, row, strict=True):
-                if column.endswith("sources") and value:
-                    cells.append({"links": value.split()})
+                if kind == "list" and column.endswith("sources") and value:
+                    cells.append({"links": value})
                 else:
-                    cells.append({"text": cell(value, column, kind), "time": kind == "time"})
+                    cells.append({"text": human(value, column, kind), "time": kind == "time"})
             rows.append(cells)
         rendered.append(
             {

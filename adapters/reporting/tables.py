@@ -12,7 +12,7 @@ from domain.clock import iso
 from projections.documents import FactRecord
 from service.reports import Outage, Report
 
-Kind = Literal["text", "number", "bool", "time", "duration"]
+Kind = Literal["text", "list", "number", "bool", "time", "duration"]
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,13 @@ FACT_COLUMNS: list[tuple[str, Kind]] = [
     ("kind", "text"),
     ("type", "text"),
     ("reason", "text"),
-    ("sources", "text"),
+    ("sources", "list"),
     ("event_id", "text"),
 ]
 
 
-def sources(record: FactRecord) -> str | None:
-    return " ".join(record.fields.get("sources", [])) or None
+def sources(record: FactRecord) -> list[str] | None:
+    return list(record.fields.get("sources", [])) or None
 
 
 def fact_values(record: FactRecord) -> tuple[Any, ...]:
@@ -60,7 +60,7 @@ def event_columns(prefix: str) -> list[tuple[str, Kind]]:
         (f"{prefix}_type", "text"),
         (f"{prefix}_provider", "text"),
         (f"{prefix}_reason", "text"),
-        (f"{prefix}_sources", "text"),
+        (f"{prefix}_sources", "list"),
     ]
 
 

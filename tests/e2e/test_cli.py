@@ -440,3 +440,21 @@ def test_the_demo_opens_at_the_storys_moment_and_removes_its_store_when_stopped(
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=30)
     assert not list(tmp_path.glob("deplatform-demo-*"))
+
+
+def test_report_files_are_what_their_names_say_and_analysts_tools_read_them(tmp_path):
+    import duckdb
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    assert run(url, "import", str(EXAMPLE)).returncode == 0
+    period = ("--from", "2021-01-01", "--to", "2021-02-01")
+    refused = run(url, "report", *period, "--format", "parquet", "-o", str(tmp_path / "r.parquet"))
+    assert refused.returncode == 2 and "--table" in refused.stderr and "outages" in refused.stderr
+    target = tmp_path / "outages.parquet"
+    made = run(
+        url, "report", *period, "--format", "parquet", "--table", "outages", "-o", str(target)
+    )
+    assert made.returncode == 0, made.stderr
+    types = dict(row[:2] for row in duckdb.sql(f"DESCRIBE SELECT * FROM '{target}'").fetchall())
+    assert types["time_in_period_seconds"] == "DOUBLE" and types["opened_by_sources"] == "VARCHAR[]"
+    assert types["start"] == "TIMESTAMP WITH TIME ZONE"

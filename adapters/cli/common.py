@@ -29,6 +29,28 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        out.print(f"deplatform {version('deplatforming')}", highlight=False)
+        raise typer.Exit
+
+
+@cli.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=print_version, metavar=""
+        ),
+    ] = False,
+) -> None:
+    """Track deplatforming: who cut which platform or account off, when, and how."""
+
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -92,13 +114,14 @@ Region = Annotated[
         "worldwide, with the countries whose answer differs.",
     ),
 ]
-AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.", metavar="")]
 NoProjections = Annotated[
     bool,
     typer.Option(
         "--no-projections",
         help="Leave the read models to a runner (`projections run`, or a server) instead of "
         "bringing them up to date after the write.",
+        metavar="",
     ),
 ]
 

@@ -9,7 +9,12 @@ import typer
 from adapters.cli.common import AsJSON, DatabaseURL, cli, fail, out, print_json, store
 
 
-@cli.command("migrate")
+@cli.command(
+    "migrate",
+    rich_help_panel="Operations",
+    short_help="Copy the store into an empty one.",
+    epilog="Example: deplatform migrate --to postgresql://user@host/db",
+)
 def migrate_(
     to: Annotated[str, typer.Option("--to", help="The empty store to copy into (a database URL).")],
     as_json: AsJSON = False,

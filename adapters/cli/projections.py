@@ -14,7 +14,7 @@ projections_cli = typer.Typer(
     help="The read models that serve queries: follow the event stream, report, rebuild.",
     no_args_is_help=True,
 )
-cli.add_typer(projections_cli, name="projections")
+cli.add_typer(projections_cli, name="projections", rich_help_panel="Operations")
 
 
 @projections_cli.command("run")

@@ -17,7 +17,6 @@ from adapters.cli.common import (
     Region,
     cli,
     fail,
-    out,
     print_json,
     store,
     subject_key,
@@ -29,12 +28,16 @@ from adapters.cli.common import (
 STATUS_NAMES = ("online", "partial", "offline", "active", "suspended", "withheld", "banned")
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Queries",
+    short_help="A subject's status, or everyone's, at a moment.",
+    epilog="Example: deplatform status parler --as-of 2021-01-12",
+)
 def status(
     subject: Annotated[
         str | None, typer.Argument(help="A platform slug or an account key (twitter:handle).")
     ] = None,
-    all_subjects: Annotated[bool, typer.Option("--all", help="Every subject.")] = False,
+    all_subjects: Annotated[bool, typer.Option("--all", help="Every subject.", metavar="")] = False,
     status_filter: Annotated[
         str | None,
         typer.Option(
@@ -54,7 +57,7 @@ def status(
         fail("give a SUBJECT or --all (not both)", 2)
     if status_filter is not None and not all_subjects:
         fail("--status filters --all", 2)
-    from adapters.cli.render import status_table
+    from adapters.cli.render import STATUS_DROPS, show, status_table
     from adapters.serialize import status_json
     from domain.values import status_value
 
@@ -76,10 +79,14 @@ def status(
         documents = [status_json(s) for s in statuses]
         print_json(documents if all_subjects else documents[0])
     else:
-        out.print(status_table(statuses))
+        show(status_table(statuses), STATUS_DROPS)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Queries",
+    short_help="A subject's facts in valid-time order.",
+    epilog="Example: deplatform history twitter:realDonaldTrump",
+)
 def history(
     subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
     known_at: KnownAt = None,
@@ -91,7 +98,7 @@ def history(
 ) -> None:
     """A subject's events in valid-time order, with recording times and retractions (in a
     --region: the worldwide ones and those naming it)."""
-    from adapters.cli.render import history_table
+    from adapters.cli.render import HISTORY_DROPS, history_table, show
     from adapters.serialize import history_json
 
     key = subject_key(subject)
@@ -102,10 +109,14 @@ def history(
     if as_json:
         print_json([history_json(e) for e in entries])
     else:
-        out.print(history_table(subject, entries))
+        show(history_table(subject, entries), HISTORY_DROPS)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Queries",
+    short_help="A subject's runs of one status, per channel.",
+    epilog="Example: deplatform intervals x --region BR",
+)
 def intervals(
     subject: Annotated[str, typer.Argument(help="A platform slug or an account key.")],
     known_at: KnownAt = None,
@@ -115,7 +126,7 @@ def intervals(
 ) -> None:
     """Per channel, the periods of one status: when it went offline, and for how long
     (worldwide, or in a --region)."""
-    from adapters.cli.render import intervals_table
+    from adapters.cli.render import INTERVAL_DROPS, intervals_table, show
     from adapters.serialize import interval_json
 
     key = subject_key(subject)
@@ -128,10 +139,14 @@ def intervals(
     if as_json:
         print_json([interval_json(run) for run in runs])
     else:
-        out.print(intervals_table(subject, runs, events))
+        show(intervals_table(subject, runs, events), INTERVAL_DROPS)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Operations",
+    short_help="The store as JSON Lines, in recording order.",
+    epilog="Example: deplatform export backup.jsonl",
+)
 def export(
     file: Annotated[
         Path | None, typer.Argument(help="Where to write (default: standard output).")

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import typer
+from rich.cells import cell_len
 from rich.progress import MofNCompleteColumn, Progress
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from adapters.cli.common import CONTROL, err, markup_free, out, print_json
@@ -22,6 +23,10 @@ from service.queries import SubjectStatus
 from service.recording import Outcome
 
 COLOURS = {0: "red", 1: "yellow", 2: "green"}  # by rank: worst first
+# The columns a narrow terminal does without, first to last.
+STATUS_DROPS = ("hosting / detail", "by", "android", "ios", "web", "since")
+HISTORY_DROPS = ("position", "by", "recorded_at", "provider", "reason")
+INTERVAL_DROPS = ("provider", "begun by", "for", "to")
 
 
 def text(value: str | None) -> Text:
@@ -37,7 +42,17 @@ def coloured(value: Status | str | None) -> str:
     return f"[{COLOURS[status.rank]}]{value}[/]" if status is not None else str(value)
 
 
-WHOLE = {"subject", "occurred_at", "recorded_at", "since", "from", "to", "at", "status"}
+WHOLE = {
+    "subject",
+    "occurred_at",
+    "recorded_at",
+    "since",
+    "from",
+    "to",
+    "at",
+    "status",
+    "event_id",
+}
 
 
 def table_of(title: str, columns: Sequence[str]) -> Table:
@@ -47,6 +62,31 @@ def table_of(title: str, columns: Sequence[str]) -> Table:
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column in WHOLE)
     return table
+
+
+def show(table: Table, drop: Sequence[str] = ()) -> None:
+    """Prints a table that fits the terminal: while the columns' narrowest forms do not fit,
+    those named in `drop` are left out, in that order; no column is then narrower than its
+    longest word (keys, times and ids whole), so that none is crushed to nothing."""
+    for name in drop:
+        if sum(narrowest(c) + 3 for c in table.columns) + 1 <= out.width:
+            break
+        table.columns = [c for c in table.columns if c.header != name]
+    for column in table.columns:
+        column.min_width = narrowest(column)
+    out.print(table)
+
+
+def narrowest(column: Column) -> int:
+    """The width a column cannot go below: its widest cell if it does not wrap, else its
+    longest word."""
+    texts = [str(column.header)] + [
+        cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+        for cell in column.cells
+    ]
+    if column.no_wrap:
+        return max(cell_len(t) for t in texts)
+    return max(cell_len(word) for t in texts for word in t.split() or [""])
 
 
 def second(moment: datetime | None) -> str:
@@ -83,7 +123,7 @@ def status_table(statuses: Sequence[SubjectStatus]) -> Table:
 def history_table(subject: str, entries: Sequence[HistoryEntry]) -> Table:
     table = table_of(
         f"history of {subject}",
-        ("occurred_at", "type", "provider", "reason", "recorded_at", "by", "position"),
+        ("occurred_at", "type", "provider", "reason", "event_id", "recorded_at", "by", "position"),
     )
     for entry in entries:
         record = entry.record
@@ -94,6 +134,7 @@ def history_table(subject: str, entries: Sequence[HistoryEntry]) -> Table:
             f"{strike}{words(record.type)}" + (" (retracted)" if entry.retracted else ""),
             text(record.fields.get("provider")),
             text(record.fields.get("reason")),
+            text(record.event_id),
             second(record.recorded_at),
             text(record.recorded_by),
             str(record.position),

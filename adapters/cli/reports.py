@@ -46,7 +46,11 @@ def check_period(start: datetime, end: datetime) -> None:
         fail("--to must be later than --from", 2)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Reports",
+    short_help="Providers ranked by the subjects they cut off.",
+    epilog="Example: deplatform providers --from 2021-01-01 --to 2022-01-01",
+)
 def providers(
     start: From,
     end: To,
@@ -56,7 +60,7 @@ def providers(
 ) -> None:
     """Providers ranked by the subjects their measures in force cut off in [--from, --to), and
     how long they bound each channel in each country."""
-    from adapters.cli.render import table_of, text
+    from adapters.cli.render import show, table_of, text
     from adapters.reporting.tables import human_duration
     from adapters.serialize import standing_json
     from domain.clock import iso
@@ -79,10 +83,14 @@ def providers(
         places = dict.fromkeys(row.region or "worldwide" for row in standing.bound)
         where = ", ".join(sorted(places, key=lambda place: (place != "worldwide", place)))
         table.add_row(name, str(standing.subjects), human_duration(standing.time), where)
-    out.print(table)
+    show(table, ("where",))
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Reports",
+    short_help="A report of a period, in a format.",
+    epilog="Example: deplatform report --from 2021-01-01 --to 2021-02-01 --format md",
+)
 def report(
     start: From,
     end: To,
@@ -148,12 +156,19 @@ def report(
         sys.stdout.buffer.write(rendered.content)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Queries",
+    short_help="What happened in a period.",
+    epilog="Example: deplatform changes --from 2021-01-06 --to 2021-01-13",
+)
 def changes(
     start: From,
     end: To,
     net: Annotated[
-        bool, typer.Option("--net", help="Only channels whose status differs at the two ends.")
+        bool,
+        typer.Option(
+            "--net", help="Only channels whose status differs at the two ends.", metavar=""
+        ),
     ] = False,
     region: Region = None,
     as_json: AsJSON = False,
@@ -161,7 +176,7 @@ def changes(
 ) -> None:
     """What happened in (--from, --to]: every status change, channel by channel (worldwide,
     with the countries whose own answer changed, or in a --region), and every other fact."""
-    from adapters.cli.render import coloured, second, table_of, text
+    from adapters.cli.render import coloured, second, show, table_of, text
     from adapters.serialize import change_json
     from domain.clock import iso
 
@@ -205,4 +220,4 @@ def changes(
                 provider = record.fields.get("provider", "")
                 by = f"{record.type} ({provider})" if provider else record.type
                 table.add_row(change.subject.key, "", second(record.occurred_at), "", "", text(by))
-    out.print(table)
+    show(table, ("by", "from"))

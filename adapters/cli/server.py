@@ -18,7 +18,11 @@ REGIONAL = EXAMPLES / "regional-2024-2025.jsonl"  # loaded beside it, for the co
 STORY = "2021-01-12"  # the story's moment: Parler offline, Trump's accounts suspended and banned
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Operations",
+    short_help="Load the examples, replay Parler's story, serve it.",
+    epilog="Example: deplatform demo",
+)
 def demo(
     database_url: Annotated[
         str | None,
@@ -27,7 +31,7 @@ def demo(
     host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8000,
     no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Only print the replay, do not serve.")
+        bool, typer.Option("--no-serve", help="Only print the replay, do not serve.", metavar="")
     ] = False,
 ) -> None:
     """Load the examples into a fresh store (Parler's story, and regional cut-offs), replay
@@ -55,7 +59,7 @@ def demo(
 
 def replay(url: str) -> None:
     """Loads the examples into the store and prints Parler's story, fact by fact."""
-    from adapters.cli.render import coloured, second, table_of, text
+    from adapters.cli.render import coloured, second, show, table_of, text
     from adapters.interchange import parse_lines
     from adapters.wording import words
     from domain import Subject
@@ -95,16 +99,22 @@ def replay(url: str) -> None:
                 else ""
             )
             table.add_row(second(moment), key.key, what, text(by), coloured(after.status), channels)
-    out.print(table)
+    show(table, ("channels", "by"))
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Operations",
+    short_help="Serve the API and the pages.",
+    epilog="Example: deplatform serve --port 8000",
+)
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     no_projections: Annotated[
         bool,
-        typer.Option("--no-projections", help="Do not follow the stream here (workers do)."),
+        typer.Option(
+            "--no-projections", help="Do not follow the stream here (workers do).", metavar=""
+        ),
     ] = False,
     database_url: DatabaseURL = None,
 ) -> None:

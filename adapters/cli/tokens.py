@@ -15,7 +15,7 @@ tokens_cli = typer.Typer(
     help="API tokens: who may write through the HTTP API (DEPLATFORM_API_TOKENS).",
     no_args_is_help=True,
 )
-cli.add_typer(tokens_cli, name="token")
+cli.add_typer(tokens_cli, name="token", rich_help_panel="Operations")
 
 
 @tokens_cli.command("add")

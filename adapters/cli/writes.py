@@ -33,11 +33,19 @@ IMPORT_CHUNK = 5000  # lines parsed, validated and written together
 PARALLEL_BYTES = 8_000_000  # a file larger than this is parsed by a worker process
 
 
-@cli.command("import")
+@cli.command(
+    "import",
+    rich_help_panel="Writes",
+    short_help="Import facts from a JSON Lines file.",
+    epilog="Example: deplatform import examples/parler-2021.jsonl",
+)
 def import_(
     file: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines file, or - for stdin")],
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Record the valid lines even if some are not.")
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Record the valid lines even if some are not.", metavar=""
+        ),
     ] = False,
     as_json: AsJSON = False,
     no_projections: NoProjections = False,
@@ -89,7 +97,14 @@ def import_(
     report(outcome, parse_errors, as_json)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Writes",
+    short_help="Record one fact.",
+    epilog=(
+        'Example: deplatform record --json-event \'{"type": "DomainSuspended", '
+        '"platform": "gab", "occurred_at": "2018-10-29", "provider": "GoDaddy"}\''
+    ),
+)
 def record(
     json_event: Annotated[str, typer.Option("--json-event", help="One event as a JSON object.")],
     as_json: AsJSON = False,
@@ -105,7 +120,11 @@ def record(
     write_one(parsed[0], as_json, database_url, not no_projections)
 
 
-@cli.command()
+@cli.command(
+    rich_help_panel="Writes",
+    short_help="Retract a fact.",
+    epilog='Example: deplatform retract EVENT_ID --reason "wrong day"',
+)
 def retract(
     event_id: Annotated[str, typer.Argument(help="The event_id of the event to retract.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it no longer counts.")],

@@ -458,3 +458,35 @@ def test_report_files_are_what_their_names_say_and_analysts_tools_read_them(tmp_
     types = dict(row[:2] for row in duckdb.sql(f"DESCRIBE SELECT * FROM '{target}'").fetchall())
     assert types["time_in_period_seconds"] == "DOUBLE" and types["opened_by_sources"] == "VARCHAR[]"
     assert types["start"] == "TIMESTAMP WITH TIME ZONE"
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_tables_fit_the_terminal_and_keep_words_whole(tmp_path, columns):
+    url = f"sqlite:///{tmp_path}/store.db"
+    assert run(url, "import", str(EXAMPLE)).returncode == 0
+    every = run(url, "status", "--all", "--as-of", "2021-01-12", env_columns=columns).stdout
+    lines = every.splitlines()
+    assert all(len(line) <= int(columns) for line in lines)
+    for key in ("parler", "twitter:realDonaldTrump", "2021-01-11T07:59:00Z", "subject", "status"):
+        assert key in every  # whole, never folded into pieces
+    assert ("hosting / detail" in every) == (columns == "200")  # left out when narrow
+    history = run(url, "history", "parler", env_columns=columns).stdout
+    assert all(len(line) <= int(columns) for line in history.splitlines())
+    events = [e["event_id"] for e in json.loads(run(url, "history", "parler", "--json").stdout)]
+    assert all(event_id in history for event_id in events)  # to retract one, no --json needed
+    assert "regi" not in history.replace("registered", "")  # no word cut into pieces
+
+
+def test_the_version_and_the_help_in_groups_with_examples():
+    version = subprocess.run([DEPLATFORM, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("deplatform ")
+    env = dict(os.environ, COLUMNS="100")
+    top = subprocess.run([DEPLATFORM, "--help"], capture_output=True, text=True, env=env).stdout
+    for group in ("Queries", "Writes", "Reports", "Operations"):
+        assert group in top
+    status = subprocess.run(
+        [DEPLATFORM, "status", "--help"], capture_output=True, text=True, env=env
+    ).stdout
+    assert "Example: deplatform status parler" in status
+    flags = [line for line in status.splitlines() if "--json" in line or "--all" in line]
+    assert flags and not any("<bool>" in line for line in flags)  # a flag reads --json

@@ -59,8 +59,9 @@ def timeline_svg(
     (apart, when close), each marker a link (`link`: by default, to the event's first
     source)."""
     link = link or default_link
-    labels = [label for label, _ in bars]
-    left = min(max(80, 7 * max((len(label) for label in labels), default=0) + 8), 200)
+    lanes = list(dict.fromkeys((s.service, s.provider) for s in services))  # one per provider
+    labels = [label for label, _ in bars] + [lane_label(*lane) for lane in lanes]
+    left = min(max(80, 7 * max((len(label) for label in labels), default=0) + 8), 240)
     width, row = 900, 30
     total = (end - start).total_seconds()
 
@@ -88,19 +89,19 @@ def timeline_svg(
                 f'x="{x(a):.1f}" y="{y}" width="{max(x(b) - x(a), MIN_WIDTH):.1f}" height="20" '
                 f'fill="{pattern(interval.status)}"><title>{title}</title></rect>'
             )
-    lanes = list(dict.fromkeys(f"{s.service} ({s.provider})" for s in services))
     for n, lane in enumerate(lanes, start=len(bars)):
         y = 10 + n * row
-        parts.append(f'<text x="0" y="{y + 15}">{escape(lane.split(" (")[0])}</text>')
+        parts.append(f'<text x="0" y="{y + 15}">{escape(lane_label(*lane))}</text>')
         parts.append(
             f'<rect x="{left}" y="{y + 8}" width="{width}" height="4" fill="{fill(None)}"/>'
         )
-        for span in (s for s in services if f"{s.service} ({s.provider})" == lane):
+        for span in (s for s in services if (s.service, s.provider) == lane):
             a, b = span.lost_at, span.regained_at or end
             if b <= start or a >= end:
                 continue
             title = escape(
-                f"{lane}: lost {iso(a)}" + (f", regained {iso(b)}" if span.regained_at else "")
+                f"{lane_label(*lane)}: lost {iso(a)}"
+                + (f", regained {iso(b)}" if span.regained_at else "")
             )
             parts.append(
                 f'<rect class="service-lost" data-service="{escape(span.service)}" '
@@ -146,6 +147,12 @@ def timeline_svg(
         + "".join(parts)
         + "</svg>"
     )
+
+
+def lane_label(service: str, provider: str) -> str:
+    """A service lane's name: the service and who provided it (two payment lanes are two
+    providers)."""
+    return f"{service.replace('_', ' ')}: {provider}"
 
 
 def default_link(event: FactRecord) -> str:

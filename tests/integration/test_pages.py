@@ -307,6 +307,7 @@ def test_a_subject_timeline_spans_its_life_with_an_axis_lanes_and_readable_marke
     )
     assert offline and float(offline[1]) >= 3  # three hours in ten years, still visible
     assert 'data-service="ddos_protection"' in svg  # a lane for the service Cloudflare cut
+    assert ">ddos protection: Cloudflare</text>" in svg  # named by who provided it
     # The two hosting events, hours apart, are drawn apart, and each leads to its details.
     tips = re.findall(
         r'<a href="#event-([^"]+)"><path class="event" data-event="[^"]+" d="M([\d.]+),([\d.]+)',

@@ -234,6 +234,33 @@ class QueryService:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
         return found.stamped(stamp).in_region(region)
 
+    def revised_since(
+        self,
+        key: SubjectKey,
+        as_of: datetime,
+        known_at: datetime,
+        region: str | None = None,
+    ) -> list[HistoryEntry]:
+        """What the record learned after `known_at` that changes the answer at `as_of` (a
+        citation pins `known_at`): the subject's facts recorded, or retracted, since then and
+        occurring by `as_of`; none if the answer is the same now."""
+        try:
+            then = self.read_models.status(key, as_of, known_at).in_region(region)
+        except UnknownSubject:
+            then = None
+        current = self.read_models.status(key, as_of, None).in_region(region)
+        if then is not None and then.document == current.document:
+            return []
+        return [
+            entry
+            for entry in self.history(key, region=region)
+            if (entry.record.occurred_at or as_of) <= as_of
+            and (
+                entry.record.recorded_at > known_at
+                or (entry.retraction is not None and entry.retraction.recorded_at > known_at)
+            )
+        ]
+
     def statuses(
         self,
         as_of: datetime | None = None,

@@ -16,6 +16,7 @@ from adapters.cli.common import (
     KnownAt,
     Region,
     cli,
+    err,
     fail,
     print_json,
     store,
@@ -57,8 +58,8 @@ def status(
         fail("give a SUBJECT or --all (not both)", 2)
     if status_filter is not None and not all_subjects:
         fail("--status filters --all", 2)
-    from adapters.cli.render import STATUS_DROPS, show, status_table
-    from adapters.serialize import status_json
+    from adapters.cli.render import STATUS_DROPS, second, show, status_table
+    from adapters.serialize import history_json, status_json
     from domain.values import status_value
 
     key = subject_key(subject) if subject else None
@@ -75,11 +76,29 @@ def status(
             if key
             else queries.statuses(as_of, known_at, wanted, region)
         )
+        # A cited answer (--known-at): what the record learned since that changes it.
+        later = (
+            queries.revised_since(key, statuses[0].as_of, known_at, region)
+            if key and known_at is not None
+            else None
+        )
     if as_json:
         documents = [status_json(s) for s in statuses]
+        if later is not None:
+            documents[0]["revised_since"] = [history_json(entry) for entry in later]
         print_json(documents if all_subjects else documents[0])
-    else:
-        show(status_table(statuses), STATUS_DROPS)
+        return
+    show(status_table(statuses), STATUS_DROPS)
+    if later:
+        err.print(
+            f"since {known_at:%Y-%m-%d %H:%M:%S} UTC, {len(later)} fact(s) changed this answer: "
+            + "; ".join(
+                f"{entry.record.type} of {second(entry.record.occurred_at)}"
+                + (" (retracted)" if entry.retracted else "")
+                for entry in later
+            ),
+            highlight=False,
+        )
 
 
 @cli.command(

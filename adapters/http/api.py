@@ -127,7 +127,14 @@ add_listing("account")
 def subject_status(
     subject: str, queries: Reads, as_of: AsOf, known_at: KnownAt, region: Region
 ) -> dict[str, Any]:
-    return status_json(queries.status(subject_key(subject), as_of, known_at, region))
+    """With `known_at` (a cited answer), `revised_since` lists what the record learned since
+    that changes it (empty: it stands)."""
+    key = subject_key(subject)
+    found = status_json(queries.status(key, as_of, known_at, region))
+    if known_at is not None:
+        later = queries.revised_since(key, as_of or known_at, known_at, region)
+        found["revised_since"] = [history_json(entry) for entry in later]
+    return found
 
 
 @router.get("/subjects/{subject}/history", summary="A subject's events in valid-time order")

@@ -261,6 +261,9 @@ def subject_page(
     ]
     whole = str(request.url.remove_query_params(["from", "to"]))
     cited = citation(status.name, status.subject.key, context)
+    # A cited view (known_at pinned): what the record learned since that changes it.
+    later = queries.revised_since(key, moment, known_at, region) if known_at is not None else []
+    current = str(request.url.remove_query_params(["known_at"]))
     # Worldwide, a country's own facts change no worldwide value; in a country, they do.
     lasts = last_changes([e for e in events if region or "regions" not in e.fields], moment)
     return templates.TemplateResponse(
@@ -276,6 +279,8 @@ def subject_page(
             "whole": whole,
             "citation": cited,
             "region": region and {"code": region, "name": country_name(region)},
+            "revised": [history_json(entry) for entry in later],
+            "current": current,
             "countries": [{"code": code, "name": country_name(code)} for code in own],
             **context,
         },

@@ -394,3 +394,25 @@ def test_accounts_count_as_active_before_their_first_fact_on_the_board(loaded):
         share = float(re.findall(r"<td>([\d.]+)%</td>", row.group(1))[-1])
         assert share > 90  # active until January 2021: the quarter before counts
         assert "did not exist" not in row.group(1)
+
+
+def test_a_cited_view_says_what_the_record_learned_since_that_changes_it(loaded):
+    cited = {"as_of": "2021-01-12T00:00:00Z", "known_at": loaded.get("/healthz").json()["head"]}
+    pinned = loaded.get("/subjects/parler/status", params={"as_of": cited["as_of"]})
+    cited["known_at"] = pinned.json()["known_at"]
+    still = loaded.get("/subjects/parler/status", params=cited).json()
+    assert still["revised_since"] == []
+    assert "Since this was cited" not in loaded.get("/subjects/parler", params=cited).text
+    history = loaded.get("/subjects/parler/history").json()
+    cut = next(e for e in history if e["type"] == "HostingTerminated")
+    assert (
+        loaded.post(
+            f"/events/{cut['event_id']}/retract", json={"reason": "wrong host"}, headers=AUTH
+        ).status_code
+        == 201
+    )
+    revised = loaded.get("/subjects/parler/status", params=cited).json()
+    assert [e["event_id"] for e in revised["revised_since"]] == [cut["event_id"]]
+    assert revised["status"] == still["status"]  # the cited answer itself stands as it was
+    page = " ".join(loaded.get("/subjects/parler", params=cited).text.split())
+    assert "Since this was cited, 1 fact changed it." in page and "since retracted" in page

@@ -252,3 +252,32 @@ def test_a_country_page_the_providers_index_and_a_subject_with_a_lane_per_countr
     assert serious_violations(page) == []
     page.screenshot(path=SCREENSHOTS / "tiktok-countries.png", full_page=False)
     page.close()
+
+
+PHONE_PAGES = [
+    "?as_of=2021-01-12T00:00",
+    "subjects/parler?as_of=2021-01-18T12:00",
+    "providers/Amazon%20Web%20Services",
+    "providers",
+    "regions/BR?as_of=2024-09-01T00:00",
+    "reports?from=2021-01-01&to=2021-02-01&format=html",
+]
+
+
+def test_every_page_reads_on_a_phone_without_scrolling_sideways(demo, browser):
+    page = new_page(browser, 400)
+    for path in PHONE_PAGES:
+        page.goto(f"{demo}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= page.evaluate("window.innerWidth"), (path, width)
+        sideways = page.evaluate(
+            "Array.from(document.querySelectorAll('*')).filter(e => e.scrollWidth > "
+            "e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible').length"
+        )
+        assert sideways == 0, path  # nothing scrolls inside either
+    page.goto(f"{demo}?as_of=2021-01-12T00:00")
+    parler = page.locator('tr[data-subject="parler"][data-channel="overall"]')
+    assert parler.locator("svg.bars").bounding_box()["width"] > 300  # the bars, on screen
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("table.board").first.screenshot(path=SCREENSHOTS / "board-phone.png")
+    page.close()

@@ -157,6 +157,43 @@ def report(
 
 
 @cli.command(
+    rich_help_panel="Reports",
+    short_help="A dataset to deposit: a Frictionless Data Package.",
+    epilog="Example: deplatform publish dataset --known-at 2026-01-01",
+)
+def publish(
+    directory: Annotated[Path, typer.Argument(help="Where to write it (made if missing).")],
+    start: Annotated[
+        datetime | None,
+        typer.Option("--from", parser=parse_time, metavar="T", help="Start (default: all)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--to", parser=parse_time, metavar="T", help="End (default: now)."),
+    ] = None,
+    known_at: KnownAt = None,
+    region: Region = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Write a Frictionless Data Package of the record (events, availability, time in each
+    status, outages, accountability; CSV and Parquet, with their Table Schemas, the moment
+    it is pinned to, a CITATION.cff and a README): what researchers deposit and cite."""
+    from importlib.metadata import version
+
+    from adapters.publishing import publish as write_package
+    from domain.clock import FIRST, now
+
+    start, end = start or FIRST, end or now()
+    check_period(start, end)
+    with store(database_url, create=False) as services:
+        if known_at is None:
+            warn_if_behind(services)
+        made = services.report(start, end, known_at=known_at or now(), region=region)
+    files = write_package(made, directory, version("deplatforming"))
+    out.print(f"wrote {len(files)} files to {directory}", highlight=False)
+
+
+@cli.command(
     rich_help_panel="Queries",
     short_help="What happened in a period.",
     epilog="Example: deplatform changes --from 2021-01-06 --to 2021-01-13",

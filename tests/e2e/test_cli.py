@@ -490,3 +490,26 @@ def test_the_version_and_the_help_in_groups_with_examples():
     assert "Example: deplatform status parler" in status
     flags = [line for line in status.splitlines() if "--json" in line or "--all" in line]
     assert flags and not any("<bool>" in line for line in flags)  # a flag reads --json
+
+
+def test_publish_writes_a_data_package_that_validates_and_tools_open(tmp_path):
+    import duckdb
+    import frictionless
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    assert run(url, "import", str(EXAMPLE)).returncode == 0
+    target = tmp_path / "dataset"
+    made = run(url, "publish", str(target), "--known-at", "2030-01-01")
+    assert made.returncode == 0, made.stderr
+    report = frictionless.validate(str(target / "datapackage.json"))
+    assert report.valid, report.flatten(["type", "note"])[:5]
+    package = json.loads((target / "datapackage.json").read_text())
+    assert package["known_at"] == "2030-01-01T00:00:00Z"
+    names = [r["name"] for r in package["resources"]]
+    assert names == ["events", "availability", "time_in_status", "outages", "accountability"]
+    outages = next(r for r in package["resources"] if r["name"] == "outages")
+    assert outages["schema"]["foreignKeys"][0]["reference"]["resource"] == "events"
+    events = duckdb.sql(f"SELECT count(*) FROM '{target / 'data' / 'events.parquet'}'")
+    assert events.fetchall()[0][0] == 12
+    assert "date-released: 2030-01-01" in (target / "CITATION.cff").read_text()
+    assert "## Rules" in (target / "README.md").read_text()

@@ -44,8 +44,11 @@ channel below online; measures in force at once each count the whole time.
 """
 
 
-def publish(report: Report, directory: Path, version: str) -> list[Path]:
-    """Writes the package into `directory` (made if missing); returns the files written."""
+def publish(
+    report: Report, directory: Path, version: str, store: dict[str, Any] | None = None
+) -> list[Path]:
+    """Writes the package into `directory` (made if missing), and `store` (the Datasette
+    metadata of the store it comes from) as `datasette.json`; returns the files written."""
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     every = tables(report)
@@ -77,6 +80,8 @@ def publish(report: Report, directory: Path, version: str) -> list[Path]:
         directory / "CITATION.cff": citation(head, version),
         directory / "README.md": readme(head, resources),
     }
+    if store is not None:
+        files[directory / "datasette.json"] = json.dumps(store, indent=2) + "\n"
     for path, content in files.items():
         path.write_text(content, encoding="utf-8")
     return [*written, *files]

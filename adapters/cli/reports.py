@@ -181,6 +181,7 @@ def publish(
     from importlib.metadata import version
 
     from adapters.publishing import publish as write_package
+    from adapters.read_models.data_model import datasette_metadata
     from domain.clock import FIRST, now
 
     start, end = start or FIRST, end or now()
@@ -189,7 +190,9 @@ def publish(
         if known_at is None:
             warn_if_behind(services)
         made = services.report(start, end, known_at=known_at or now(), region=region)
-    files = write_package(made, directory, version("deplatforming"))
+        database = Path(services.app.env.get("SQLITE_DBNAME", "deplatform")).stem
+        metadata = datasette_metadata(services.view.generation, database)
+    files = write_package(made, directory, version("deplatforming"), metadata)
     out.print(f"wrote {len(files)} files to {directory}", highlight=False)
 
 

@@ -513,3 +513,5 @@ def test_publish_writes_a_data_package_that_validates_and_tools_open(tmp_path):
     assert events.fetchall()[0][0] == 12
     assert "date-released: 2030-01-01" in (target / "CITATION.cff").read_text()
     assert "## Rules" in (target / "README.md").read_text()
+    datasette = json.loads((target / "datasette.json").read_text())
+    assert "rm1_periods" in str(datasette["databases"]["store"]["tables"])  # the store's tables

@@ -19,6 +19,7 @@ STRIPES = "url(#stripes)"  # the middle rank (partial, suspended): not told by c
 MIN_WIDTH = 3  # px: an interval of hours in a span of years stays visible
 MARKER_GAP = 11  # px: markers closer than this are drawn one below the other
 MARKER_LEVELS = 6  # levels of markers at most
+LABEL_CHAR = 5.0  # px: a marker label's character, at its size
 
 
 def fill(status: Status | None) -> str:
@@ -115,6 +116,7 @@ def timeline_svg(
         key=lambda e: e.occurred_at or start,
     )
     ends: list[float] = []  # per level, where its last marker stands
+    placed: list[tuple[FactRecord, float, int]] = []  # each marker, where, on which level
     for event in shown:
         moment = event.occurred_at
         assert moment is not None
@@ -126,6 +128,15 @@ def timeline_svg(
             ends.append(at)
         level = min(level, MARKER_LEVELS - 1)
         ends[level] = at
+        placed.append((event, at, level))
+    following: dict[int, float] = {}  # per level, where the next marker stands
+    room = []
+    for _, at, level in reversed(placed):
+        room.append(following.get(level, left + width + 10) - at)
+        following[level] = at
+    for (event, at, level), space in zip(placed, reversed(room), strict=True):
+        moment = event.occurred_at
+        assert moment is not None
         provider, reason = event.fields.get("provider"), event.fields.get("reason")
         title = escape(
             f"{iso(moment)} {words(event.type)}"
@@ -133,11 +144,18 @@ def timeline_svg(
             + (f": {reason}" if reason else "")
         )
         tip = bottom + 22 + level * 12
+        label = words(event.type)  # shown where the next marker of its level leaves room
+        shown_label = (
+            f'<text class="marker-label" x="{at + 7:.1f}" y="{tip - 3}" font-size="9">'
+            f"{escape(label)}</text>"
+            if space >= LABEL_CHAR * len(label) + 12
+            else ""
+        )
         parts.append(
             f'<a href="{link(event)}"><path class="event" data-event="{escape(event.event_id)}" '
             f'd="M{at:.1f},{tip - 12} l-5,10 h10 z" fill="#1b1f24"><title>{title}</title></path>'
             f'<line x1="{at:.1f}" x2="{at:.1f}" y1="6" y2="{tip - 12}" '
-            'stroke="#1b1f24" stroke-dasharray="2,2"/></a>'
+            f'stroke="#1b1f24" stroke-dasharray="2,2"/>{shown_label}</a>'
         )
     depth = bottom + 30 + 12 * max(len(ends) - 1, 0)
     label = escape(f"Status of {subject} from {iso(start)} to {iso(end)}")

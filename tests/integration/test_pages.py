@@ -416,3 +416,14 @@ def test_a_cited_view_says_what_the_record_learned_since_that_changes_it(loaded)
     assert revised["status"] == still["status"]  # the cited answer itself stands as it was
     page = " ".join(loaded.get("/subjects/parler", params=cited).text.split())
     assert "Since this was cited, 1 fact changed it." in page and "since retracted" in page
+
+
+def test_timeline_markers_are_labelled_where_there_is_room(loaded):
+    whole = loaded.get("/subjects/parler", params={"as_of": "2021-01-18T12:00:00Z"}).text
+    assert '<text class="marker-label"' in whole and ">platform registered</text>" in whole
+    january = loaded.get(
+        "/subjects/parler",
+        params={"as_of": "2021-01-18T12:00:00Z", "from": "2021-01-08", "to": "2021-01-20"},
+    ).text
+    labels = re.findall(r'class="marker-label"[^>]*>([^<]+)</text>', january)
+    assert "hosting terminated" in labels  # zoomed in, the January facts have room

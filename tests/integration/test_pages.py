@@ -427,3 +427,13 @@ def test_timeline_markers_are_labelled_where_there_is_room(loaded):
     ).text
     labels = re.findall(r'class="marker-label"[^>]*>([^<]+)</text>', january)
     assert "hosting terminated" in labels  # zoomed in, the January facts have room
+
+
+def test_feed_readers_read_every_feed_well_formed(loaded):
+    import feedparser
+
+    for path in ("/feed.atom", "/subjects/parler/feed.atom", "/regions/BR/feed.atom"):
+        feed = feedparser.parse(loaded.get(path).content)
+        assert not feed.bozo, (path, feed.get("bozo_exception"))
+    entries = feedparser.parse(loaded.get("/feed.atom").content).entries
+    assert len(entries) == 12 and all(e.published == e.updated for e in entries)

@@ -150,7 +150,7 @@ def new_page(browser, width: int):
 
 
 def test_the_board_at_a_past_moment_with_a_window_and_filters(demo, browser):
-    page = new_page(browser, 1200)
+    page = new_page(browser, 1400)
     page.goto(f"{demo}?as_of=2021-01-12T00:00&from=2021-01-01&to=2021-01-31")
     assert "Daily, 2021-01-01 to 2021-01-31" in page.inner_text("table")
     since = page.inner_text('tr[data-subject="parler"][data-channel="overall"] td.since')
@@ -191,7 +191,7 @@ def test_a_subject_page_on_a_phone_has_readable_details_and_passes_axe(demo, bro
     assert "Cite this view" in page.inner_text("main")
     assert serious_violations(page) == []
     page.screenshot(path=ARTIFACTS / "parler-phone.png", full_page=True)
-    wide = new_page(browser, 1200)
+    wide = new_page(browser, 1400)
     wide.goto(f"{demo}subjects/parler?as_of=2021-01-18T12:00")
     wide.screenshot(path=SCREENSHOTS / "parler-timeline.png", full_page=False)
     wide.close()
@@ -199,7 +199,7 @@ def test_a_subject_page_on_a_phone_has_readable_details_and_passes_axe(demo, bro
 
 
 def test_an_error_page_a_provider_page_and_the_api_docs_without_network(demo, browser):
-    page = new_page(browser, 1200)
+    page = new_page(browser, 1400)
     answer = page.goto(f"{demo}subjects/parlor")
     assert answer.status == 404 and "did you mean 'parler'" in page.inner_text("main")
     assert page.locator("h1").inner_text() == "Unknown subject"
@@ -227,7 +227,7 @@ def test_an_error_page_a_provider_page_and_the_api_docs_without_network(demo, br
 
 
 def test_a_country_page_the_providers_index_and_a_subject_with_a_lane_per_country(demo, browser):
-    page = new_page(browser, 1200)
+    page = new_page(browser, 1400)
     page.goto(f"{demo}regions/BR?as_of=2024-09-01T00:00")
     assert page.locator("h1").inner_text() == "Brazil (BR)"
     row = page.locator("table.events tbody tr", has=page.locator('a[href="/subjects/x"]'))

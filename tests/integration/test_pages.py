@@ -391,7 +391,7 @@ def test_accounts_count_as_active_before_their_first_fact_on_the_board(loaded):
             rf'<tr data-subject="{account}" data-channel="overall">(.*?)</tr>', board.text, re.S
         )
         assert row, account
-        share = float(re.findall(r"<td>([\d.]+)%</td>", row.group(1))[-1])
+        share = float(re.findall(r"<td class=\"share\"[^>]*>([\d.]+)%</td>", row.group(1))[-1])
         assert share > 90  # active until January 2021: the quarter before counts
         assert "did not exist" not in row.group(1)
 

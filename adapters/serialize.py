@@ -235,13 +235,18 @@ def standing_json(standing: ProviderStanding) -> dict[str, Any]:
     }
 
 
-def status_json(status: SubjectStatus) -> dict[str, Any]:
-    head = {
-        "subject": status.subject.key,
-        "kind": status.subject.kind,
-        "as_of": iso(status.as_of),
-        "known_at": maybe_iso(status.known_at),
+def status_head(subject: SubjectKey, as_of: datetime, known_at: datetime | None) -> dict[str, Any]:
+    """What an answer is about, before its document."""
+    return {
+        "subject": subject.key,
+        "kind": subject.kind,
+        "as_of": iso(as_of),
+        "known_at": maybe_iso(known_at),
     }
+
+
+def status_json(status: SubjectStatus) -> dict[str, Any]:
+    head = status_head(status.subject, status.as_of, status.known_at)
     return head | document_json(status.document)
 
 

@@ -29,7 +29,15 @@ from adapters.http.deps import (
 )
 from adapters.http.problems import RETRY_AFTER, Problem
 from adapters.http.templating import href
-from adapters.serialize import change_json, history_json, interval_json, progress_json, status_json
+from adapters.serialize import (
+    change_json,
+    history_json,
+    interval_json,
+    json_text,
+    progress_json,
+    status_head,
+    status_json,
+)
 from domain.clock import iso, now
 from domain.values import Status, SubjectKind
 from service.application import ConcurrentWrites
@@ -50,7 +58,6 @@ MAX_STATUSES = 10_000  # subjects /status answers at once
 )
 def all_statuses(
     request: Request,
-    response: Response,
     queries: Reads,
     as_of: AsOf,
     known_at: KnownAt,
@@ -58,13 +65,29 @@ def all_statuses(
     region: Region,
     limit: Annotated[int, Query(ge=1, le=MAX_STATUSES, description="Page size.")] = MAX_STATUSES,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
-    found, total = queries.page(as_of, known_at, status, limit=limit, offset=offset, region=region)
-    response.headers["X-Total-Count"] = str(total)
+) -> Response:
+    """Worldwide, each subject's document as stored is passed through, not decoded."""
+    stamp = known_at or now()
+    if region is None:
+        stored, total = queries.page_documents(as_of, known_at, status, limit=limit, offset=offset)
+        heads = (json_text(status_head(key, as_of or stamp, stamp)) for key, _ in stored)
+        body = (
+            "["
+            + ",".join(
+                f"{head[:-1]},{text[1:]}" for head, (_, text) in zip(heads, stored, strict=True)
+            )
+            + "]"
+        )
+    else:
+        found, total = queries.page(
+            as_of, known_at, status, limit=limit, offset=offset, region=region
+        )
+        body = json_text([status_json(s) for s in found])
+    headers = {"X-Total-Count": str(total)}
     if offset + limit < total:
         following = request.url.include_query_params(offset=offset + limit)
-        response.headers["Link"] = f'<{href(following)}>; rel="next"'
-    return [status_json(s) for s in found]
+        headers["Link"] = f'<{href(following)}>; rel="next"'
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def listing(

@@ -254,6 +254,44 @@ class ReadModelQueries:
         provider: str | None = None,
         region: str | None = None,
     ) -> tuple[list[SubjectStatus], int]:
+        rows, total = self._rows(
+            as_of, known_at, status, kind, limit, offset, search, provider, region
+        )
+        found = [
+            SubjectStatus(
+                SubjectKey(row["kind"], row["key"]),
+                as_of,
+                known_at,
+                document_from_json(row["kind"], from_json_text(row["document"])),
+            ).in_region(region)
+            for row in rows
+        ]
+        return found, total
+
+    def page_documents(
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[tuple[SubjectKey, str]], int]:
+        rows, total = self._rows(as_of, known_at, status, None, limit, offset)
+        return [(SubjectKey(row["kind"], row["key"]), row["document"]) for row in rows], total
+
+    def _rows(
+        self,
+        as_of: datetime,
+        known_at: datetime | None,
+        status: Status | None,
+        kind: SubjectKind | None,
+        limit: int | None,
+        offset: int,
+        search: str | None = None,
+        provider: str | None = None,
+        region: str | None = None,
+    ) -> tuple[list[Row], int]:
+        """The rows of each subject's period at as_of (with the total, for a page)."""
         known = maybe_micros(known_at)
         inner, inner_params = believed("q", known)
         # The period's own row is found again outside the subquery where there is no LATERAL.
@@ -311,24 +349,15 @@ class ReadModelQueries:
             )
 
         rows = self._all(query, params)
-        found = [
-            SubjectStatus(
-                SubjectKey(row["kind"], row["key"]),
-                as_of,
-                known_at,
-                document_from_json(row["kind"], from_json_text(row["document"])),
-            ).in_region(region)
-            for row in rows
-        ]
         if limit is None:
             total = len(rows)
         elif rows:
             total = int(rows[0]["total"])
         elif offset and limit is not None:  # past the end: count what there is
-            total = self._periods(as_of, known_at, status, kind, 1, 0, search, provider, region)[1]
+            total = self._rows(as_of, known_at, status, kind, 1, 0, search, provider, region)[1]
         else:
             total = 0
-        return found, total
+        return rows, total
 
     def history(
         self,

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.http.app import create_app
+from adapters.interchange import parse_instant
 from tests.helpers import AUTH, EXAMPLE_EVENTS, LATE_REHOSTING, TOKEN, WORKED_EXAMPLE
 
 
@@ -422,3 +423,16 @@ def test_changes_list_every_fact_of_the_period_not_only_those_that_changed_a_sta
     assert parler["subject"] == "parler" and parler["changes"] == {}
     assert [e["type"] for e in parler["events"]] == ["ServiceTerminated"]
     assert loaded.get("/changes", params=window | {"net": "true"}).json()["subjects"] == []
+
+
+def test_every_status_passed_through_as_stored_is_what_decoding_would_answer(loaded):
+    from adapters.serialize import status_json
+
+    head = loaded.get("/status", params={"as_of": "2021-01-12"}).json()
+    pinned = {"as_of": "2021-01-12T00:00:00Z", "known_at": head[0]["known_at"]}
+    passed = loaded.get("/status", params=pinned).json()
+    services = loaded.app.state.services
+    decoded = services.queries.statuses(
+        parse_instant(pinned["as_of"]), parse_instant(pinned["known_at"])
+    )
+    assert passed == json.loads(json.dumps([status_json(s) for s in decoded]))

@@ -82,6 +82,7 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
             for offset in (0, 1, 5)
         ]
         found.append(queries.page(moment, known_at, None, None, 5, 0, provider="H"))
+        found.append(queries.page_documents(moment, known_at, None, 3, 1))  # as stored
         for region in COUNTRIES:  # in a country: its own answers, or elsewhere's
             found.append(queries.statuses(moment, known_at, None, region))
             found += [queries.statuses(moment, known_at, s, region) for s in STATUSES]

@@ -124,9 +124,10 @@ class Allowance:
         self._buckets: dict[str, tuple[float, float]] = {}  # name -> (units left, at)
         self._lock = threading.Lock()
 
-    def take(self, name: str, units: float = 1) -> float:
-        """0 if `units` may be spent now (and spends them); else the seconds until they may.
-        More than a minute's worth may be spent when the bucket is full (one large write)."""
+    def take(self, name: str, units: float = 1, *, spend: bool = True) -> float:
+        """0 if `units` may be spent now (and, with `spend`, spends them); else the seconds
+        until they may. More than a minute's worth may be spent when the bucket is full (one
+        large write): the name then waits until it is paid back."""
         if not self.per_minute:
             return 0.0
         rate = self.per_minute / 60
@@ -136,21 +137,14 @@ class Allowance:
             left = min(self.per_minute, left + (now - at) * rate)
             needed = min(units, self.per_minute)
             if left >= needed:
-                self._buckets[name] = (left - units, now)
+                self._buckets[name] = (left - units if spend else left, now)
                 return 0.0
             self._buckets[name] = (left, now)
             return math.ceil((needed - left) / rate * 10) / 10
 
     def wait(self, name: str) -> float:
         """0 if a unit is left (spending none); else the seconds until one is."""
-        if not self.per_minute:
-            return 0.0
-        rate = self.per_minute / 60
-        with self._lock:
-            now = time.monotonic()
-            left, at = self._buckets.get(name, (self.per_minute, now))
-            left = min(self.per_minute, left + (now - at) * rate)
-            return 0.0 if left >= 1 else math.ceil((1 - left) / rate * 10) / 10
+        return self.take(name, spend=False)
 
     def give_back(self, name: str, units: float) -> None:
         """Returns units spent on something that did not happen (a write the store refused)."""

@@ -139,8 +139,6 @@ class NoStore(LookupError):
     """A read named a store that does not exist (reads create none)."""
 
 
-EVENTS_TABLE = "deplatforming_events"  # the application's events table on PostgreSQL
-
 
 def prepare_database(env: dict[str, str], create: bool = True) -> None:
     """Connects once, so that a wrong password or database name is reported at once and in
@@ -150,7 +148,9 @@ def prepare_database(env: dict[str, str], create: bool = True) -> None:
     try:
         with psycopg.connect(postgres_conninfo(env), autocommit=True) as conn:
             if not create:
-                events = f'"{env["POSTGRES_SCHEMA"]}".{EVENTS_TABLE}'
+                from service.application import Deplatforming  # its name names its tables
+
+                events = f'"{env["POSTGRES_SCHEMA"]}".{Deplatforming.name}_events'
                 found = conn.execute("SELECT to_regclass(%s)", [events]).fetchone()
                 if found is None or found[0] is None:
                     raise NoStore(

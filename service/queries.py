@@ -113,9 +113,11 @@ class Queries(Protocol):
         limit: int | None = None,
         offset: int = 0,
         region: str | None = None,
+        between: tuple[datetime, datetime] | None = None,
     ) -> list[HistoryEntry]:
         """The subject's facts in valid-time order, with positions and retraction marks (in
-        a country: the worldwide ones and those naming it)."""
+        a country: the worldwide ones and those naming it; `between`: those that occurred
+        in `(start, end]`)."""
         ...
 
     def intervals(

@@ -325,9 +325,10 @@ class QueryService:
         limit: int | None = None,
         offset: int = 0,
         region: str | None = None,
+        between: tuple[datetime, datetime] | None = None,
     ) -> list[HistoryEntry]:
         try:
-            return self.read_models.history(key, known_at, limit, offset, region)
+            return self.read_models.history(key, known_at, limit, offset, region, between)
         except UnknownSubject as refusal:
             raise (self._behind(refusal, key) if known_at is None else refusal) from None
 
@@ -406,8 +407,9 @@ class QueryService:
         for key in keys:
             if net and key not in moved:
                 continue
-            history = self.history(key, region=region)  # once per subject that may have changed
-            facts = {e.record.event_id: e.record for e in history}
+            # The period's facts only (a transition's fact occurred when it began, inside it).
+            events = self.history(key, region=region, between=(start, end))
+            facts = {e.record.event_id: e.record for e in events}
             ends: dict[str | None, Ends] = {}
             transitions = []
             for where, inside in moved.get(key, {}).items():
@@ -421,11 +423,6 @@ class QueryService:
                     transitions += [
                         move.transition(facts, where) for move in inside if move.run.channel in kept
                     ]
-            events = [
-                entry
-                for entry in history
-                if entry.record.occurred_at is not None and start < entry.record.occurred_at <= end
-            ]
             if not ends and (net or not events):
                 continue
             transitions.sort(key=lambda t: (t.at, t.region or "", CHANNEL_ORDER.index(t.channel)))

@@ -130,6 +130,7 @@ class FoldQueries:
         limit: int | None = None,
         offset: int = 0,
         region: str | None = None,
+        between: tuple[datetime, datetime] | None = None,
     ) -> list[HistoryEntry]:
         subject = self._subject(key, known_at)
         positions = self.app.index.select_positions(subject.id)
@@ -140,6 +141,7 @@ class FoldQueries:
                 if isinstance(f, Subject.Action)
                 and (known_at is None or f.recorded_at <= known_at)
                 and (region is None or region in (getattr(f, "regions", None) or [region]))
+                and (between is None or between[0] < f.occurred_at <= between[1])
             ),
             key=lambda a: a.order,
         )[offset : None if limit is None else offset + limit]

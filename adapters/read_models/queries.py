@@ -366,6 +366,7 @@ class ReadModelQueries:
         limit: int | None = None,
         offset: int = 0,
         region: str | None = None,
+        between: tuple[datetime, datetime] | None = None,
     ) -> list[HistoryEntry]:
         found = self._subject(key)
         if found is None:
@@ -378,6 +379,8 @@ class ReadModelQueries:
             params.append(known)
         if region is not None:
             params.append(f"% {region} %")
+        if between is not None:  # a range of the primary key: a hot subject is not read whole
+            params += [micros(between[0]), micros(between[1])]
         if limit is not None:
             params += [limit, offset]
         rows = self._all(
@@ -386,6 +389,7 @@ class ReadModelQueries:
                 f"FROM {t['timeline']} WHERE subject_id = %s"
                 + (" AND recorded_at <= %s" if known is not None else "")
                 + (" AND (regions IS NULL OR regions LIKE %s)" if region is not None else "")
+                + (" AND occurred_at > %s AND occurred_at <= %s" if between is not None else "")
                 + " ORDER BY occurred_at, version"
                 + (" LIMIT %s OFFSET %s" if limit is not None else "")
             ),

@@ -228,7 +228,12 @@ def cell(value: Any, name: str, kind: Kind) -> str:
     input) as links."""
     if kind == "list" and name.endswith("sources"):
         return " ".join(f"<{quote(url, safe=URL_SAFE)}>" for url in value or [])
-    return MARKUP.sub(r"\\\1", " ".join(human(value, name, kind).splitlines()))
+    return escaped(human(value, name, kind))
+
+
+def escaped(text: str) -> str:
+    """Text as Markdown shows it literally, on one line."""
+    return MARKUP.sub(r"\\\1", " ".join(text.splitlines()))
 
 
 def markdown(report: Report) -> str:
@@ -236,7 +241,7 @@ def markdown(report: Report) -> str:
     lines = [
         f"# Deplatforming report, {h['from']} to {h['to']}",
         "",
-        f"Subjects: {', '.join(h['covers']) or 'none'}"
+        f"Subjects: {escaped(', '.join(h['covers'])) or 'none'}"
         + (f", as seen in {h['region']}" if h["region"] else "")
         + f". As the record stood at {h['known_at']} "
         f"(store position {h['position']}); made by deplatforming {h['version']} at "

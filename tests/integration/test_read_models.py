@@ -91,6 +91,9 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
         found.append(answer(partial(queries.history, key, known_at)))
         found.append(answer(partial(queries.history, key, known_at, 2, 1)))
         found.append(answer(partial(queries.history, key, known_at, region="BR")))
+        if len(at_moments) > 1:
+            window = (at_moments[0], at_moments[len(at_moments) // 2])
+            found.append(answer(partial(queries.history, key, known_at, between=window)))
         found.append(queries.exists(key, known_at))
     found.append(queries.intervals([*keys, SubjectKey.platform("unknown")], known_at))
     for region in COUNTRIES:

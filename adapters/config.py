@@ -139,7 +139,6 @@ class NoStore(LookupError):
     """A read named a store that does not exist (reads create none)."""
 
 
-
 def prepare_database(env: dict[str, str], create: bool = True) -> None:
     """Connects once, so that a wrong password or database name is reported at once and in
     the server's words (the library's pool would retry for its whole timeout), and creates

@@ -213,6 +213,11 @@ def document_from_json(kind: str, data: dict[str, Any]) -> StatusDocument:
     )
 
 
+def stored_document(kind: str, text: str) -> StatusDocument:
+    """A document as the read models store it (compact JSON text)."""
+    return document_from_json(kind, from_json_text(text))
+
+
 def standing_json(standing: ProviderStanding) -> dict[str, Any]:
     """A provider's standing over a period: its rows of accountability, in seconds."""
     return {
@@ -246,8 +251,11 @@ def status_head(subject: SubjectKey, as_of: datetime, known_at: datetime | None)
 
 
 def status_json(status: SubjectStatus) -> dict[str, Any]:
+    """An answer as JSON; a document that came from the store undecoded is passed on as it
+    was stored (what the fold's `document_json` wrote)."""
     head = status_head(status.subject, status.as_of, status.known_at)
-    return head | document_json(status.document)
+    stored = status.stored
+    return head | (from_json_text(stored) if stored is not None else document_json(status.document))
 
 
 # Facts ------------------------------------------------------------------------------------

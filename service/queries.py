@@ -6,7 +6,7 @@ it too, as the reference the read models are compared with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -24,18 +24,59 @@ from projections.documents import (
 from projections.status import Interval
 
 
-@dataclass(frozen=True)
+class StoredDocument:
+    """A status document as the read models store it (compact JSON), with its status, decoded
+    when first read: a listing of thousands reads their statuses or passes the text on, and
+    decodes only what it looks into."""
+
+    __slots__ = ("_decode", "_document", "status", "text")
+
+    def __init__(self, status: Status, text: str, decode: Callable[[str], StatusDocument]):
+        self.status = status
+        self.text = text
+        self._decode = decode
+        self._document: StatusDocument | None = None
+
+    def decoded(self) -> StatusDocument:
+        if self._document is None:
+            self._document = self._decode(self.text)
+        return self._document
+
+
+@dataclass(frozen=True, eq=False)
 class SubjectStatus:
     """A subject's status at `as_of`, as the store knew it at `known_at`."""
 
     subject: SubjectKey  # as first spelled
     as_of: datetime
     known_at: datetime | None  # None: the store's current knowledge
-    document: StatusDocument
+    answer: StatusDocument | StoredDocument
+
+    @property
+    def document(self) -> StatusDocument:
+        answer = self.answer
+        return answer.decoded() if isinstance(answer, StoredDocument) else answer
+
+    @property
+    def stored(self) -> str | None:
+        """The document as stored (JSON), if it came from the store undecoded."""
+        return self.answer.text if isinstance(self.answer, StoredDocument) else None
 
     @property
     def status(self) -> Status:
-        return self.document.status
+        return self.answer.status
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SubjectStatus):
+            return NotImplemented
+        return (self.subject, self.as_of, self.known_at, self.document) == (
+            other.subject,
+            other.as_of,
+            other.known_at,
+            other.document,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by a document that is mutable
 
     def in_region(self, region: str | None) -> SubjectStatus:
         """The same answer in a country (None: worldwide, as it is)."""
@@ -48,7 +89,7 @@ class SubjectStatus:
     def stamped(self, known_at: datetime) -> SubjectStatus:
         """The same answer, saying when the store knew it (built directly: a listing stamps
         thousands, and `dataclasses.replace` costs several times a construction)."""
-        return SubjectStatus(self.subject, self.as_of, known_at, self.document)
+        return SubjectStatus(self.subject, self.as_of, known_at, self.answer)
 
     @property
     def name(self) -> str:

@@ -19,6 +19,7 @@ import structlog
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import retry
 
+from adapters.checkpoints import Checkpoints
 from adapters.config import COMMAND_TIMEOUT, store_env
 from adapters.countries import country_code
 from adapters.derivation import workers_for
@@ -163,13 +164,18 @@ def projections(
     ]
 
 
+def kept_beside_events(app: Deplatforming) -> Checkpoints:
+    """The application's subjects' checkpoints, in its store's tables."""
+    return Checkpoints(app.decode, app.recorder.checkpoint_rows)  # type: ignore[attr-defined]  # the recorders here have them
+
+
 # Two processes creating the tables at once can collide in PostgreSQL's catalogue ("tuple
 # concurrently updated"); the loser tries again. (Refusals are reported by store_env first.)
 @retry(PersistenceError, max_attempts=5, wait=0.2)
 def _open(
     env: dict[str, str], embedded: bool, read_wait: float, read_deadline: float | None
 ) -> Services:
-    app = Deplatforming(env=env, look_alike_id=look_alike_id)
+    app = Deplatforming(env=env, look_alike_id=look_alike_id, checkpoints=kept_beside_events)
     try:
         view = status_view(app.factory.datastore)  # type: ignore[attr-defined]  # the factory of a SQL store has one
     except PersistenceError:

@@ -28,11 +28,12 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import ConnectionPool
 
 from adapters.batching import chunks
 from adapters.bounds import watched
+from adapters.checkpoints import CheckpointRows, Dialect, create_statements
 from service.ports import BulkWrite, IndexedEvent
 
 log = structlog.get_logger(__name__)
@@ -44,14 +45,35 @@ OUTAGE_HOLD = 5.0  # seconds for which a failed connection attempt fails the nex
 
 
 class SQLiteEventStore(SQLiteApplicationRecorder):
-    """`stored_events` plus `event_ids`, in one SQLite file."""
+    """`stored_events` plus `event_ids`, `timelines` and `checkpoints`, in one SQLite file."""
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS event_ids ("
             "event_id TEXT PRIMARY KEY, originator_id TEXT NOT NULL, digest TEXT NOT NULL)",
+            *create_statements(self.dialect),
         ]
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect(
+            "?",
+            "BLOB",
+            "TEXT",
+            "instr",
+            self.events_table_name,
+            "timelines",
+            "checkpoints",
+            lambda subject_id: subject_id.hex,
+            UUID,
+        )
+
+    @contextmanager
+    def checkpoint_rows(self) -> Iterator[CheckpointRows]:
+        """The checkpoint tables, read outside a write."""
+        with self.datastore.transaction(commit=False) as c:
+            yield CheckpointRows(c, self.dialect)
 
     def _insert_events(
         self,
@@ -119,6 +141,7 @@ class SQLiteEventStore(SQLiteApplicationRecorder):
                     c, [subject], condition="AND originator_version > ? ", params=[version]
                 ),
                 partial(self._insert_many, c),
+                CheckpointRows(c, self.dialect),
             )
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[Notification]:
@@ -243,11 +266,33 @@ class FailFast:
 
 
 class PostgresEventStore(PostgresApplicationRecorder):
-    """`<app>_events` plus `<app>_event_ids`, in the configured schema."""
+    """`<app>_events` plus `<app>_event_ids`, `<app>_timelines` and `<app>_checkpoints`, in
+    the configured schema."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.event_ids_table = events_table_name.removesuffix("_events") + "_event_ids"
+        prefix = events_table_name.removesuffix("_events")
+        self.event_ids_table = prefix + "_event_ids"
+        self.checkpoint_tables = [prefix + "_timelines", prefix + "_checkpoints"]
+        schema = self.datastore.schema
+
+        def name(table: str) -> str:
+            return SQL("{0}.{1}").format(Identifier(schema), Identifier(table)).as_string()
+
+        self.dialect = Dialect(
+            "%s",
+            "bytea",
+            "uuid",
+            "strpos",
+            name(events_table_name),
+            name(self.checkpoint_tables[0]),
+            name(self.checkpoint_tables[1]),
+            lambda subject_id: subject_id,
+            lambda subject_id: subject_id,
+        )
+        self.sql_create_statements += [
+            Composed([SQL(statement)]) for statement in create_statements(self.dialect)
+        ]
         table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(self.event_ids_table)
         )
@@ -314,7 +359,7 @@ class PostgresEventStore(PostgresApplicationRecorder):
         """Whether its tables and the library's notification index exist (named as the
         library names it: were that to change, the DDL would only run as before)."""
         names = [self.events_table_name, f"{self.events_table_name}_notification_id_idx"]
-        names.append(self.event_ids_table)
+        names += [self.event_ids_table, *self.checkpoint_tables]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(  # the catalogue only: no lock on the tables
                 "SELECT count(to_regclass(format('%%I.%%I', %s::text, name))) AS found "
@@ -368,6 +413,12 @@ class PostgresEventStore(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._event_ids(curs, event_ids)
 
+    @contextmanager
+    def checkpoint_rows(self) -> Iterator[CheckpointRows]:
+        """The checkpoint tables, read outside a write."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            yield CheckpointRows(curs, self.dialect)
+
     def _event_ids(self, curs: Any, event_ids: Sequence[str]) -> dict[str, IndexedEvent]:
         found: dict[str, IndexedEvent] = {}
         for chunk in chunks(list(dict.fromkeys(event_ids)), PG_CHUNK):
@@ -417,6 +468,7 @@ class PostgresEventStore(PostgresApplicationRecorder):
                     curs, [subject], statement=self.select_events_after_statement, params=[version]
                 ),
                 insert,
+                CheckpointRows(curs, self.dialect),
             )
         if written >= ANALYZE_AFTER:
             self._analyze()

@@ -15,13 +15,13 @@ from contextlib import suppress
 from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast, get_args, get_type_hints
 
 from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.timeline import Change, Codec, State, Timeline
+from domain.timeline import Block, Change, Codec, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -277,6 +277,41 @@ class Subject(Aggregate):
         with suppress(RuleViolation):
             self.timeline.end_state()
         self.freeze(codec)
+
+    # Kept outside memory ------------------------------------------------------
+
+    @classmethod
+    def restored(
+        cls,
+        tracked: Tracked,
+        first: Fact | None,
+        loose: Iterable[Fact],
+        version: int,
+        blocks: list[Block[Action]],
+        count: int,
+        fresh: int,
+        end: State | None,
+    ) -> Subject:
+        """A subject its keeper holds outside memory (beside its events): the event that
+        tracks it, its first fact, the facts its timeline does not hold (retractions and the
+        facts they took out), and the timeline's blocks (see `Timeline.restore`), as of
+        `version`. Its actions are read when a change or a question needs them."""
+        subject = cast(Subject, tracked.mutate(None))
+        index = subject.facts_index
+        index.first = first
+        for fact in loose:
+            index.by_id[fact.event_id] = fact
+            if isinstance(fact, Subject.EventRetracted):
+                subject.retractions[fact.retracts] = fact
+        index.frozen = count
+        subject.timeline.restore(blocks, count, fresh, end)
+        subject.version = version
+        return subject
+
+    def loose(self) -> list[Fact]:
+        """The facts its timeline does not hold: retractions and the facts they took out."""
+        targets = (self.fact(r.retracts) for r in self.retractions.values())
+        return [*self.retractions.values(), *(t for t in targets if t is not None)]
 
     # Knowledge ----------------------------------------------------------------
 

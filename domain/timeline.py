@@ -16,6 +16,11 @@ the blocks no change touched lately (`freeze_untouched`): their actions are kept
 compact form a `Codec` given by its keeper makes (outside the domain), with the hashes of
 their event ids, and thawed when a change lands in them, a fold reads them or a retraction
 names one of their facts.
+
+A keeper can also hold a timeline outside memory (in a store, beside the events): each block
+has a number that names it to its keeper, the timeline tells what changed since the keeper
+last took its changes (`take_changes`), and a timeline can be `restore`d from blocks its
+keeper holds frozen, their starts read only when a change needs them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from bisect import insort
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from domain.errors import RuleViolation
 
@@ -73,20 +78,72 @@ class Codec(Protocol):
     def thaw(self, frozen: Any) -> list[Any]: ...
 
 
+class Keeper(Codec, Protocol):
+    """A codec whose frozen form names actions it holds elsewhere (a store): it says which
+    of its blocks may hold an event id, since it gave no hashes of them."""
+
+    def may_hold(self, frozen: Any, event_id: str) -> bool: ...
+
+
+# What changed in a block since its keeper last took the changes (`Block.altered`).
+START, ACTIONS, NEW = 1, 2, 4
+
+
 class Block(Generic[A]):
     """Consecutive actions, with the fold of every earlier action (`start`; block 0: the
-    initial state). Frozen, its actions are held as its codec made them."""
+    initial state). Frozen, its actions are held as its codec made them. `number` names it
+    to the timeline's keeper; `altered` says what changed since the keeper took it."""
 
-    __slots__ = ("_actions", "_codec", "_first", "_frozen", "_ids", "start", "touched")
+    __slots__ = (
+        "_actions",
+        "_codec",
+        "_first",
+        "_frozen",
+        "_ids",
+        "_start",
+        "_unread",
+        "altered",
+        "number",
+        "touched",
+    )
 
-    def __init__(self, actions: list[A], start: State | None = None) -> None:
+    def __init__(self, actions: list[A], start: State | None = None, number: int = 0) -> None:
         self._actions: list[A] | None = actions
         self._codec: Codec | None = None  # what froze them
         self._frozen: Any = None  # the actions as frozen (kept while unmodified)
         self._first: Order | None = None  # the first action's order, while frozen
         self._ids: array[int] | None = None  # the hashes of their event ids, while frozen
-        self.start = start
+        self._start = start
+        self._unread: Callable[[], State | None] | None = None  # reads a kept start
+        self.number = number
+        self.altered = NEW | ACTIONS | START
         self.touched = False  # thawed or changed since the last `freeze_untouched`
+
+    @classmethod
+    def kept(
+        cls,
+        number: int,
+        first: Order,
+        keeper: Keeper,
+        frozen: Any,
+        start: Callable[[], State | None],
+    ) -> Block[A]:
+        """A block its keeper holds, frozen in the keeper's form, its start read when wanted."""
+        block: Block[A] = cls([], None, number)
+        block._actions, block._codec, block._frozen = None, keeper, frozen
+        block._first, block._unread, block.altered = first, start, 0
+        return block
+
+    @property
+    def start(self) -> State | None:
+        if self._unread is not None:
+            self._start, self._unread = self._unread(), None
+        return self._start
+
+    @start.setter
+    def start(self, state: State | None) -> None:
+        self._start, self._unread = state, None
+        self.altered |= START
 
     @property
     def frozen(self) -> bool:
@@ -108,9 +165,18 @@ class Block(Generic[A]):
             self.touched = True
         return self._actions
 
+    def peek(self) -> list[A]:
+        """Its actions, leaving it frozen if it is."""
+        if self._actions is not None:
+            return self._actions
+        assert self._codec is not None
+        actions: list[A] = self._codec.thaw(self._frozen)
+        return actions
+
     def changed(self) -> list[A]:
         actions = self.thawed()
         self._frozen = None  # what was frozen is stale now
+        self.altered |= ACTIONS
         return actions
 
     def freeze(self, codec: Codec) -> list[A]:
@@ -126,7 +192,12 @@ class Block(Generic[A]):
 
     def may_hold(self, event_id: str) -> bool:
         """Whether, frozen, it may hold the action of this event id (hashes can collide)."""
-        return self._ids is not None and hash(event_id) in self._ids
+        if self._actions is not None:
+            return False
+        if self._ids is None:  # frozen by a keeper that holds the actions elsewhere
+            assert self._codec is not None
+            return cast(Keeper, self._codec).may_hold(self._frozen, event_id)
+        return hash(event_id) in self._ids
 
 
 @dataclass
@@ -156,6 +227,8 @@ class Timeline(Generic[A]):
         self.end: State | None = None  # the fold of every action, when known
         self.count = 0
         self.appended = False  # a checked action was appended since the last freeze
+        self.numbered = 0  # blocks numbered so far: the next one's number
+        self.dropped: list[int] = []  # numbers of the blocks removed since `take_changes`
 
     def __iter__(self) -> Iterator[A]:
         for block in self.blocks:
@@ -204,6 +277,28 @@ class Timeline(Generic[A]):
     def frozen_holding(self, event_id: str) -> Iterator[Block[A]]:
         """The frozen blocks that may hold the action of this event id."""
         return (block for block in self.blocks if block.may_hold(event_id))
+
+    # Keeping it elsewhere ------------------------------------------------------------------
+
+    def restore(self, blocks: list[Block[A]], count: int, fresh: int, end: State | None) -> None:
+        """Takes the blocks its keeper holds (`Block.kept`, in valid-time order), holding
+        `count` actions, the first `fresh` with known starts, and the end state if known."""
+        self.blocks, self.count, self.fresh, self.end = blocks, count, fresh, end
+        self.numbered = max((b.number for b in blocks), default=-1) + 1
+
+    def take_changes(self) -> tuple[list[tuple[int, Block[A], int]], list[int]]:
+        """The blocks changed since the last call, with their places and what changed in
+        them (`altered`), and the numbers of those removed; its keeper stores them."""
+        changed = [(i, b, b.altered) for i, b in enumerate(self.blocks) if b.altered]
+        for _, block, _ in changed:
+            block.altered = 0
+        dropped, self.dropped = self.dropped, []
+        return changed, dropped
+
+    def _block(self, actions: list[A], start: State | None = None) -> Block[A]:
+        block = Block(actions, start, self.numbered)
+        self.numbered += 1
+        return block
 
     # Checking a change (nothing is modified but checkpoints) ---------------------------
 
@@ -329,6 +424,7 @@ class Timeline(Generic[A]):
         self._changed(index, change)
         if not actions:  # the next block starts where this one did
             del self.blocks[index]
+            self.dropped.append(block.number)
             self.thawed_blocks.discard(block)
             if index < self.fresh:
                 self.fresh = max(self.fresh - 1, 1)
@@ -344,7 +440,7 @@ class Timeline(Generic[A]):
                 end = None
         if not self.blocks or len(self.read(self.blocks[-1])) >= BLOCK:
             known = self.fresh == len(self.blocks) and self.end is not None
-            self.blocks.append(Block([action], self.end if known else None))
+            self.blocks.append(self._block([action], self.end if known else None))
             self.thawed_blocks.add(self.blocks[-1])
             if known or len(self.blocks) == 1:
                 self.fresh = len(self.blocks)
@@ -367,7 +463,7 @@ class Timeline(Generic[A]):
         block = self.blocks[index]
         actions = self._modify(block, touch)
         half = len(actions) // 2
-        tail = Block(actions[half:])
+        tail = self._block(actions[half:])
         tail.touched = block.touched  # as the block it split from
         del actions[half:]
         self.blocks.insert(index + 1, tail)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import structlog
@@ -26,7 +27,7 @@ from domain.clock import now
 from domain.values import SubjectKey
 from projections.log import pages
 from projections.subject_cache import PICKLED, SubjectCache
-from service.ports import BulkWrite, EventIndex
+from service.ports import BulkWrite, Checkpoints, EventIndex
 from service.recording import Batch, NewFact, Outcome
 
 log = structlog.get_logger(__name__)
@@ -64,11 +65,19 @@ class Writing:
 
     def checkout(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
         taken = self.held.take(subject_ids)
+        checkpoints = self.app.checkpoints
         if not self.current:
-            for subject in taken.values():
-                for stored in self.index.select_events_after(subject.id, subject.version):
+            for subject in list(taken.values()):
+                newer = self.index.select_events_after(subject.id, subject.version)
+                if newer and checkpoints is not None:  # restored as another writer kept it
+                    del taken[subject.id]
+                    continue
+                for stored in newer:
                     self.app.decode(stored).mutate(subject)
         missing = [i for i in dict.fromkeys(subject_ids) if i not in taken]
+        if checkpoints is not None and missing:
+            taken |= checkpoints.restore(missing)
+            missing = [i for i in missing if i not in taken]
         for start in range(0, len(missing), LOAD_GROUP):  # one group's histories live at once
             group = missing[start : start + LOAD_GROUP]
             for subject in self.app.fold(self.index.select_events_of(group)).values():
@@ -98,12 +107,16 @@ class Deplatforming(Application[UUID]):
         self,
         env: Mapping[str, str] | None = None,
         look_alike_id: Callable[[SubjectKey], str | None] = lambda key: None,
+        checkpoints: Callable[[Deplatforming], Checkpoints] | None = None,
     ) -> None:
         """`look_alike_id`: the index id a subject shares with those it could pass for, so
-        that a new one is refused (by default none is)."""
+        that a new one is refused (by default none is). `checkpoints`: what keeps subjects'
+        timelines beside their events, made for this application (by default nothing does:
+        a write reads the whole history of each subject it does not hold)."""
         super().__init__(env)
         self._written = SubjectCache(CACHE_FACTS)
         self.look_alike_id = look_alike_id
+        self.checkpoints = checkpoints(self) if checkpoints is not None else None
 
     @property
     def index(self) -> EventIndex:
@@ -137,7 +150,7 @@ class Deplatforming(Application[UUID]):
         raise ConcurrentWrites(f"gave up after {WRITE_ATTEMPTS} conflicting attempts")
 
     def _write(self, facts: Sequence[NewFact], atomic: bool, recorded_by: str | None) -> Outcome:
-        with self.index.bulk() as write:
+        with self.index.bulk() as write, self._reading(write):
             batch = Batch(Writing(self, write, self._written, current=False), facts, recorded_by)
             outcome = batch.run()
             if not batch.accepted:  # its subjects are as stored: kept for the next write
@@ -151,10 +164,25 @@ class Deplatforming(Application[UUID]):
         return outcome
 
     def _insert(self, write: BulkWrite, batch: Batch) -> int | None:
-        """Writes a batch's new events and index rows in the write's transaction; returns
-        the last one's position."""
-        events = [e for s in batch.aggregates.values() for e in s.collect_events()]
-        return write.insert([self.mapper.to_stored_event(e) for e in events], batch.index_rows)
+        """Writes a batch's new events and index rows in the write's transaction, and what
+        changed in its subjects' timelines; returns the last event's position."""
+        events: list[Any] = []
+        changed: list[Subject] = []
+        for subject in batch.aggregates.values():
+            new = subject.collect_events()
+            if new:
+                events += new
+                changed.append(subject)
+        position = write.insert([self.mapper.to_stored_event(e) for e in events], batch.index_rows)
+        if self.checkpoints is not None:
+            self.checkpoints.keep(write.checkpoints, changed)
+        return position
+
+    def _reading(self, write: BulkWrite) -> AbstractContextManager[None]:
+        """Restored subjects read what they need through the write's transaction meanwhile."""
+        if self.checkpoints is None:
+            return nullcontext()
+        return self.checkpoints.using(write.checkpoints)
 
     def import_stream(
         self,
@@ -172,7 +200,7 @@ class Deplatforming(Application[UUID]):
         fact is valid; nothing either unless `commit_if()` says so once the stream ends."""
         outcome = Outcome()
         try:
-            with self.index.bulk() as write:
+            with self.index.bulk() as write, self._reading(write):
                 importing = Writing(self, write, SubjectCache(IMPORT_FACTS), current=True)
                 started = now()  # one transaction: its facts become known at one instant
                 for chunk in chunks:
@@ -231,7 +259,10 @@ class Deplatforming(Application[UUID]):
         for subject in cached.values():
             for stored in self.recorder.select_events(subject.id, gt=subject.version):
                 self.decode(stored).mutate(subject)
-        return cached | self.load_many([i for i in subject_ids if i not in cached])
+        missing = [i for i in subject_ids if i not in cached]
+        if self.checkpoints is not None and missing:
+            cached |= self.checkpoints.restore(missing)
+        return cached | self.load_many([i for i in missing if i not in cached])
 
     def decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))

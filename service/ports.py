@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
+
+from domain import Subject
 
 
 class IndexedEvent(NamedTuple):
@@ -29,6 +31,25 @@ class BulkWrite:
     """An aggregate's events after a version (to bring a copy held in memory up to date)."""
     insert: Callable[[Sequence[StoredEvent], Sequence[IndexedEvent]], int | None]
     """Writes stored events and their index rows; returns the last one's position."""
+    checkpoints: Any
+    """The subjects' checkpoints, read and written in the write's transaction."""
+
+
+class Checkpoints(Protocol):
+    """Subjects' timelines kept in the store beside their events: a write restores a subject
+    from them reading only what its facts touch, and keeps what it changed."""
+
+    def using(self, rows: Any) -> AbstractContextManager[None]:
+        """Reads what restored subjects need through a write's checkpoints meanwhile."""
+        ...
+
+    def restore(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+        """Those of these subjects the store keeps checkpoints of, as their events stand."""
+        ...
+
+    def keep(self, rows: Any, subjects: Sequence[Subject]) -> None:
+        """Writes what changed in these subjects' timelines since they were kept."""
+        ...
 
 
 class EventIndex(Protocol):

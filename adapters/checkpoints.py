@@ -1,0 +1,468 @@
+"""Subjects' timelines kept in the store beside their events, so that a write reads what a
+fact touches, not the subject's whole history.
+
+A subject's timeline is held in blocks of valid time, each with the fold of every action
+before it (`domain.timeline`). Two tables keep them, written in the transaction that writes
+the events: `timelines` (a row a subject: the version it stands at, how many blocks have known
+starts, its end state, and the facts its timeline does not hold: retractions and the facts
+they took out) and `checkpoints` (a row a block: its first action's order, its actions'
+versions and event ids, and the fold before it). A process that records one fact into a
+subject of 100,000 facts reads the subject's row, its blocks' heads, the block the fact lands
+in with its start, and the blocks after it only as far as the fold changes.
+
+States are pickled, each fact they name replaced by its version (read from the events when
+the state is), and stamped with the shape of the classes a state is made of: a subject kept
+by code whose states differ is read whole from its events, as it would be without
+checkpoints, and kept again. The store is the service's own, as trusted as its events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields, is_dataclass
+from enum import Enum
+from functools import partial
+from typing import Any, cast
+from uuid import UUID
+from weakref import WeakSet
+
+import orjson
+from eventsourcing.persistence import StoredEvent
+
+from adapters.batching import chunks
+from domain import Subject
+from domain.account import AccountState
+from domain.clock import from_micros, micros
+from domain.platform import Host, PlatformState
+from domain.regions import Regional
+from domain.timeline import ACTIONS, NEW, START, Block, State, Timeline
+from domain.values import AccountStatus, AppStore, Availability, Channel, HostingScope
+
+# What a state can be made of (besides builtins, datetimes and facts): its shape stamps it.
+STATE_CLASSES: tuple[type, ...] = (
+    PlatformState,
+    Host,
+    Regional,
+    AccountState,
+    Availability,
+    AccountStatus,
+    AppStore,
+    Channel,
+    HostingScope,
+)
+
+
+def shape(classes: Sequence[type]) -> str:
+    """A digest of the classes' names and fields (an enum's members)."""
+    described = []
+    for cls in classes:
+        if is_dataclass(cls):
+            parts = [f.name for f in fields(cls)]
+        else:
+            parts = [str(m.value) for m in cast(type[Enum], cls)]
+        described.append([cls.__module__, cls.__qualname__, parts])
+    return hashlib.sha256(orjson.dumps([pickle.HIGHEST_PROTOCOL, described])).hexdigest()[:16]
+
+
+STAMP = shape(STATE_CLASSES)
+
+
+# States as stored --------------------------------------------------------------------------
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj: Any) -> int | None:
+        if isinstance(obj, Subject.Fact | Later):
+            return obj.originator_version
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, named: Callable[[int], Any]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.named = named
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.named(pid)
+
+
+def dumped(state: State | None) -> bytes | None:
+    """A state as stored: each fact it names by its version."""
+    if state is None:
+        return None
+    buffer = io.BytesIO()
+    _Pickler(buffer, pickle.HIGHEST_PROTOCOL).dump(state)
+    return buffer.getvalue()
+
+
+def loaded(data: bytes | None, named: Callable[[int], Any]) -> State | None:
+    """A state as stored, each fact it names given by `named` (from its version)."""
+    return None if data is None else cast(State, _Unpickler(data, named).load())
+
+
+# The tables ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the stores: placeholders, types, names, how ids are bound."""
+
+    mark: str  # "?" or "%s"
+    blob: str  # "BLOB" or "bytea"
+    uuid: str  # the id column's type
+    find: str  # the function that finds text in text: instr(a, b) or strpos(a, b)
+    events: str  # the events table, qualified
+    timelines: str
+    checkpoints: str
+    bind: Callable[[UUID], Any]  # an id as bound (hex text on SQLite)
+    read: Callable[[Any], UUID]  # an id as read
+
+
+def create_statements(d: Dialect) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {d.timelines} (subject_id {d.uuid} PRIMARY KEY, "
+        "version INTEGER NOT NULL, fresh INTEGER NOT NULL, stamp TEXT NOT NULL, "
+        f"end_state {d.blob}, loose TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {d.checkpoints} (subject_id {d.uuid} NOT NULL, "
+        "number INTEGER NOT NULL, first_at BIGINT NOT NULL, first_version INTEGER NOT NULL, "
+        f"size INTEGER NOT NULL, versions TEXT NOT NULL, event_ids TEXT NOT NULL, start {d.blob}, "
+        "PRIMARY KEY (subject_id, number))",
+    ]
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    """A row's values in the order selected (PostgreSQL's rows are dicts)."""
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+class CheckpointRows:
+    """The checkpoint tables read and written on one cursor (a write's transaction)."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self.c = cursor
+        self.d = dialect
+
+    def _all(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        self.c.execute(query.replace("?", self.d.mark), list(params))
+        return [_values(row) for row in self.c.fetchall()]
+
+    def timelines(self, subject_ids: Sequence[UUID]) -> dict[UUID, tuple[Any, ...]]:
+        """Each kept subject's row (version, fresh, end state, end refs, loose), if stamped
+        by code whose states have today's shape, and its events' last version."""
+        d, found = self.d, {}
+        for chunk in chunks(list(subject_ids)):
+            marks = ", ".join("?" * len(chunk))
+            ids = [d.bind(i) for i in chunk]
+            rows = self._all(
+                f"SELECT t.subject_id, t.version, t.fresh, t.end_state, t.loose, "
+                f"(SELECT MAX(e.originator_version) FROM {d.events} e "
+                f"WHERE e.originator_id = t.subject_id) FROM {d.timelines} t "
+                f"WHERE t.subject_id IN ({marks}) AND t.stamp = ?",
+                [*ids, STAMP],
+            )
+            for subject_id, version, fresh, end, loose, last in rows:
+                if last == version:  # else events were written that it does not hold
+                    found[d.read(subject_id)] = (version, fresh, end, loose)
+        return found
+
+    def heads(self, subject_ids: Sequence[UUID]) -> dict[UUID, list[tuple[int, int, int, int]]]:
+        """Each subject's blocks in valid-time order: (number, first_at, first_version, size)."""
+        found: dict[UUID, list[tuple[int, int, int, int]]] = {}
+        for chunk in chunks(list(subject_ids)):
+            marks = ", ".join("?" * len(chunk))
+            rows = self._all(
+                f"SELECT subject_id, number, first_at, first_version, size FROM "
+                f"{self.d.checkpoints} WHERE subject_id IN ({marks}) "
+                "ORDER BY subject_id, first_at, first_version",
+                [self.d.bind(i) for i in chunk],
+            )
+            for subject_id, *head in rows:
+                number, first_at, first_version, size = head
+                found.setdefault(self.d.read(subject_id), []).append(
+                    (number, first_at, first_version, size)
+                )
+        return found
+
+    def block(self, subject_id: UUID, number: int) -> tuple[list[int], bytes | None]:
+        """A block's actions' versions, and its start as stored."""
+        ((versions, start),) = self._all(
+            f"SELECT versions, start FROM {self.d.checkpoints} WHERE subject_id = ? AND number = ?",
+            [self.d.bind(subject_id), number],
+        )
+        return orjson.loads(versions), None if start is None else bytes(start)
+
+    def holding(self, subject_id: UUID, event_id: str) -> set[int]:
+        """The blocks whose event ids may hold this one (a text search: may find more)."""
+        rows = self._all(
+            f"SELECT number FROM {self.d.checkpoints} WHERE subject_id = ? "
+            f"AND {self.d.find}(event_ids, ?) > 0",
+            [self.d.bind(subject_id), orjson.dumps(event_id).decode()],
+        )
+        return {row[0] for row in rows}
+
+    def events(self, subject_id: UUID, versions: Sequence[int]) -> list[StoredEvent]:
+        found = []
+        for chunk in chunks(sorted(set(versions))):
+            marks = ", ".join("?" * len(chunk))
+            rows = self._all(
+                f"SELECT originator_version, topic, state FROM {self.d.events} "
+                f"WHERE originator_id = ? AND originator_version IN ({marks})",
+                [self.d.bind(subject_id), *chunk],
+            )
+            found += [StoredEvent(subject_id, v, topic, bytes(state)) for v, topic, state in rows]
+        return found
+
+    def write(
+        self,
+        subject_id: UUID,
+        timeline: tuple[Any, ...],
+        whole: bool,
+        added: list[tuple[Any, ...]],
+        reshaped: list[tuple[Any, ...]],
+        restarted: list[tuple[Any, ...]],
+        dropped: list[int],
+    ) -> None:
+        d, m, sid = self.d, self.d.mark, self.d.bind(subject_id)
+        self.c.execute(
+            f"INSERT INTO {d.timelines} VALUES ({', '.join([m] * 6)}) ON CONFLICT (subject_id) "
+            "DO UPDATE SET version = excluded.version, fresh = excluded.fresh, "
+            "stamp = excluded.stamp, end_state = excluded.end_state, "
+            "loose = excluded.loose",
+            [sid, *timeline],
+        )
+        if whole:
+            self.c.execute(f"DELETE FROM {d.checkpoints} WHERE subject_id = {m}", [sid])
+        if dropped:
+            self.c.executemany(
+                f"DELETE FROM {d.checkpoints} WHERE subject_id = {m} AND number = {m}",
+                [(sid, number) for number in dropped],
+            )
+        if added:
+            self.c.executemany(
+                f"INSERT INTO {d.checkpoints} VALUES ({', '.join([m] * 8)})",
+                [(sid, *row) for row in added],
+            )
+        if reshaped:
+            self.c.executemany(
+                f"UPDATE {d.checkpoints} SET first_at = {m}, first_version = {m}, size = {m}, "
+                f"versions = {m}, event_ids = {m} WHERE subject_id = {m} AND number = {m}",
+                [(*row[1:], sid, row[0]) for row in reshaped],
+            )
+        if restarted:
+            self.c.executemany(
+                f"UPDATE {d.checkpoints} SET start = {m} WHERE subject_id = {m} AND number = {m}",
+                [(*row[1:], sid, row[0]) for row in restarted],
+            )
+
+
+# The keeper ----------------------------------------------------------------------------------
+
+Decode = Callable[[StoredEvent], Subject.Event]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A block its keeper holds in the store: which subject's, and its number."""
+
+    subject: Restored
+    number: int
+
+
+class Restored:
+    """A subject read from its checkpoints: the facts decoded for it so far, by version (so
+    that a fact a state names and the same fact in a block are one object)."""
+
+    def __init__(self, subject_id: UUID, facts: dict[int, Subject.Fact]) -> None:
+        self.id = subject_id
+        self.facts = facts
+        self.holding: dict[str, set[int]] = {}  # blocks that may hold an event id
+
+
+class Later:
+    """A fact a restored state names, read from the events when first used: a state can
+    name thousands (the last end of every host a platform had, kept for refusals'
+    messages), and a write compares or names only a few of them."""
+
+    __slots__ = ("_fact", "_keeper", "_subject", "originator_version")
+
+    def __init__(self, keeper: Checkpoints, subject: Restored, version: int) -> None:
+        self._keeper, self._subject, self.originator_version = keeper, subject, version
+        self._fact: Subject.Fact | None = None
+
+    def _real(self) -> Subject.Fact:
+        if self._fact is None:
+            self._fact = self._keeper.fact(self._subject, self.originator_version)
+        return self._fact
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __eq__(self, other: object) -> bool:
+        return self._real() == (other._real() if isinstance(other, Later) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._real())
+
+
+_ROWS: ContextVar[CheckpointRows | None] = ContextVar("checkpoint_rows", default=None)
+
+
+class Checkpoints:
+    """Restores subjects from their checkpoints and keeps their changes; the `Keeper` of the
+    blocks it restores (their actions and starts are read through the write in progress,
+    or on a connection of their own outside one)."""
+
+    def __init__(self, decode: Decode, rows: Callable[[], AbstractContextManager[CheckpointRows]]):
+        self.decode = decode
+        self.own_rows = rows  # a short read of its own, outside a write
+        self._kept: WeakSet[Timeline[Any]] = WeakSet()  # held in the store as they stand
+
+    @contextmanager
+    def using(self, rows: CheckpointRows) -> Iterator[None]:
+        """Reads what blocks need through these rows (a write's transaction) meanwhile."""
+        token = _ROWS.set(rows)
+        try:
+            yield
+        finally:
+            _ROWS.reset(token)
+
+    @contextmanager
+    def _rows(self) -> Iterator[CheckpointRows]:
+        rows = _ROWS.get()
+        if rows is not None:
+            yield rows
+            return
+        with self.own_rows() as own:
+            yield own
+
+    def _facts(self, rows: CheckpointRows, restored: Restored, versions: Sequence[int]) -> None:
+        missing = [v for v in versions if v not in restored.facts]
+        for stored in rows.events(restored.id, missing) if missing else ():
+            restored.facts[stored.originator_version] = cast(Subject.Fact, self.decode(stored))
+
+    # As a Keeper of blocks --------------------------------------------------------------
+
+    def freeze(self, actions: list[Any]) -> Any:
+        raise NotImplementedError("blocks are frozen in memory by another codec")
+
+    def thaw(self, frozen: Kept) -> list[Subject.Action]:
+        with self._rows() as rows:
+            versions, _ = rows.block(frozen.subject.id, frozen.number)
+            self._facts(rows, frozen.subject, versions)
+        facts = frozen.subject.facts
+        return [cast(Subject.Action, facts[v]) for v in versions]
+
+    def may_hold(self, frozen: Kept, event_id: str) -> bool:
+        restored = frozen.subject
+        if event_id not in restored.holding:
+            with self._rows() as rows:
+                restored.holding[event_id] = rows.holding(restored.id, event_id)
+        return frozen.number in restored.holding[event_id]
+
+    def _start(self, restored: Restored, number: int) -> State | None:
+        with self._rows() as rows:
+            _, start = rows.block(restored.id, number)
+        return loaded(start, partial(self._named, restored))
+
+    def _named(self, restored: Restored, version: int) -> Subject.Fact | Later:
+        """A fact a state names: the object read already, or one that reads it when used."""
+        return restored.facts.get(version) or Later(self, restored, version)
+
+    def fact(self, restored: Restored, version: int) -> Subject.Fact:
+        """A restored subject's fact, read from the events if not yet."""
+        if version not in restored.facts:
+            with self._rows() as rows:
+                self._facts(rows, restored, [version])
+        return restored.facts[version]
+
+    # Subjects -----------------------------------------------------------------------------
+
+    def restore(self, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+        """The subjects among these that the store keeps checkpoints of (as their events
+        stand): what their writes need is read when they need it."""
+        with self._rows() as rows:
+            timelines = rows.timelines(subject_ids)
+            heads = rows.heads(list(timelines))
+            found = {}
+            for subject_id, (version, fresh, end, loose) in timelines.items():
+                restored = Restored(subject_id, {})
+                loose_versions = orjson.loads(loose)
+                self._facts(rows, restored, [1, 2, *loose_versions])
+                found[subject_id] = self._subject(
+                    restored, version, fresh, end, loose_versions, heads.get(subject_id, [])
+                )
+        return found
+
+    def _subject(
+        self,
+        restored: Restored,
+        version: int,
+        fresh: int,
+        end: bytes | None,
+        loose: list[int],
+        heads: list[tuple[int, int, int, int]],
+    ) -> Subject:
+        facts = restored.facts
+        tracked = cast(Subject.Tracked, facts.pop(1))
+        blocks: list[Block[Subject.Action]] = []
+        for index, (number, first_at, first_version, _) in enumerate(heads):
+            start = partial(self._start, restored, number) if 0 < index < fresh else _unknown
+            first = (from_micros(first_at), first_version)
+            blocks.append(Block.kept(number, first, self, Kept(restored, number), start))
+        subject = Subject.restored(
+            tracked,
+            facts.get(2),
+            [facts[v] for v in loose],
+            version,
+            blocks,
+            sum(head[3] for head in heads),
+            fresh,
+            loaded(end, partial(self._named, restored)),
+        )
+        self._kept.add(subject.timeline)
+        return subject
+
+    def keep(self, rows: CheckpointRows, subjects: Sequence[Subject]) -> None:
+        """Writes what changed in these subjects' timelines since they were last kept (all of
+        a timeline the store does not hold as it stands)."""
+        for subject in subjects:
+            timeline = subject.timeline
+            whole = timeline not in self._kept
+            changed, dropped = timeline.take_changes()
+            if whole:
+                changed = [(i, b, NEW) for i, b in enumerate(timeline.blocks)]
+            added, reshaped, restarted = [], [], []
+            for index, block, flags in changed:
+                start = None
+                if flags & (NEW | START):
+                    start = dumped(block.start if 0 < index < timeline.fresh else None)
+                if flags & (NEW | ACTIONS):
+                    actions = block.peek()
+                    head = (
+                        micros(actions[0].occurred_at),
+                        actions[0].originator_version,
+                        len(actions),
+                        orjson.dumps([a.originator_version for a in actions]).decode(),
+                        orjson.dumps([a.event_id for a in actions]).decode(),
+                    )
+                if flags & NEW:
+                    added.append((block.number, *head, start))
+                    continue
+                if flags & ACTIONS:
+                    reshaped.append((block.number, *head))
+                if flags & START:
+                    restarted.append((block.number, start))
+            loose = orjson.dumps(sorted(f.originator_version for f in subject.loose())).decode()
+            row = (subject.version, timeline.fresh, STAMP, dumped(timeline.end), loose)
+            rows.write(subject.id, row, whole, added, reshaped, restarted, dropped)
+            self._kept.add(timeline)
+
+
+def _unknown() -> None:
+    """The start of a block whose start its keeper does not know (computed when needed)."""
+    return None

@@ -1,0 +1,160 @@
+"""Subjects' timelines kept beside their events: a write restores a subject from its
+checkpoints, reading only what its facts touch, and gives the verdicts and the store that
+reading its whole history gives (every test runs on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.composition import Services
+from domain import Subject
+from domain.values import SubjectKey
+from projections.subject_cache import SubjectCache
+from service.recording import NewFact, Outcome
+from tests.helpers import exported, fact, registration, store_settings
+from tests.strategies import store_histories
+
+SITE, NET = SubjectKey.platform("site"), SubjectKey.account("net:x")
+
+
+def fresh_process(tracker: Services) -> None:
+    """Forgets every subject the application holds, as a new process would start."""
+    tracker.app._written = SubjectCache(0)
+
+
+def verdict(outcome: Outcome) -> tuple:
+    return outcome.committed, [(r.event_id, r.error, r.conflicts_with) for r in outcome.rejected]
+
+
+def replayed(tracker: Services, facts: list[NewFact], retract: list[float], forget: bool) -> list:
+    """Records a history fact by fact (each write from a fresh process, with `forget`), then
+    its retractions; the verdict of each write."""
+    verdicts = []
+    accepted = [registration(app_stores=["google_play"])]
+    writes = [[accepted[0]], *[[f] for f in facts]]
+    for write in writes:
+        if forget:
+            fresh_process(tracker)
+        outcome = tracker.record(write)
+        verdicts.append(verdict(outcome))
+        if outcome.committed and write[0] is not accepted[0]:
+            accepted.append(write[0])
+    for share in retract:
+        if forget:
+            fresh_process(tracker)
+        target = accepted[int(share * len(accepted))]
+        outcome = tracker.record([fact("EventRetracted", retracts=target.event_id, reason="r")])
+        verdicts.append(verdict(outcome))
+    return verdicts
+
+
+def held(subject: Subject) -> tuple:
+    """What a subject is, for the rules: its timeline, its facts, its retractions, its fold."""
+    return (
+        subject.version,
+        [action.event_id for action in subject.timeline],
+        sorted(subject.facts),
+        sorted(subject.retractions),
+        subject.timeline.end_state(),
+    )
+
+
+def without_recording_times(tracker: Services) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "recorded_at"} for r in exported(tracker)]
+
+
+def test_writes_from_fresh_processes_give_the_verdicts_and_store_of_whole_histories(new_store):
+    """Random histories with late facts, retractions and regional facts, in blocks of two to
+    four actions (so that a late fact refolds across blocks), each fact written by a process
+    that holds nothing: restored from the checkpoints, as against read whole from the events
+    (checkpoints off); the same verdict for every write, the same facts stored, and each
+    subject restored as its events make it."""
+
+    @store_settings(new_store)
+    @given(store_histories(), st.integers(0, 2))
+    def check(history, block):
+        kept, whole = new_store(), new_store()
+        whole.app.checkpoints = None
+        try:
+            with patch("domain.timeline.BLOCK", 2 + block):
+                assert replayed(kept, *history, forget=True) == replayed(
+                    whole, *history, forget=True
+                )
+                assert without_recording_times(kept) == without_recording_times(whole)
+                ids = [SITE.id, NET.id]
+                fresh_process(kept)
+                restored = kept.app.checkpoints.restore(ids)
+                folded = kept.app.load_many(ids)
+                assert set(restored) == set(folded)
+                for subject_id, subject in folded.items():
+                    assert held(restored[subject_id]) == held(subject)
+        finally:
+            kept.close()
+            whole.close()
+
+    check()
+
+
+def test_recording_into_a_long_history_reads_what_the_fact_touches(tracker, monkeypatch):
+    """A process that holds nothing records a late fact into a platform of 600 facts: it
+    decodes the facts of the block the fact lands in and those the starts it compares name,
+    not the history (a fact that changes every later state would refold them all)."""
+    facts = [registration(app_stores=[])]
+    for n in range(300):
+        day = f"2021-{1 + n // 28 % 12:02d}-{1 + n % 28:02d}T{n // 336:02d}:00:00Z"
+        facts.append(
+            fact("ServiceTerminated", "site", occurred_at=day, provider="P", service=f"s{n}")
+        )
+        facts.append(
+            fact("ServiceRestored", "site", occurred_at=day, provider="P", service=f"s{n}")
+        )
+    tracker.import_stream(iter([facts]))
+    fresh_process(tracker)
+    decoded = []
+    decode = tracker.app.decode
+    monkeypatch.setattr(tracker.app, "decode", lambda s: decoded.append(s) or decode(s))
+    late = fact(
+        "ServiceTerminated", "site", occurred_at="2021-03-03T12:00:00Z", provider="R", service="x"
+    )
+    tracker.app.checkpoints.decode = tracker.app.decode
+    assert tracker.app.record([late]).committed
+    assert 0 < len(decoded) < 100
+    fresh_process(tracker)
+    later = fact(
+        "ServiceRestored", "site", occurred_at="2021-03-04T12:00:00Z", provider="R", service="x"
+    )
+    assert tracker.app.record([later]).committed  # the kept rows were written with the fact
+    site = SubjectKey.platform("site").id
+    assert held(tracker.app.checkpoints.restore([site])[site]) == held(
+        tracker.app.load_many([site])[site]
+    )
+
+
+@pytest.mark.parametrize("changed", ["stamp", "events"])
+def test_checkpoints_that_do_not_stand_for_the_events_are_not_used(tracker, changed):
+    """Checkpoints written by code whose states had another shape, or that miss events
+    written since (by a writer that keeps none), are passed over: the subject is read whole,
+    and kept anew by its next write."""
+    tracker.record([registration(app_stores=[])])
+    tracker.record([fact("DomainSuspended", "site", occurred_at="2021-01-02", provider="R")])
+    site = SubjectKey.platform("site").id
+    if changed == "stamp":
+        with patch("adapters.checkpoints.STAMP", "another"):
+            assert tracker.app.checkpoints.restore([site]) == {}
+    else:
+        tracker.app.checkpoints, checkpoints = None, tracker.app.checkpoints
+        fresh_process(tracker)
+        tracker.record([fact("DomainRestored", "site", occurred_at="2021-01-03", provider="R")])
+        tracker.app.checkpoints = checkpoints
+        assert checkpoints.restore([site]) == {}
+    fresh_process(tracker)
+    assert tracker.record(
+        [fact("HostingTerminated", "site", occurred_at="2021-01-04", provider="H")]
+    ).committed
+    assert held(tracker.app.checkpoints.restore([site])[site]) == held(
+        tracker.app.load_many([site])[site]
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -42,6 +43,7 @@ from domain.platform import Host, PlatformState
 from domain.regions import Regional
 from domain.timeline import ACTIONS, NEW, START, Block, State, Timeline
 from domain.values import AccountStatus, AppStore, Availability, Channel, HostingScope
+from projections.ports import Stale
 
 # What a state can be made of (besides builtins, datetimes and facts): its shape stamps it.
 STATE_CLASSES: tuple[type, ...] = (
@@ -77,8 +79,8 @@ STAMP = shape(STATE_CLASSES)
 
 class _Pickler(pickle.Pickler):
     def persistent_id(self, obj: Any) -> int | None:
-        if isinstance(obj, Subject.Fact | Later):
-            return obj.originator_version
+        if type(obj) is Later or isinstance(obj, Subject.Fact):  # (a Later unread stays so)
+            return int(obj.originator_version)
         return None
 
 
@@ -131,7 +133,7 @@ def create_statements(d: Dialect) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {d.checkpoints} (subject_id {d.uuid} NOT NULL, "
         "number INTEGER NOT NULL, first_at BIGINT NOT NULL, first_version INTEGER NOT NULL, "
         f"size INTEGER NOT NULL, versions TEXT NOT NULL, event_ids TEXT NOT NULL, start {d.blob}, "
-        "PRIMARY KEY (subject_id, number))",
+        "version INTEGER NOT NULL, PRIMARY KEY (subject_id, number))",
     ]
 
 
@@ -152,8 +154,8 @@ class CheckpointRows:
         return [_values(row) for row in self.c.fetchall()]
 
     def timelines(self, subject_ids: Sequence[UUID]) -> dict[UUID, tuple[Any, ...]]:
-        """Each kept subject's row (version, fresh, end state, end refs, loose), if stamped
-        by code whose states have today's shape, and its events' last version."""
+        """Each kept subject's row (version, fresh, end state, loose), if stamped by code
+        whose states have today's shape and it holds every event of the subject."""
         d, found = self.d, {}
         for chunk in chunks(list(subject_ids)):
             marks = ", ".join("?" * len(chunk))
@@ -188,21 +190,29 @@ class CheckpointRows:
                 )
         return found
 
-    def block(self, subject_id: UUID, number: int) -> tuple[list[int], bytes | None]:
-        """A block's actions' versions, and its start as stored."""
-        ((versions, start),) = self._all(
-            f"SELECT versions, start FROM {self.d.checkpoints} WHERE subject_id = ? AND number = ?",
+    def block(self, subject_id: UUID, number: int, upto: int) -> tuple[list[int], bytes | None]:
+        """A block's actions' versions, and its start as stored; `Stale` if the subject's
+        version `upto` does not hold it (a later write changed or removed it)."""
+        rows = self._all(
+            f"SELECT versions, start, version FROM {self.d.checkpoints} "
+            "WHERE subject_id = ? AND number = ?",
             [self.d.bind(subject_id), number],
         )
+        if not rows or rows[0][2] > upto:
+            raise Stale(f"block {number} of {subject_id} changed after version {upto}")
+        versions, start, _ = rows[0]
         return orjson.loads(versions), None if start is None else bytes(start)
 
-    def holding(self, subject_id: UUID, event_id: str) -> set[int]:
-        """The blocks whose event ids may hold this one (a text search: may find more)."""
+    def holding(self, subject_id: UUID, event_id: str, upto: int) -> set[int]:
+        """The blocks whose event ids may hold this one (a text search: may find more);
+        `Stale` if one was written after version `upto`."""
         rows = self._all(
-            f"SELECT number FROM {self.d.checkpoints} WHERE subject_id = ? "
+            f"SELECT number, version FROM {self.d.checkpoints} WHERE subject_id = ? "
             f"AND {self.d.find}(event_ids, ?) > 0",
             [self.d.bind(subject_id), orjson.dumps(event_id).decode()],
         )
+        if any(version > upto for _, version in rows):
+            raise Stale(f"the blocks of {subject_id} changed after version {upto}")
         return {row[0] for row in rows}
 
     def events(self, subject_id: UUID, versions: Sequence[int]) -> list[StoredEvent]:
@@ -242,21 +252,24 @@ class CheckpointRows:
                 f"DELETE FROM {d.checkpoints} WHERE subject_id = {m} AND number = {m}",
                 [(sid, number) for number in dropped],
             )
+        version = timeline[0]
         if added:
             self.c.executemany(
-                f"INSERT INTO {d.checkpoints} VALUES ({', '.join([m] * 8)})",
-                [(sid, *row) for row in added],
+                f"INSERT INTO {d.checkpoints} VALUES ({', '.join([m] * 9)})",
+                [(sid, *row, version) for row in added],
             )
         if reshaped:
             self.c.executemany(
                 f"UPDATE {d.checkpoints} SET first_at = {m}, first_version = {m}, size = {m}, "
-                f"versions = {m}, event_ids = {m} WHERE subject_id = {m} AND number = {m}",
-                [(*row[1:], sid, row[0]) for row in reshaped],
+                f"versions = {m}, event_ids = {m}, version = {m} "
+                f"WHERE subject_id = {m} AND number = {m}",
+                [(*row[1:], version, sid, row[0]) for row in reshaped],
             )
         if restarted:
             self.c.executemany(
-                f"UPDATE {d.checkpoints} SET start = {m} WHERE subject_id = {m} AND number = {m}",
-                [(*row[1:], sid, row[0]) for row in restarted],
+                f"UPDATE {d.checkpoints} SET start = {m}, version = {m} "
+                f"WHERE subject_id = {m} AND number = {m}",
+                [(*row[1:], version, sid, row[0]) for row in restarted],
             )
 
 
@@ -275,12 +288,21 @@ class Kept:
 
 class Restored:
     """A subject read from its checkpoints: the facts decoded for it so far, by version (so
-    that a fact a state names and the same fact in a block are one object)."""
+    that a fact a state names and the same fact in a block are one object), and the
+    subject's version (the rows it reads must be no newer)."""
 
-    def __init__(self, subject_id: UUID, facts: dict[int, Subject.Fact]) -> None:
+    def __init__(self, subject_id: UUID, version: int) -> None:
         self.id = subject_id
-        self.facts = facts
+        self.facts: dict[int, Subject.Fact] = {}
         self.holding: dict[str, set[int]] = {}  # blocks that may hold an event id
+        self.subject: Callable[[], Subject | None] = lambda: None  # (a weak reference)
+        self.restored_at = version
+
+    @property
+    def version(self) -> int:
+        """The subject's version now (the writes of this process keep its rows with it)."""
+        subject = self.subject()
+        return subject.version if subject is not None else self.restored_at
 
 
 class Later:
@@ -298,6 +320,10 @@ class Later:
         if self._fact is None:
             self._fact = self._keeper.fact(self._subject, self.originator_version)
         return self._fact
+
+    @property  # type: ignore[misc]  # as the fact's: `isinstance` and class patterns see it
+    def __class__(self) -> type:
+        return type(self._real())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)
@@ -352,7 +378,7 @@ class Checkpoints:
 
     def thaw(self, frozen: Kept) -> list[Subject.Action]:
         with self._rows() as rows:
-            versions, _ = rows.block(frozen.subject.id, frozen.number)
+            versions, _ = rows.block(frozen.subject.id, frozen.number, frozen.subject.version)
             self._facts(rows, frozen.subject, versions)
         facts = frozen.subject.facts
         return [cast(Subject.Action, facts[v]) for v in versions]
@@ -361,12 +387,12 @@ class Checkpoints:
         restored = frozen.subject
         if event_id not in restored.holding:
             with self._rows() as rows:
-                restored.holding[event_id] = rows.holding(restored.id, event_id)
+                restored.holding[event_id] = rows.holding(restored.id, event_id, restored.version)
         return frozen.number in restored.holding[event_id]
 
     def _start(self, restored: Restored, number: int) -> State | None:
         with self._rows() as rows:
-            _, start = rows.block(restored.id, number)
+            _, start = rows.block(restored.id, number, restored.version)
         return loaded(start, partial(self._named, restored))
 
     def _named(self, restored: Restored, version: int) -> Subject.Fact | Later:
@@ -390,7 +416,7 @@ class Checkpoints:
             heads = rows.heads(list(timelines))
             found = {}
             for subject_id, (version, fresh, end, loose) in timelines.items():
-                restored = Restored(subject_id, {})
+                restored = Restored(subject_id, version)
                 loose_versions = orjson.loads(loose)
                 self._facts(rows, restored, [1, 2, *loose_versions])
                 found[subject_id] = self._subject(
@@ -424,6 +450,7 @@ class Checkpoints:
             fresh,
             loaded(end, partial(self._named, restored)),
         )
+        restored.subject = weakref.ref(subject)
         self._kept.add(subject.timeline)
         return subject
 

@@ -19,6 +19,11 @@ from projections.status import Interval, Snapshot
 from projections.tails import Extension, Tail
 
 
+class Stale(Exception):
+    """A subject restored from its checkpoints was changed by a later write before all that
+    was asked of it was read: it no longer stands for its version (read it anew)."""
+
+
 class EventSource(Protocol):
     """The event store as projections read it (the application satisfies it)."""
 
@@ -32,6 +37,14 @@ class EventSource(Protocol):
         self, subject_ids: Sequence[UUID], versions: Mapping[UUID, int] | None = None
     ) -> dict[UUID, Subject]:
         """Many subjects at once, optionally as they stood at given versions."""
+        ...
+
+    def restored(
+        self, subject_ids: Sequence[UUID], versions: Mapping[UUID, int]
+    ) -> dict[UUID, Subject]:
+        """Those of these subjects the store keeps checkpoints of, as they stand at exactly
+        these versions: their facts are read when a question needs them (`Stale` if a write
+        changed them meanwhile)."""
         ...
 
     def subject_ids(self, upto: int, after: int = 0) -> dict[UUID, int]:

@@ -35,6 +35,7 @@ from projections.ports import (
     Projected,
     RetractionMark,
     Rows,
+    Stale,
     StatusView,
     SubjectRows,
     TimelineRow,
@@ -127,10 +128,21 @@ class StatusProjection:
             for subject_id, events in events_of.items()
             if subject_id not in keys and subject_id not in changed
         }
-        changed |= self.events.load_many(list(versions), versions)
+        # Read from their checkpoints (what a late fact needs of a long history), unless a
+        # write changed them since these versions: then whole, as the others.
+        restored = self.events.restored(list(versions), versions)
+        changed |= self.events.load_many([i for i in versions if i not in restored], versions)
+        keep += changed.values()  # those read whole: a restored one reads its rows as it goes
+        changed |= restored
         keys |= {i: s.subject for i, s in changed.items()}
-        keep += changed.values()
-        cuts = self._cuts(changed, events_of)
+        try:
+            cuts = self._cuts(changed, events_of)
+        except Stale:
+            changed |= self.events.load_many(list(restored), versions)
+            restored = {}
+            cuts = self._cuts(changed, events_of)
+        derived_whole = [i for i in restored if i not in cuts]
+        changed |= self.events.load_many(derived_whole, versions) if derived_whole else {}
         grown += [
             resume(cut, changed[i].version, known_at, suffix, SLICE, tails)
             for i, (cut, suffix) in cuts.items()

@@ -234,6 +234,14 @@ class Deplatforming(Application[UUID]):
         per few thousand subjects."""
         return self.fold(self.index.select_events_of(subject_ids), versions)
 
+    def restored(
+        self, subject_ids: Sequence[UUID], versions: Mapping[UUID, int]
+    ) -> dict[UUID, Subject]:
+        if self.checkpoints is None:
+            return {}
+        found = self.checkpoints.restore(subject_ids)
+        return {i: s for i, s in found.items() if s.version == versions[i]}
+
     def fold(
         self, events: Iterable[StoredEvent], versions: Mapping[UUID, int] | None = None
     ) -> dict[UUID, Subject]:
@@ -256,13 +264,14 @@ class Deplatforming(Application[UUID]):
         process wrote lately comes from memory with only its newer events read, so that a
         subject with a long history takes one more fact at the cost of a short one."""
         cached = self._written.take(subject_ids)
-        for subject in cached.values():
-            for stored in self.recorder.select_events(subject.id, gt=subject.version):
+        for subject in list(cached.values()):
+            newer = self.recorder.select_events(subject.id, gt=subject.version)
+            if newer and self.checkpoints is not None:  # its kept blocks may have changed
+                del cached[subject.id]
+                continue
+            for stored in newer:
                 self.decode(stored).mutate(subject)
-        missing = [i for i in subject_ids if i not in cached]
-        if self.checkpoints is not None and missing:
-            cached |= self.checkpoints.restore(missing)
-        return cached | self.load_many([i for i in missing if i not in cached])
+        return cached | self.load_many([i for i in subject_ids if i not in cached])
 
     def decode(self, stored: StoredEvent) -> Subject.Event:
         return cast(Subject.Event, self.mapper.to_domain_event(stored))

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from functools import partial
 from typing import Any, cast
@@ -36,7 +36,7 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 
 from adapters.batching import chunks
-from domain import Subject
+from domain import SUBJECT_CLASSES, Subject
 from domain.account import AccountState
 from domain.clock import from_micros, micros
 from domain.platform import Host, PlatformState
@@ -77,20 +77,25 @@ STAMP = shape(STATE_CLASSES)
 # States as stored --------------------------------------------------------------------------
 
 
-class _Pickler(pickle.Pickler):
-    def persistent_id(self, obj: Any) -> int | None:
-        if type(obj) is Later or isinstance(obj, Subject.Fact):  # (a Later unread stays so)
-            return int(obj.originator_version)
-        return None
+# While a state is read: what gives the fact a version names (see `loaded`).
+_NAMED: ContextVar[Callable[[int], Any]] = ContextVar("named")
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, named: Callable[[int], Any]) -> None:
-        super().__init__(io.BytesIO(data))
-        self.named = named
+def _named(version: int) -> Any:
+    return _NAMED.get()(version)
 
-    def persistent_load(self, pid: Any) -> Any:
-        return self.named(pid)
+
+def _by_version(fact: Any) -> tuple[Callable[[int], Any], tuple[int]]:
+    return _named, (int(fact.originator_version),)
+
+
+def _fact_classes() -> dict[type, Callable[[Any], tuple[Callable[[int], Any], tuple[int]]]]:
+    """A reducer for every fact class (and `Later`): only facts call back into Python while
+    a state is pickled (a `persistent_id` is called for every object in it)."""
+    classes: set[type] = {Later}
+    for subject_class in SUBJECT_CLASSES.values():
+        classes |= set(subject_class.fact_types().values())
+    return dict.fromkeys(classes, _by_version)
 
 
 def dumped(state: State | None) -> bytes | None:
@@ -98,13 +103,21 @@ def dumped(state: State | None) -> bytes | None:
     if state is None:
         return None
     buffer = io.BytesIO()
-    _Pickler(buffer, pickle.HIGHEST_PROTOCOL).dump(state)
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _REDUCERS
+    pickler.dump(state)
     return buffer.getvalue()
 
 
 def loaded(data: bytes | None, named: Callable[[int], Any]) -> State | None:
     """A state as stored, each fact it names given by `named` (from its version)."""
-    return None if data is None else cast(State, _Unpickler(data, named).load())
+    if data is None:
+        return None
+    token = _NAMED.set(named)
+    try:
+        return cast(State, pickle.loads(data))
+    finally:
+        _NAMED.reset(token)
 
 
 # The tables ----------------------------------------------------------------------------------
@@ -227,50 +240,58 @@ class CheckpointRows:
             found += [StoredEvent(subject_id, v, topic, bytes(state)) for v, topic, state in rows]
         return found
 
-    def write(
-        self,
-        subject_id: UUID,
-        timeline: tuple[Any, ...],
-        whole: bool,
-        added: list[tuple[Any, ...]],
-        reshaped: list[tuple[Any, ...]],
-        restarted: list[tuple[Any, ...]],
-        dropped: list[int],
-    ) -> None:
-        d, m, sid = self.d, self.d.mark, self.d.bind(subject_id)
-        self.c.execute(
-            f"INSERT INTO {d.timelines} VALUES ({', '.join([m] * 6)}) ON CONFLICT (subject_id) "
-            "DO UPDATE SET version = excluded.version, fresh = excluded.fresh, "
-            "stamp = excluded.stamp, end_state = excluded.end_state, "
-            "loose = excluded.loose",
-            [sid, *timeline],
-        )
-        if whole:
-            self.c.execute(f"DELETE FROM {d.checkpoints} WHERE subject_id = {m}", [sid])
-        if dropped:
+    def write(self, changes: Changes) -> None:
+        """Writes what a write changed in its subjects' timelines (a statement of each kind
+        for all of them)."""
+        d, m = self.d, self.d.mark
+        if changes.timelines:
+            self.c.executemany(
+                f"INSERT INTO {d.timelines} VALUES ({', '.join([m] * 6)}) "
+                "ON CONFLICT (subject_id) DO UPDATE SET version = excluded.version, "
+                "fresh = excluded.fresh, stamp = excluded.stamp, "
+                "end_state = excluded.end_state, loose = excluded.loose",
+                changes.timelines,
+            )
+        if changes.whole:
+            self.c.executemany(
+                f"DELETE FROM {d.checkpoints} WHERE subject_id = {m}",
+                [(sid,) for sid in changes.whole],
+            )
+        if changes.dropped:
             self.c.executemany(
                 f"DELETE FROM {d.checkpoints} WHERE subject_id = {m} AND number = {m}",
-                [(sid, number) for number in dropped],
+                changes.dropped,
             )
-        version = timeline[0]
-        if added:
+        if changes.added:
             self.c.executemany(
-                f"INSERT INTO {d.checkpoints} VALUES ({', '.join([m] * 9)})",
-                [(sid, *row, version) for row in added],
+                f"INSERT INTO {d.checkpoints} VALUES ({', '.join([m] * 9)})", changes.added
             )
-        if reshaped:
+        if changes.reshaped:
             self.c.executemany(
                 f"UPDATE {d.checkpoints} SET first_at = {m}, first_version = {m}, size = {m}, "
                 f"versions = {m}, event_ids = {m}, version = {m} "
                 f"WHERE subject_id = {m} AND number = {m}",
-                [(*row[1:], version, sid, row[0]) for row in reshaped],
+                changes.reshaped,
             )
-        if restarted:
+        if changes.restarted:
             self.c.executemany(
                 f"UPDATE {d.checkpoints} SET start = {m}, version = {m} "
                 f"WHERE subject_id = {m} AND number = {m}",
-                [(*row[1:], version, sid, row[0]) for row in restarted],
+                changes.restarted,
             )
+
+
+@dataclass
+class Changes:
+    """Rows to write, as bound: subjects' rows; subjects whose blocks are all written anew;
+    blocks removed, added, with new actions, with a new start (each with its subject)."""
+
+    timelines: list[tuple[Any, ...]] = field(default_factory=list)
+    whole: list[Any] = field(default_factory=list)
+    dropped: list[tuple[Any, int]] = field(default_factory=list)
+    added: list[tuple[Any, ...]] = field(default_factory=list)
+    reshaped: list[tuple[Any, ...]] = field(default_factory=list)
+    restarted: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 # The keeper ----------------------------------------------------------------------------------
@@ -334,6 +355,8 @@ class Later:
     def __hash__(self) -> int:
         return hash(self._real())
 
+
+_REDUCERS = _fact_classes()
 
 _ROWS: ContextVar[CheckpointRows | None] = ContextVar("checkpoint_rows", default=None)
 
@@ -457,13 +480,14 @@ class Checkpoints:
     def keep(self, rows: CheckpointRows, subjects: Sequence[Subject]) -> None:
         """Writes what changed in these subjects' timelines since they were last kept (all of
         a timeline the store does not hold as it stands)."""
+        out = Changes()
         for subject in subjects:
-            timeline = subject.timeline
-            whole = timeline not in self._kept
+            timeline, sid, version = subject.timeline, rows.d.bind(subject.id), subject.version
             changed, dropped = timeline.take_changes()
-            if whole:
+            if timeline not in self._kept:
                 changed = [(i, b, NEW) for i, b in enumerate(timeline.blocks)]
-            added, reshaped, restarted = [], [], []
+                out.whole.append(sid)
+            out.dropped += [(sid, number) for number in dropped]
             for index, block, flags in changed:
                 start = None
                 if flags & (NEW | START):
@@ -478,16 +502,17 @@ class Checkpoints:
                         orjson.dumps([a.event_id for a in actions]).decode(),
                     )
                 if flags & NEW:
-                    added.append((block.number, *head, start))
+                    out.added.append((sid, block.number, *head, start, version))
                     continue
                 if flags & ACTIONS:
-                    reshaped.append((block.number, *head))
+                    out.reshaped.append((*head, version, sid, block.number))
                 if flags & START:
-                    restarted.append((block.number, start))
+                    out.restarted.append((start, version, sid, block.number))
             loose = orjson.dumps(sorted(f.originator_version for f in subject.loose())).decode()
-            row = (subject.version, timeline.fresh, STAMP, dumped(timeline.end), loose)
-            rows.write(subject.id, row, whole, added, reshaped, restarted, dropped)
+            end = dumped(timeline.end)
+            out.timelines.append((sid, version, timeline.fresh, STAMP, end, loose))
             self._kept.add(timeline)
+        rows.write(out)
 
 
 def _unknown() -> None:

@@ -445,6 +445,42 @@ def concurrent_record(url: str, platforms: list[str], writers: int, each: int, s
     return len(latencies) / seconds, latencies, gave_up
 
 
+def fresh_process_records(url: str, lines: list[str], rounds: int, seed: int) -> list[Row]:
+    """One fact recorded by the CLI (a fresh process, its start included) into the hottest
+    platform, against the same into a platform of about 10 facts, alternated; with the read
+    models brought up to date by the same process (as by default), and without."""
+    sizes: dict[str, int] = {}
+    for line in lines:
+        slug = json.loads(line).get("platform")
+        if slug is not None:
+            sizes[slug] = sizes.get(slug, 0) + 1
+    small = min(sizes, key=lambda slug: (abs(sizes[slug] - 10), slug))
+    facts = iter(record_facts([histories.HOTTEST], 4 * rounds, seed, "fresh"))
+    rows = []
+    for flags in ((), ("--no-projections",)):
+        times: dict[str, list[float]] = {histories.HOTTEST: [], small: []}
+        for _ in range(rounds):
+            for slug in times:
+                event = next(facts) | {"platform": slug}
+                event = json.dumps(event)
+                times[slug].append(
+                    run_cli("record", "--json-event", event, *flags, "--database-url", url)[0]
+                )
+        hot, base = (statistics.median(times[slug]) for slug in times)
+        rows.append(
+            Row(
+                f"record, fresh process{', no projections' if flags else ''}",
+                hot * 1e3,
+                "ms",
+                base * 1e3,
+                f"a {sizes[small]}-fact platform",
+                higher_is_better=False,
+                note=f"hottest ({sizes[histories.HOTTEST]:,} facts)",
+            )
+        )
+    return rows
+
+
 # HTTP --------------------------------------------------------------------------------------
 
 
@@ -645,6 +681,8 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 )
             )
         services.close()
+        for row in fresh_process_records(url, lines, 5, args.seed):
+            store.add(row)
         http = http_rates(url, keys, clients=4, seconds=args.http_seconds)
         store.add(
             Row(

@@ -10,7 +10,7 @@ import pickle
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -37,8 +37,12 @@ class SubjectCache:
     projection's page) takes its subjects out, so that two never share one; it puts them
     back only once what it did with them is stored."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(
+        self, budget: int, dropping: Callable[[list[Subject]], None] = lambda subjects: None
+    ) -> None:
+        """`dropping` is handed the subjects it drops, before it forgets them."""
         self.budget = budget
+        self.dropping = dropping
         self._subjects: OrderedDict[UUID, tuple[Subject, int]] = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()
@@ -65,9 +69,18 @@ class SubjectCache:
                     subject.freeze(PICKLED)
                     self._subjects[subject.id] = (subject, subject.weight)
                     self._weight += subject.weight
+            dropped = []
             while self._weight > self.budget and next(iter(self._subjects)) not in kept:
-                _, (_, weight) = self._subjects.popitem(last=False)
+                _, (subject, weight) = self._subjects.popitem(last=False)
                 self._weight -= weight
+                dropped.append(subject)
+            if dropped:
+                self.dropping(dropped)
+
+    def held(self) -> list[Subject]:
+        """The subjects it holds."""
+        with self._lock:
+            return [subject for subject, _ in self._subjects.values()]
 
     def clear(self) -> None:
         """Forgets every subject (what they hold may no longer be what is stored)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
@@ -163,9 +164,9 @@ class Deplatforming(Application[UUID]):
         outcome.committed = True
         return outcome
 
-    def _insert(self, write: BulkWrite, batch: Batch) -> int | None:
-        """Writes a batch's new events and index rows in the write's transaction, and what
-        changed in its subjects' timelines; returns the last event's position."""
+    def _insert(self, write: BulkWrite, batch: Batch, keep: bool = True) -> int | None:
+        """Writes a batch's new events and index rows in the write's transaction, and (with
+        `keep`) what changed in its subjects' timelines; returns the last event's position."""
         events: list[Any] = []
         changed: list[Subject] = []
         for subject in batch.aggregates.values():
@@ -174,9 +175,13 @@ class Deplatforming(Application[UUID]):
                 events += new
                 changed.append(subject)
         position = write.insert([self.mapper.to_stored_event(e) for e in events], batch.index_rows)
-        if self.checkpoints is not None:
-            self.checkpoints.keep(write.checkpoints, changed)
+        if keep:
+            self._keep(write, changed)
         return position
+
+    def _keep(self, write: BulkWrite, subjects: Sequence[Subject]) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.keep(write.checkpoints, subjects)
 
     def _reading(self, write: BulkWrite) -> AbstractContextManager[None]:
         """Restored subjects read what they need through the write's transaction meanwhile."""
@@ -201,18 +206,22 @@ class Deplatforming(Application[UUID]):
         outcome = Outcome()
         try:
             with self.index.bulk() as write, self._reading(write):
-                importing = Writing(self, write, SubjectCache(IMPORT_FACTS), current=True)
+                # Its subjects' timelines are kept once they leave its memory, or at its end
+                # (not after each chunk: a subject in many chunks is written once).
+                held = SubjectCache(IMPORT_FACTS, partial(self._keep, write))
+                importing = Writing(self, write, held, current=True)
                 started = now()  # one transaction: its facts become known at one instant
                 for chunk in chunks:
                     batch = Batch(importing, chunk, recorded_by, started)
                     outcome.extend(batch.run(), ids=False)
-                    last = self._insert(write, batch)
+                    last = self._insert(write, batch, keep=False)
                     outcome.position = last if last is not None else outcome.position
-                    importing.held.checkin(batch.aggregates.values())
+                    held.checkin(batch.aggregates.values())
                     if progress is not None:
                         progress(len(chunk))
                 if (atomic and outcome.rejected) or not outcome.recorded_count or not commit_if():
                     raise RolledBack
+                self._keep(write, held.held())
         except RolledBack:
             outcome.position = None
             return outcome

@@ -104,6 +104,37 @@ def test_writes_from_fresh_processes_give_the_verdicts_and_store_of_whole_histor
     check()
 
 
+def test_an_import_keeps_its_subjects_once_as_they_leave_its_memory_or_at_its_end(new_store):
+    """An import in chunks, its memory so small that subjects leave it and come back (read
+    from the checkpoints it kept as they left, in its own transaction): each subject is
+    restored as its events make it."""
+
+    @store_settings(new_store)
+    @given(store_histories(), st.integers(1, 6), st.integers(0, 40))
+    def check(history, chunk, memory):
+        facts, _ = history
+        tracker = new_store()
+        try:
+            with (
+                patch("domain.timeline.BLOCK", 2),
+                patch("service.application.IMPORT_FACTS", memory),
+            ):
+                tracker.record([registration(app_stores=["google_play"])])
+                chunks = [facts[i : i + chunk] for i in range(0, len(facts), chunk)]
+                tracker.app.import_stream(iter(chunks), atomic=False)
+                fresh_process(tracker)
+                ids = [SITE.id, NET.id]
+                restored = tracker.app.checkpoints.restore(ids)
+                folded = tracker.app.load_many(ids)
+                assert set(restored) == set(folded)
+                for subject_id, subject in folded.items():
+                    assert held(restored[subject_id]) == held(subject)
+        finally:
+            tracker.close()
+
+    check()
+
+
 def test_recording_into_a_long_history_reads_what_the_fact_touches(tracker, monkeypatch):
     """A process that holds nothing records a late fact into a platform of 600 facts, and
     brings the read models up to date: it decodes the facts of the block the fact lands in,

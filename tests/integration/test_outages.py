@@ -4,6 +4,7 @@ its projection runner resuming where it stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -214,6 +215,45 @@ def test_a_read_whose_client_went_away_stops_at_once(tracker, database_url, monk
         ABANDONED.reset(token)
         DEADLINE.reset(bound)
     assert time.monotonic() - started < 2
+
+
+def test_one_thread_watches_every_request_s_connection_and_stops_what_overstays(monkeypatch):
+    """Connections serving requests are watched by one thread, not one each: a connection
+    past its request's deadline is cancelled, then hung up if the cancel changed nothing; one
+    given back is never touched."""
+    from adapters import bounds
+
+    monkeypatch.setattr(bounds, "GRACE", 0.2)
+
+    class Connection:
+        def __init__(self) -> None:
+            self.cancelled = 0
+
+        def cancel_safe(self, timeout: float) -> None:
+            self.cancelled += 1
+
+        def fileno(self) -> int:
+            return -1  # hanging up fails quietly
+
+    hung: list[int] = []
+    monkeypatch.setattr(bounds, "hang_up", hung.append)
+    token = bounds.DEADLINE.set(time.monotonic())  # due now
+    try:
+        returned = Connection()
+        with bounds.watched(returned):
+            pass
+        overstaying = [Connection() for _ in range(20)]
+        with contextlib.ExitStack() as held:
+            for connection in overstaying:
+                held.enter_context(bounds.watched(connection))
+            watchers = [t for t in threading.enumerate() if t.name == "request-bounds"]
+            time.sleep(0.2 + 0.2 + 3 * bounds.WATCH_STEP)
+            assert all(c.cancelled == 1 for c in overstaying)
+            time.sleep(0.2 + 2 * bounds.WATCH_STEP)
+            assert hung == [-1] * 20
+    finally:
+        bounds.DEADLINE.reset(token)
+    assert len(watchers) == 1 and returned.cancelled == 0
 
 
 def test_a_request_is_marked_abandoned_when_its_client_leaves():

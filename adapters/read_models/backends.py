@@ -68,7 +68,8 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
         """On the pool's autocommit connections a statement is its own transaction: without
         BEGIN and ROLLBACK around it, a read is one round trip, not three. With a `deadline`,
         the read is bounded by the server (`statement_timeout`, and `lock_timeout` for a lock
-        another session holds), in a transaction pipelined with it (still one round trip);
+        another session holds), set for the session and reset after it (two short round
+        trips: a transaction pipelined with the read cost three times as much in psycopg);
         a request's connections are also watched (`adapters.bounds`)."""
         if deadline is None:
             with self.datastore.cursor() as c:
@@ -76,14 +77,17 @@ class PostgresStatusView(Writer, PostgresTrackingRecorder):
             return
         limit = f"'{max(int(deadline * 1000), 1)}ms'"
         with self.datastore.get_connection() as connection:
+            c = connection.cursor()
+            c.execute(f"SET statement_timeout = {limit}; SET lock_timeout = {limit}")
             try:
-                with connection.pipeline(), connection.transaction(force_rollback=True):
-                    c = connection.cursor()
-                    c.execute(f"SET LOCAL statement_timeout = {limit}")
-                    c.execute(f"SET LOCAL lock_timeout = {limit}")
-                    yield c
+                yield c
             except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
                 raise ReadTooLong(deadline) from None
+            finally:
+                try:
+                    c.execute("RESET statement_timeout; RESET lock_timeout")
+                except psycopg.Error:  # never handed on with the bound: the pool replaces it
+                    connection.close()
 
     def insert(self, cursor: Any, table: str, rows: Table, columns: str = "") -> None:
         """With `COPY`, PostgreSQL's bulk load: a rebuild writes millions of rows, and a

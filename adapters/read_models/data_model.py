@@ -100,11 +100,14 @@ def reference() -> str:
         "",
         "A store holds the facts (the event store: `stored_events`, `event_ids` and "
         "`tracking` on SQLite; `deplatforming_events`, `deplatforming_event_ids` and "
-        "`deplatforming_tracking` on PostgreSQL) and the read models every query answers "
-        "from, described here. The read models of generation g are `rm<g>_<table>`; the "
-        "table `read_models` says which generation readers use (`status`) and which layout "
-        "it has (`layout`), and keeps the runner's last error. Open a SQLite store with "
-        "Datasette and the metadata `deplatform publish` writes "
+        "`deplatforming_tracking` on PostgreSQL), the checkpoints writes read subjects from "
+        "(`timelines` and `checkpoints`; on PostgreSQL `deplatforming_timelines` and "
+        "`deplatforming_checkpoints`: the service's own, described in `docs/architecture.md`) "
+        "and the read models every query answers from, described here. The read models of "
+        "generation g are `rm<g>_<table>`; the table `read_models` says which generation "
+        "readers use (`status`) and which layout it has (`layout`), and keeps the runner's "
+        "last error. Open a SQLite store with Datasette and the metadata `deplatform publish` "
+        "writes "
         "(`datasette deplatform.db -m dataset/datasette.json`), or with DuckDB.",
         "",
         TIMES,

@@ -21,16 +21,15 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from functools import partial
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import UUID
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 import orjson
 from eventsourcing.persistence import StoredEvent
@@ -185,47 +184,47 @@ class CheckpointRows:
                     found[d.read(subject_id)] = (version, fresh, end, loose)
         return found
 
-    def heads(self, subject_ids: Sequence[UUID]) -> dict[UUID, list[tuple[int, int, int, int]]]:
-        """Each subject's blocks in valid-time order: (number, first_at, first_version, size)."""
-        found: dict[UUID, list[tuple[int, int, int, int]]] = {}
+    def heads(self, subject_ids: Sequence[UUID]) -> dict[UUID, list[Head]]:
+        """Each subject's blocks in valid-time order."""
+        found: dict[UUID, list[Head]] = {}
         for chunk in chunks(list(subject_ids)):
             marks = ", ".join("?" * len(chunk))
             rows = self._all(
-                f"SELECT subject_id, number, first_at, first_version, size FROM "
+                f"SELECT subject_id, number, first_at, first_version, size, version FROM "
                 f"{self.d.checkpoints} WHERE subject_id IN ({marks}) "
                 "ORDER BY subject_id, first_at, first_version",
                 [self.d.bind(i) for i in chunk],
             )
             for subject_id, *head in rows:
-                number, first_at, first_version, size = head
-                found.setdefault(self.d.read(subject_id), []).append(
-                    (number, first_at, first_version, size)
-                )
+                found.setdefault(self.d.read(subject_id), []).append(Head(*head))
         return found
 
-    def block(self, subject_id: UUID, number: int, upto: int) -> tuple[list[int], bytes | None]:
-        """A block's actions' versions, and its start as stored; `Stale` if the subject's
-        version `upto` does not hold it (a later write changed or removed it)."""
+    def block(self, subject_id: UUID, number: int, known: int) -> tuple[list[int], bytes | None]:
+        """A block's actions' versions, and its start as stored; `Stale` unless its row is
+        as the reader knew it (written at version `known`: no write changed it since)."""
         rows = self._all(
             f"SELECT versions, start, version FROM {self.d.checkpoints} "
             "WHERE subject_id = ? AND number = ?",
             [self.d.bind(subject_id), number],
         )
-        if not rows or rows[0][2] > upto:
-            raise Stale(f"block {number} of {subject_id} changed after version {upto}")
+        if not rows or rows[0][2] != known:
+            raise Stale(f"block {number} of {subject_id} changed since it was read")
         versions, start, _ = rows[0]
         return orjson.loads(versions), None if start is None else bytes(start)
 
-    def holding(self, subject_id: UUID, event_id: str, upto: int) -> set[int]:
+    def holding(self, subject_id: UUID, event_id: str, known: int) -> set[int]:
         """The blocks whose event ids may hold this one (a text search: may find more);
-        `Stale` if one was written after version `upto`."""
+        `Stale` unless the subject's row is as the reader knew it (written at version
+        `known`: no write changed any of its blocks since)."""
+        sid = self.d.bind(subject_id)
+        row = self._all(f"SELECT version FROM {self.d.timelines} WHERE subject_id = ?", [sid])
+        if not row or row[0][0] != known:
+            raise Stale(f"the blocks of {subject_id} changed since they were read")
         rows = self._all(
-            f"SELECT number, version FROM {self.d.checkpoints} WHERE subject_id = ? "
+            f"SELECT number FROM {self.d.checkpoints} WHERE subject_id = ? "
             f"AND {self.d.find}(event_ids, ?) > 0",
-            [self.d.bind(subject_id), orjson.dumps(event_id).decode()],
+            [sid, orjson.dumps(event_id).decode()],
         )
-        if any(version > upto for _, version in rows):
-            raise Stale(f"the blocks of {subject_id} changed after version {upto}")
         return {row[0] for row in rows}
 
     def events(self, subject_id: UUID, versions: Sequence[int]) -> list[StoredEvent]:
@@ -307,23 +306,29 @@ class Kept:
     number: int
 
 
+class Head(NamedTuple):
+    """A block as its subject's restore reads it."""
+
+    number: int
+    first_at: int
+    first_version: int
+    size: int
+    version: int  # the subject's version when its row was written
+
+
 class Restored:
     """A subject read from its checkpoints: the facts decoded for it so far, by version (so
-    that a fact a state names and the same fact in a block are one object), and the
-    subject's version (the rows it reads must be no newer)."""
+    that a fact a state names and the same fact in a block are one object), and the version
+    of its row and of each block's row as this process knows them (read, or written since):
+    a row found otherwise was changed by another writer, and the subject no longer stands
+    (`Stale`)."""
 
-    def __init__(self, subject_id: UUID, version: int) -> None:
+    def __init__(self, subject_id: UUID, version: int, rows: dict[int, int]) -> None:
         self.id = subject_id
         self.facts: dict[int, Subject.Fact] = {}
         self.holding: dict[str, set[int]] = {}  # blocks that may hold an event id
-        self.subject: Callable[[], Subject | None] = lambda: None  # (a weak reference)
-        self.restored_at = version
-
-    @property
-    def version(self) -> int:
-        """The subject's version now (the writes of this process keep its rows with it)."""
-        subject = self.subject()
-        return subject.version if subject is not None else self.restored_at
+        self.version = version  # of the subject's row, as known
+        self.rows = rows
 
 
 class Later:
@@ -370,6 +375,7 @@ class Checkpoints:
         self.decode = decode
         self.own_rows = rows  # a short read of its own, outside a write
         self._kept: WeakSet[Timeline[Any]] = WeakSet()  # held in the store as they stand
+        self._restored: WeakKeyDictionary[Timeline[Any], Restored] = WeakKeyDictionary()
 
     @contextmanager
     def using(self, rows: CheckpointRows) -> Iterator[None]:
@@ -401,7 +407,8 @@ class Checkpoints:
 
     def thaw(self, frozen: Kept) -> list[Subject.Action]:
         with self._rows() as rows:
-            versions, _ = rows.block(frozen.subject.id, frozen.number, frozen.subject.version)
+            known = frozen.subject.rows.get(frozen.number, -1)
+            versions, _ = rows.block(frozen.subject.id, frozen.number, known)
             self._facts(rows, frozen.subject, versions)
         facts = frozen.subject.facts
         return [cast(Subject.Action, facts[v]) for v in versions]
@@ -415,7 +422,7 @@ class Checkpoints:
 
     def _start(self, restored: Restored, number: int) -> State | None:
         with self._rows() as rows:
-            _, start = rows.block(restored.id, number, restored.version)
+            _, start = rows.block(restored.id, number, restored.rows.get(number, -1))
         return loaded(start, partial(self._named, restored))
 
     def _named(self, restored: Restored, version: int) -> Subject.Fact | Later:
@@ -439,11 +446,14 @@ class Checkpoints:
             heads = rows.heads(list(timelines))
             found = {}
             for subject_id, (version, fresh, end, loose) in timelines.items():
-                restored = Restored(subject_id, version)
+                own = heads.get(subject_id, [])
+                restored = Restored(
+                    subject_id, version, {head.number: head.version for head in own}
+                )
                 loose_versions = orjson.loads(loose)
                 self._facts(rows, restored, [1, 2, *loose_versions])
                 found[subject_id] = self._subject(
-                    restored, version, fresh, end, loose_versions, heads.get(subject_id, [])
+                    restored, version, fresh, end, loose_versions, own
                 )
         return found
 
@@ -454,12 +464,12 @@ class Checkpoints:
         fresh: int,
         end: bytes | None,
         loose: list[int],
-        heads: list[tuple[int, int, int, int]],
+        heads: list[Head],
     ) -> Subject:
         facts = restored.facts
         tracked = cast(Subject.Tracked, facts.pop(1))
         blocks: list[Block[Subject.Action]] = []
-        for index, (number, first_at, first_version, _) in enumerate(heads):
+        for index, (number, first_at, first_version, _, _) in enumerate(heads):
             start = partial(self._start, restored, number) if 0 < index < fresh else _unknown
             first = (from_micros(first_at), first_version)
             blocks.append(Block.kept(number, first, self, Kept(restored, number), start))
@@ -469,12 +479,12 @@ class Checkpoints:
             [facts[v] for v in loose],
             version,
             blocks,
-            sum(head[3] for head in heads),
+            sum(head.size for head in heads),
             fresh,
             loaded(end, partial(self._named, restored)),
         )
-        restored.subject = weakref.ref(subject)
         self._kept.add(subject.timeline)
+        self._restored[subject.timeline] = restored
         return subject
 
     def keep(self, rows: CheckpointRows, subjects: Sequence[Subject]) -> None:
@@ -512,6 +522,13 @@ class Checkpoints:
             end = dumped(timeline.end)
             out.timelines.append((sid, version, timeline.fresh, STAMP, end, loose))
             self._kept.add(timeline)
+            restored = self._restored.get(timeline)
+            if restored is not None:  # its rows, as this write leaves them
+                restored.version = version
+                restored.rows.update((block.number, version) for _, block, _ in changed)
+                for number in dropped:
+                    restored.rows.pop(number, None)
+                restored.holding.clear()
         rows.write(out)
 
 

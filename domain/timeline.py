@@ -286,6 +286,11 @@ class Timeline(Generic[A]):
         self.blocks, self.count, self.fresh, self.end = blocks, count, fresh, end
         self.numbered = max((b.number for b in blocks), default=-1) + 1
 
+    def in_memory(self) -> bool:
+        """Whether every block's actions are in memory (thawed, or frozen in a compact form),
+        none held elsewhere by its keeper."""
+        return all(block._actions is not None or block._ids is not None for block in self.blocks)
+
     def take_changes(self) -> tuple[list[tuple[int, Block[A], int]], list[int]]:
         """The blocks changed since the last call, with their places and what changed in
         them (`altered`), and the numbers of those removed; its keeper stores them."""

@@ -109,11 +109,14 @@ class StatusProjection:
         keep: list[Subject] = []  # kept in memory for the next pages, once these are stored
         for subject_id, events in events_of.items():
             subject = held.get(subject_id)
-            if subject is not None and subject.version == events[0].originator_version - 1:
-                for event in events:
-                    event.mutate(subject)
-            else:
-                subject = None  # behind what the rows hold (a window applied meanwhile)
+            try:
+                if subject is not None and subject.version == events[0].originator_version - 1:
+                    for event in events:
+                        event.mutate(subject)
+                else:
+                    subject = None  # behind what the rows hold (a window applied meanwhile)
+            except Stale:  # restored, and changed by another writer since: read anew
+                subject = None
             tail = self.tails.get(subject_id)
             extended = extend(tail, events, SLICE, tails) if tail is not None else None
             if tail is not None and extended is not None:
@@ -131,18 +134,26 @@ class StatusProjection:
         # Read from their checkpoints (what a late fact needs of a long history), unless a
         # write changed them since these versions: then whole, as the others.
         restored = self.events.restored(list(versions), versions)
-        changed |= self.events.load_many([i for i in versions if i not in restored], versions)
-        keep += changed.values()  # those read whole: a restored one reads its rows as it goes
         changed |= restored
+        changed |= self._whole([i for i in versions if i not in restored], versions)
         keys |= {i: s.subject for i, s in changed.items()}
         try:
             cuts = self._cuts(changed, events_of)
-        except Stale:
-            changed |= self.events.load_many(list(restored), versions)
-            restored = {}
-            cuts = self._cuts(changed, events_of)
-        derived_whole = [i for i in restored if i not in cuts]
-        changed |= self.events.load_many(derived_whole, versions) if derived_whole else {}
+        except Stale:  # one was changed by a write since it was restored: restored again
+            elsewhere = {i: s.version for i, s in changed.items() if not s.timeline.in_memory()}
+            again = self.events.restored(list(elsewhere), elsewhere)
+            changed |= again | self._whole([i for i in elsewhere if i not in again], elsewhere)
+            try:
+                cuts = self._cuts(changed, events_of)
+            except Stale:  # and again meanwhile: read whole
+                changed |= self._whole(list(again), elsewhere)
+                cuts = self._cuts(changed, events_of)
+        # A subject derived whole is read whole (not block by block from its checkpoints).
+        whole_read = {
+            i: s.version for i, s in changed.items() if i not in cuts and not s.timeline.in_memory()
+        }
+        changed |= self._whole(list(whole_read), whole_read)
+        keep += changed.values()
         grown += [
             resume(cut, changed[i].version, known_at, suffix, SLICE, tails)
             for i, (cut, suffix) in cuts.items()
@@ -155,6 +166,10 @@ class StatusProjection:
         changes = chain(extensions, projected(whole, page, keys, tails, known_at))
         self._apply(changes, tracking, tails)
         self.subjects.checkin(keep)
+
+    def _whole(self, subject_ids: list[UUID], versions: dict[UUID, int]) -> dict[UUID, Subject]:
+        """Subjects read whole from their events, as they stood at these versions."""
+        return self.events.load_many(subject_ids, versions) if subject_ids else {}
 
     def _cuts(
         self, subjects: dict[UUID, Subject], events_of: dict[UUID, list[Any]]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.composition import Services
+from adapters.composition import Services, open_services
 from domain import Subject
 from domain.values import SubjectKey
 from projections.subject_cache import SubjectCache
@@ -173,6 +173,45 @@ def test_recording_into_a_long_history_reads_what_the_fact_touches(tracker, monk
     fold, read_models = FoldQueries(tracker.app), tracker.queries.read_models
     assert read_models.intervals([site], None) == fold.intervals([site], None)
     assert read_models.history(site, None) == fold.history(site, None)
+
+
+def test_subjects_held_while_another_process_writes_them_are_read_anew(database_url):
+    """Two processes write late facts and retractions into one long history; one of them
+    keeps the read models, holding the subject between pages: whatever the other changed in
+    its checkpoints meanwhile is noticed (`Stale`), the subject restored again, and the read
+    models answer as the fold of the events does."""
+    here = open_services(database_url)
+    there = open_services(database_url, embedded=False)
+    try:
+        with patch("domain.timeline.BLOCK", 4):
+            facts = [registration(app_stores=["google_play"])]
+            for day in range(1, 121):
+                kind = "AppStoreRemoved" if day % 2 else "AppStoreReinstated"
+                moment = f"2021-{1 + (day - 1) // 28:02d}-{1 + (day - 1) % 28:02d}"
+                facts.append(fact(kind, "site", occurred_at=moment, store="google_play"))
+            here.record(facts)
+            fresh_process(here)  # its runner restores the subject, and holds it so
+            late = []
+            for n in range(12):
+                writer = here if n % 3 == 0 else there
+                moment = f"2021-04-{27 - 2 * n:02d}T12:00:00Z"  # each before the last
+                if n % 4 == 3:
+                    new = fact("EventRetracted", retracts=late.pop(0).event_id, reason="r")
+                else:
+                    new = fact("ServiceTerminated", "site", occurred_at=moment, service=f"s{n}")
+                    late.append(new)
+                assert writer.record([new]).committed
+                here.runner.catch_up()
+            site = SubjectKey.platform("site")
+            fold, read_models = FoldQueries(here.app), here.queries.read_models
+            assert read_models.history(site, None) == fold.history(site, None)
+            assert read_models.intervals([site], None) == fold.intervals([site], None)
+            (projection,) = here.runner.projections
+            kept = projection.subjects.take([site.id])[site.id]  # as the runner holds it
+            assert held(kept) == held(here.app.load_many([site.id])[site.id])
+    finally:
+        here.close()
+        there.close()
 
 
 @pytest.mark.parametrize("changed", ["stamp", "events"])

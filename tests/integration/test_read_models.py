@@ -523,7 +523,7 @@ def test_a_late_fact_or_a_retraction_redoes_the_rows_only_from_where_it_lands(tr
         tracker.record([late])  # day 270.5: the 30 days after it change (their services)
         tracker.record([fact("DomainSuspended", hot, occurred_at="2021-10-20T00:00:00Z")])
         tracker.record([fact("EventRetracted", retracts="l", reason="wrong platform")])
-    assert loads == [False, False, False]
+    assert not any(loads)  # never read whole
     assert max(written) <= 40 and sum(written) < days // 2  # not the 300 periods each time
     assert tracker.queries.status(SubjectKey.platform(hot)).document.domain == "suspended"
     before = dump(tracker)

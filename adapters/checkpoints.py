@@ -212,6 +212,22 @@ class CheckpointRows:
         versions, start, _ = rows[0]
         return orjson.loads(versions), None if start is None else bytes(start)
 
+    def blocks(self, subject_id: UUID, known: dict[int, int]) -> dict[int, list[int]]:
+        """Many blocks' actions' versions, by number; `Stale` unless each row is as the
+        reader knew it (`known`: number -> version)."""
+        found: dict[int, list[int]] = {}
+        for chunk in chunks(list(known)):
+            marks = ", ".join("?" * len(chunk))
+            rows = self._all(
+                f"SELECT number, versions, version FROM {self.d.checkpoints} "
+                f"WHERE subject_id = ? AND number IN ({marks})",
+                [self.d.bind(subject_id), *chunk],
+            )
+            found |= {number: orjson.loads(versions) for number, versions, _ in rows}
+            if len(rows) < len(chunk) or any(known[n] != version for n, _, version in rows):
+                raise Stale(f"blocks of {subject_id} changed since they were read")
+        return found
+
     def holding(self, subject_id: UUID, event_id: str, known: int) -> set[int]:
         """The blocks whose event ids may hold this one (a text search: may find more);
         `Stale` unless the subject's row is as the reader knew it (written at version
@@ -412,6 +428,15 @@ class Checkpoints:
             self._facts(rows, frozen.subject, versions)
         facts = frozen.subject.facts
         return [cast(Subject.Action, facts[v]) for v in versions]
+
+    def thaw_many(self, frozen: list[Kept]) -> list[list[Subject.Action]]:
+        restored = frozen[0].subject
+        known = {f.number: restored.rows.get(f.number, -1) for f in frozen}
+        with self._rows() as rows:
+            versions = rows.blocks(restored.id, known)
+            self._facts(rows, restored, [v for n in known for v in versions[n]])
+        facts = restored.facts
+        return [[cast(Subject.Action, facts[v]) for v in versions[f.number]] for f in frozen]
 
     def may_hold(self, frozen: Kept, event_id: str) -> bool:
         restored = frozen.subject

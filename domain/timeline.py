@@ -80,9 +80,12 @@ class Codec(Protocol):
 
 class Keeper(Codec, Protocol):
     """A codec whose frozen form names actions it holds elsewhere (a store): it says which
-    of its blocks may hold an event id, since it gave no hashes of them."""
+    of its blocks may hold an event id, since it gave no hashes of them, and thaws many
+    blocks at once (one read, not one each)."""
 
     def may_hold(self, frozen: Any, event_id: str) -> bool: ...
+
+    def thaw_many(self, frozen: list[Any]) -> list[list[Any]]: ...
 
 
 # What changed in a block since its keeper last took the changes (`Block.altered`).
@@ -399,10 +402,24 @@ class Timeline(Generic[A]):
         """The actions that occurred at or after `moment`, in order."""
         if not self.blocks:
             return
-        for block in self.blocks[self._locate((moment, 0)) :]:
+        later = self.blocks[self._locate((moment, 0)) :]
+        self._read_kept(later)
+        for block in later:
             for action in self.read(block):
                 if action.order[0] >= moment:
                     yield action
+
+    def _read_kept(self, blocks: list[Block[A]]) -> None:
+        """Thaws those of these blocks that a keeper holds elsewhere, in one read each keeper."""
+        kept = [b for b in blocks if b._actions is None and b._ids is None]
+        if len(kept) < 2:
+            return
+        keeper = cast(Keeper, kept[0]._codec)
+        kept = [b for b in kept if b._codec is keeper]
+        for block, actions in zip(kept, keeper.thaw_many([b._frozen for b in kept]), strict=True):
+            block._actions, block.touched = actions, True
+            self.thawed_blocks.add(block)
+            self.on_thaw(actions)
 
     # Changing --------------------------------------------------------------------------
 

@@ -184,9 +184,9 @@ class ReadModelQueries:
             lambda t: (
                 "SELECT s.kind, s.key, s.exists_from, s.known_from, p.valid_to, p.document "
                 f"FROM {t['subjects']} s LEFT JOIN {t['periods']} p ON p.subject_id = s.subject_id "
-                f"AND p.valid_from = (SELECT MAX(q.valid_from) FROM {t['periods']} q "
-                f"WHERE q.subject_id = s.subject_id AND q.valid_from <= %s AND {inner}) "
-                f"AND {outer} WHERE s.subject_id = %s"
+                f"AND p.valid_from = (SELECT q.valid_from FROM {t['periods']} q "
+                f"WHERE q.subject_id = s.subject_id AND q.valid_from <= %s AND {inner} "
+                f"ORDER BY q.valid_from DESC LIMIT 1) AND {outer} WHERE s.subject_id = %s"
             ),
             [moment, *inner_params, *outer_params, key.id.hex],
         )

@@ -151,7 +151,8 @@ class Writer(Generations):
         begin at that moment, and when each of its channels' runs in force then began (where
         a projection redoes the rows from); a subject without that period is left out. Two
         queries for a few hundred subjects, each row found by primary key (the run in force:
-        the last one begun by the moment), whatever the length of the subjects' histories."""
+        the last one begun by the moment, found stepping back from it: a MAX over the runs
+        begun by then read them all), whatever the length of the subjects' histories."""
         t = self.tables()
         found: dict[str, tuple[StatusDocument, dict[str, datetime]]] = {}
         with self.cursor(commit=False) as c:
@@ -178,9 +179,10 @@ class Writer(Generations):
                     f"r.valid_to FROM {values(len(runs), 3)} AS v "
                     f"JOIN {t['intervals']} r ON r.subject_id = v.column1 "
                     "AND r.channel = v.column3 AND r.known_to IS NULL AND r.valid_from = ("
-                    f"SELECT MAX(q.valid_from) FROM {t['intervals']} q "
+                    f"SELECT q.valid_from FROM {t['intervals']} q "
                     "WHERE q.subject_id = v.column1 AND q.channel = v.column3 "
-                    "AND q.valid_from <= v.column2 AND q.known_to IS NULL)",
+                    "AND q.valid_from <= v.column2 AND q.known_to IS NULL "
+                    "ORDER BY q.valid_from DESC LIMIT 1)",
                     [value for run in runs for value in run],
                 )
                 for row in c.fetchall():

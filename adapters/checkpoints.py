@@ -13,7 +13,7 @@ in with its start, and the blocks after it only as far as the fold changes.
 States are pickled, each fact they name replaced by its version (read from the events when
 the state is), and stamped with the shape of the classes a state is made of: a subject kept
 by code whose states differ is read whole from its events, as it would be without
-checkpoints, and kept again. The store is the service's own, as trusted as its events.
+checkpoints, and kept again. Reading a state makes only the classes a state is made of.
 """
 
 from __future__ import annotations
@@ -108,13 +108,29 @@ def dumped(state: State | None) -> bytes | None:
     return buffer.getvalue()
 
 
+class _Unpickler(pickle.Unpickler):
+    """Makes only what a state is made of: a row that names anything else (not written by
+    `dumped`) is refused, never run."""
+
+    ALLOWED = frozenset(
+        {(c.__module__, c.__qualname__) for c in STATE_CLASSES}
+        | {("datetime", "datetime"), ("datetime", "timezone"), ("datetime", "timedelta")}
+        | {(__name__, "_named")}
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"a checkpoint names {module}.{name}: not a state's")
+        return super().find_class(module, name)
+
+
 def loaded(data: bytes | None, named: Callable[[int], Any]) -> State | None:
     """A state as stored, each fact it names given by `named` (from its version)."""
     if data is None:
         return None
     token = _NAMED.set(named)
     try:
-        return cast(State, pickle.loads(data))
+        return cast(State, _Unpickler(io.BytesIO(data)).load())
     finally:
         _NAMED.reset(token)
 

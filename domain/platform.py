@@ -16,7 +16,8 @@ from typing import NoReturn, Self
 from domain.clock import iso
 from domain.errors import RuleViolation
 from domain.regions import Regional, lift, own_regions, where
-from domain.subjects import FactIndex, Subject
+from domain.subjects import CHECKING, FactIndex, Subject
+from domain.timeline import Order
 from domain.values import (
     UNSPECIFIED_PROVIDER,
     AppStore,
@@ -120,6 +121,20 @@ def _beginning(platform: str, facts: FactIndex) -> PlatformState:
     )
 
 
+def _last_end(provider: str, order: Order) -> Subject.Action | None:
+    """The termination that last ended a provider's hosting before `order`, in the timeline
+    under check (for a refusal's message: looked up when one is made, not kept in states)."""
+    subject = CHECKING.get()
+    if subject is None:
+        return None
+    return subject.last_before(
+        order,
+        lambda a: (
+            isinstance(a, Platform.HostingTerminated) and provider_identity(a.provider) == provider
+        ),
+    )
+
+
 @dataclass
 class Host:
     provider: str
@@ -134,9 +149,6 @@ class PlatformState:
     platform: str
     # For refusals' messages only, so not compared: folds that differ only there are equal.
     registered_by: Platform.PlatformRegistered | None = field(default=None, compare=False)
-    # The last end of each provider's hosting so far (for refusals' messages: not compared,
-    # so that a fold changed by a late fact meets the recorded one again as soon as it can).
-    ended: dict[str, Subject.Action] = field(default_factory=dict, compare=False, repr=False)
     registration: Platform.PlatformRegistered | None = None  # folded so far
     hosting: dict[str, Host] = field(default_factory=dict)
     domain_suspended: Subject.Action | None = None
@@ -157,7 +169,6 @@ class PlatformState:
         return type(self)(
             platform=self.platform,
             registered_by=self.registered_by,
-            ended=dict(self.ended),
             registration=self.registration,
             hosting=dict(self.hosting),
             domain_suspended=self.domain_suspended,
@@ -313,7 +324,6 @@ class PlatformState:
             del self.hosting[provider_identity(UNSPECIFIED_PROVIDER)]
         else:
             self._not_a_host(action)
-        self.ended[provider] = action
         self.outstanding[provider] = action
 
     def _not_a_host(self, action: Subject.ProviderAction) -> None:
@@ -321,7 +331,7 @@ class PlatformState:
             f"{host.provider} (since event {host.since.event_id})"
             for _, host in sorted(self.hosting.items())
         )
-        removed = self.ended.get(provider_identity(action.provider))
+        removed = _last_end(provider_identity(action.provider), action.order)
         if removed is not None:
             raise RuleViolation(
                 f"{action.provider!r} no longer hosts {self.platform} at "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from contextvars import ContextVar
 from dataclasses import field
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,10 +22,15 @@ from eventsourcing.domain import Aggregate
 
 from domain.clock import iso
 from domain.errors import RuleViolation
-from domain.timeline import Block, Change, Codec, State, Timeline
+from domain.timeline import Block, Change, Codec, Order, State, Timeline
 from domain.values import SubjectKey, SubjectKind
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+# The subject whose change `record` is checking, meanwhile: what a rule's refusal may look
+# back into (the timeline under check), so that no state keeps history for its messages.
+CHECKING: ContextVar[Subject | None] = ContextVar("checking", default=None)
 
 
 class Subject(Aggregate):
@@ -179,9 +185,11 @@ class Subject(Aggregate):
             )
         self.check_fields(action)
         self._candidate = (action, None)  # `candidate()`, while the change is checked
+        checking = CHECKING.set(self)
         try:
             return self.timeline.adding(action, action.event_id)
         finally:
+            CHECKING.reset(checking)
             self._candidate = (None, None)
 
     def check_named_in_retraction(self, named: SubjectKey | None, target: str) -> None:
@@ -213,10 +221,24 @@ class Subject(Aggregate):
         self.check_retractable(target)
         assert isinstance(target, Subject.Action)
         self._candidate = (None, target)
+        checking = CHECKING.set(self)
         try:
             return self.timeline.removing(target, retraction.event_id)
         finally:
+            CHECKING.reset(checking)
             self._candidate = (None, None)
+
+    def last_before(self, order: Order, wanted: Callable[[Action], bool]) -> Action | None:
+        """The last action before `order` that `wanted` picks, in the timeline under check
+        (with the change it checks), read back only as far as it must."""
+        added, removed = self._candidate
+        found = next(
+            (a for a in self.timeline.backwards(order) if a is not removed and wanted(a)), None
+        )
+        later = found is None or (added is not None and added.order > found.order)
+        if added is not None and added.order < order and later and wanted(added):
+            return added
+        return found
 
     def candidate(self) -> Iterator[Action]:
         """The timeline being checked: the current one, with the change under check (set

@@ -398,6 +398,15 @@ class Timeline(Generic[A]):
         replay(state, earlier, None)
         return state, earlier[-1]
 
+    def backwards(self, order: Order) -> Iterator[A]:
+        """The actions before `order`, the latest first (read back only as far as asked)."""
+        if not self.blocks:
+            return
+        for index in range(self._locate(order), -1, -1):
+            for action in reversed(self.read(self.blocks[index])):
+                if action.order < order:
+                    yield action
+
     def since(self, moment: datetime) -> Iterator[A]:
         """The actions that occurred at or after `moment`, in order."""
         if not self.blocks:

@@ -427,10 +427,16 @@ class Checkpoints:
         with self.own_rows() as own:
             yield own
 
-    def _facts(self, rows: CheckpointRows, restored: Restored, versions: Sequence[int]) -> None:
-        missing = [v for v in versions if v not in restored.facts]
+    def _facts(
+        self, rows: CheckpointRows, restored: Restored, versions: Sequence[int]
+    ) -> dict[int, Subject.Fact]:
+        """These facts of a restored subject: those it holds (a state names them), the others
+        read from the events (not held: a block's facts go with the block)."""
+        facts = {v: restored.facts[v] for v in versions if v in restored.facts}
+        missing = [v for v in versions if v not in facts]
         for stored in rows.events(restored.id, missing) if missing else ():
-            restored.facts[stored.originator_version] = cast(Subject.Fact, self.decode(stored))
+            facts[stored.originator_version] = cast(Subject.Fact, self.decode(stored))
+        return facts
 
     # As a Keeper of blocks --------------------------------------------------------------
 
@@ -441,8 +447,7 @@ class Checkpoints:
         with self._rows() as rows:
             known = frozen.subject.rows.get(frozen.number, -1)
             versions, _ = rows.block(frozen.subject.id, frozen.number, known)
-            self._facts(rows, frozen.subject, versions)
-        facts = frozen.subject.facts
+            facts = self._facts(rows, frozen.subject, versions)
         return [cast(Subject.Action, facts[v]) for v in versions]
 
     def thaw_many(self, frozen: list[Kept]) -> list[list[Subject.Action]]:
@@ -450,8 +455,7 @@ class Checkpoints:
         known = {f.number: restored.rows.get(f.number, -1) for f in frozen}
         with self._rows() as rows:
             versions = rows.blocks(restored.id, known)
-            self._facts(rows, restored, [v for n in known for v in versions[n]])
-        facts = restored.facts
+            facts = self._facts(rows, restored, [v for n in known for v in versions[n]])
         return [[cast(Subject.Action, facts[v]) for v in versions[f.number]] for f in frozen]
 
     def may_hold(self, frozen: Kept, event_id: str) -> bool:
@@ -474,7 +478,7 @@ class Checkpoints:
         """A restored subject's fact, read from the events if not yet."""
         if version not in restored.facts:
             with self._rows() as rows:
-                self._facts(rows, restored, [version])
+                restored.facts |= self._facts(rows, restored, [version])
         return restored.facts[version]
 
     # Subjects -----------------------------------------------------------------------------
@@ -492,7 +496,7 @@ class Checkpoints:
                     subject_id, version, {head.number: head.version for head in own}
                 )
                 loose_versions = orjson.loads(loose)
-                self._facts(rows, restored, [1, 2, *loose_versions])
+                restored.facts |= self._facts(rows, restored, [1, 2, *loose_versions])
                 found[subject_id] = self._subject(
                     restored, version, fresh, end, loose_versions, own
                 )

@@ -39,6 +39,7 @@ WRITE_ATTEMPTS = 8
 RETRY_WAIT = 0.005  # seconds; the n-th retry waits up to RETRY_WAIT * 2**n
 PAGE = 1000
 LOAD_GROUP = 8  # subjects whose histories a write reads and folds together (then compacts)
+KEEP_FACTS = 20_000  # facts of the subjects whose kept timelines are written together
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,20 @@ class Deplatforming(Application[UUID]):
         return position
 
     def _keep(self, write: BulkWrite, subjects: Sequence[Subject]) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.keep(write.checkpoints, subjects)
+        """Keeps what changed in these subjects' timelines, a few thousand facts' worth at a
+        time (an import keeps all it holds at its end: its memory stays bounded)."""
+        if self.checkpoints is None:
+            return
+        group: list[Subject] = []
+        weight = 0
+        for subject in subjects:
+            group.append(subject)
+            weight += len(subject.timeline)
+            if weight >= KEEP_FACTS:
+                self.checkpoints.keep(write.checkpoints, group)
+                group, weight = [], 0
+        if group:
+            self.checkpoints.keep(write.checkpoints, group)
 
     def _reading(self, write: BulkWrite) -> AbstractContextManager[None]:
         """Restored subjects read what they need through the write's transaction meanwhile."""

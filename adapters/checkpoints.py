@@ -515,7 +515,7 @@ class Checkpoints:
         tracked = cast(Subject.Tracked, facts.pop(1))
         blocks: list[Block[Subject.Action]] = []
         for index, (number, first_at, first_version, _, _) in enumerate(heads):
-            start = partial(self._start, restored, number) if 0 < index < fresh else _unknown
+            start = partial(self._start, restored, number) if 0 < index < fresh else None
             first = (from_micros(first_at), first_version)
             blocks.append(Block.kept(number, first, self, Kept(restored, number), start))
         subject = Subject.restored(
@@ -575,8 +575,3 @@ class Checkpoints:
                     restored.rows.pop(number, None)
                 restored.holding.clear()
         rows.write(out)
-
-
-def _unknown() -> None:
-    """The start of a block whose start its keeper does not know (computed when needed)."""
-    return None

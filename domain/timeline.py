@@ -129,9 +129,10 @@ class Block(Generic[A]):
         first: Order,
         keeper: Keeper,
         frozen: Any,
-        start: Callable[[], State | None],
+        start: Callable[[], State | None] | None,
     ) -> Block[A]:
-        """A block its keeper holds, frozen in the keeper's form, its start read when wanted."""
+        """A block its keeper holds, frozen in the keeper's form, its start read when wanted
+        (None: its keeper knows none)."""
         block: Block[A] = cls([], None, number)
         block._actions, block._codec, block._frozen = None, keeper, frozen
         block._first, block._unread, block.altered = first, start, 0
@@ -290,9 +291,12 @@ class Timeline(Generic[A]):
         self.numbered = max((b.number for b in blocks), default=-1) + 1
 
     def in_memory(self) -> bool:
-        """Whether every block's actions are in memory (thawed, or frozen in a compact form),
-        none held elsewhere by its keeper."""
-        return all(block._actions is not None or block._ids is not None for block in self.blocks)
+        """Whether every block's actions are in memory (thawed, or frozen in a compact form)
+        and its start read: nothing held elsewhere by its keeper."""
+        return all(
+            (block._actions is not None or block._ids is not None) and block._unread is None
+            for block in self.blocks
+        )
 
     def take_changes(self) -> tuple[list[tuple[int, Block[A], int]], list[int]]:
         """The blocks changed since the last call, with their places and what changed in

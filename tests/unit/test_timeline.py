@@ -11,6 +11,7 @@ import pytest
 from domain import Account, Platform
 from domain.clock import now
 from domain.errors import RuleViolation
+from domain.timeline import Block, Timeline
 from domain.values import SubjectKey
 from projections.subject_cache import PICKLED
 from tests.helpers import NOW, at, fact, record, registration
@@ -180,3 +181,45 @@ def test_a_subject_nothing_uses_is_freed_at_once_without_the_garbage_collector(m
         assert released() is None
     finally:
         gc.enable()
+
+
+def test_a_timeline_is_in_memory_once_its_kept_blocks_and_their_starts_are_read():
+    """Blocks a keeper holds elsewhere count as out of memory until their actions and their
+    starts have been read (a start read later could find the keeper's copy changed)."""
+    subject = registered()
+    for day in ("2021-01-01", "2021-01-02"):
+        record(
+            subject,
+            fact(
+                "DomainSuspended" if day.endswith("1") else "DomainRestored",
+                "site",
+                occurred_at=day,
+            ),
+        )
+    actions = list(subject.timeline)
+
+    class Keeper:
+        def thaw(self, frozen):
+            return frozen
+
+        def freeze(self, actions):
+            return actions
+
+        def may_hold(self, frozen, event_id):
+            return False
+
+        def thaw_many(self, frozen):
+            return frozen
+
+    reads = []
+    kept = [
+        Block.kept(0, actions[0].order, Keeper(), actions[:1], None),
+        Block.kept(1, actions[1].order, Keeper(), actions[1:], lambda: reads.append(1)),
+    ]
+    timeline = Timeline(subject.initial_state)
+    timeline.restore(kept, len(actions), 2, None)
+    assert not timeline.in_memory()
+    assert [a.event_id for a in timeline] == [a.event_id for a in actions]
+    assert not timeline.in_memory() and reads == []  # block 1's start is still unread
+    assert kept[1].start is None and reads == [1]
+    assert timeline.in_memory()

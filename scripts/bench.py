@@ -666,6 +666,10 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 note=f"p99 {percentile(follow[True], 0.99) * 1e3:.1f} ms",
             )
         )
+        # From fresh processes while the read models are up to date (after the writers, each
+        # CLI write would first project their backlog).
+        for row in fresh_process_records(url, lines, 5, args.seed):
+            store.add(row)
         for writers in (1, 2, 4, 8):
             rate, times, gave_up = concurrent_record(
                 url, platforms, writers, args.records // 2, args.seed
@@ -681,8 +685,6 @@ def bench_store(kind: str, args: argparse.Namespace, history: Path, lines: list[
                 )
             )
         services.close()
-        for row in fresh_process_records(url, lines, 5, args.seed):
-            store.add(row)
         http = http_rates(url, keys, clients=4, seconds=args.http_seconds)
         store.add(
             Row(

@@ -106,6 +106,7 @@ class Subject(Aggregate):
             self.beginning(), self.facts_index.thawed
         )
         self._checked: Change | None = None  # the change `record` checked, while it applies
+        # While a change is checked: the action it adds, or the one it takes out.
         self._candidate: tuple[Subject.Action | None, Subject.Action | None] = (None, None)
 
     @classmethod
@@ -184,7 +185,7 @@ class Subject(Aggregate):
                 f"(now is {iso(now)}; at most 5 minutes ahead are allowed)"
             )
         self.check_fields(action)
-        self._candidate = (action, None)  # `candidate()`, while the change is checked
+        self._candidate = (action, None)  # the change under check (`last_before`)
         checking = CHECKING.set(self)
         try:
             return self.timeline.adding(action, action.event_id)
@@ -239,16 +240,6 @@ class Subject(Aggregate):
         if added is not None and added.order < order and later and wanted(added):
             return added
         return found
-
-    def candidate(self) -> Iterator[Action]:
-        """The timeline being checked: the current one, with the change under check (set
-        by `_check_action` and `_check_retraction` while they check it)."""
-        added, removed = self._candidate
-        for action in self.timeline:
-            if action is not removed:
-                yield action
-        if added is not None:
-            yield added
 
     # Memory -------------------------------------------------------------------
 

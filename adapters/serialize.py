@@ -258,6 +258,16 @@ def status_json(status: SubjectStatus) -> dict[str, Any]:
     return head | (from_json_text(stored) if stored is not None else document_json(status.document))
 
 
+def status_text(status: SubjectStatus) -> str:
+    """An answer as JSON text; a document that came from the store undecoded is spliced in as
+    stored, never decoded (a listing of thousands)."""
+    stored = status.stored
+    if stored is None:
+        return json_text(status_json(status))
+    head = json_text(status_head(status.subject, status.as_of, status.known_at))
+    return f"{head[:-1]},{stored[1:]}"
+
+
 # Facts ------------------------------------------------------------------------------------
 
 

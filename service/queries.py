@@ -135,18 +135,6 @@ class Queries(Protocol):
         `provider` acted on by `as_of`), in the same order, and how many there are in all."""
         ...
 
-    def page_documents(
-        self,
-        as_of: datetime,
-        known_at: datetime | None,
-        status: Status | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[tuple[SubjectKey, str]], int]:
-        """A page of every subject's worldwide status as stored (its document as compact JSON
-        text), and how many there are: what a listing passes through without decoding."""
-        ...
-
     def history(
         self,
         key: SubjectKey,

@@ -303,21 +303,6 @@ class QueryService:
         )
         return [s.stamped(stamp) for s in found], total
 
-    def page_documents(
-        self,
-        as_of: datetime | None = None,
-        known_at: datetime | None = None,
-        status: Status | None = None,
-        *,
-        limit: int,
-        offset: int = 0,
-    ) -> tuple[list[tuple[SubjectKey, str]], int]:
-        """A page of every subject's worldwide status as stored (compact JSON), for a listing
-        that passes it through, and how many there are."""
-        return self.read_models.page_documents(
-            as_of or known_at or now(), known_at, status, limit, offset
-        )
-
     def history(
         self,
         key: SubjectKey,

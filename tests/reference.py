@@ -110,19 +110,6 @@ class FoldQueries:
         ]
         return found[offset : offset + limit], len(found)
 
-    def page_documents(
-        self,
-        as_of: datetime,
-        known_at: datetime | None,
-        status: Status | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[tuple[SubjectKey, str]], int]:
-        from adapters.serialize import document_json, json_text
-
-        found, total = self.page(as_of, known_at, status, None, limit, offset)
-        return [(s.subject, json_text(document_json(s.document))) for s in found], total
-
     def history(
         self,
         key: SubjectKey,

@@ -33,10 +33,9 @@ from adapters.serialize import (
     change_json,
     history_json,
     interval_json,
-    json_text,
     progress_json,
-    status_head,
     status_json,
+    status_text,
 )
 from domain.clock import iso, now
 from domain.values import Status, SubjectKind
@@ -67,22 +66,8 @@ def all_statuses(
     offset: Offset = 0,
 ) -> Response:
     """Worldwide, each subject's document as stored is passed through, not decoded."""
-    stamp = known_at or now()
-    if region is None:
-        stored, total = queries.page_documents(as_of, known_at, status, limit=limit, offset=offset)
-        heads = (json_text(status_head(key, as_of or stamp, stamp)) for key, _ in stored)
-        body = (
-            "["
-            + ",".join(
-                f"{head[:-1]},{text[1:]}" for head, (_, text) in zip(heads, stored, strict=True)
-            )
-            + "]"
-        )
-    else:
-        found, total = queries.page(
-            as_of, known_at, status, limit=limit, offset=offset, region=region
-        )
-        body = json_text([status_json(s) for s in found])
+    found, total = queries.page(as_of, known_at, status, limit=limit, offset=offset, region=region)
+    body = "[" + ",".join(map(status_text, found)) + "]"
     headers = {"X-Total-Count": str(total)}
     if offset + limit < total:
         following = request.url.include_query_params(offset=offset + limit)

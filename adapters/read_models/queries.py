@@ -276,17 +276,6 @@ class ReadModelQueries:
         ]
         return found, total
 
-    def page_documents(
-        self,
-        as_of: datetime,
-        known_at: datetime | None,
-        status: Status | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[tuple[SubjectKey, str]], int]:
-        rows, total = self._rows(as_of, known_at, status, None, limit, offset)
-        return [(SubjectKey(row["kind"], row["key"]), row["document"]) for row in rows], total
-
     def _rows(
         self,
         as_of: datetime,

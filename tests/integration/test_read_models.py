@@ -21,7 +21,7 @@ from adapters.interchange import parse_instant
 from adapters.read_models.backends import bulk_format, status_view
 from adapters.read_models.queries import believed
 from adapters.read_models.writer import Writer
-from adapters.serialize import status_json
+from adapters.serialize import from_json_text, status_text
 from domain.clock import micros
 from domain.errors import UnknownSubject
 from domain.values import STATUSES, SubjectKey
@@ -76,7 +76,7 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
         everyone = queries.statuses(moment, known_at)
         found.append(everyone)
         # As JSON (the read models pass the stored documents on) and by the status column.
-        found += [(status_json(s), s.status) for s in everyone]
+        found += [(from_json_text(status_text(s)), s.status) for s in everyone]
         found += [queries.statuses(moment, known_at, status) for status in STATUSES]
         found += [answer(partial(queries.status, key, moment, known_at)) for key in keys]
         found += [queries.page(moment, known_at, status, None, 1, 0) for status in STATUSES]
@@ -86,7 +86,6 @@ def answers(queries: Queries, keys: list[SubjectKey], at_moments: list, known_at
             for offset in (0, 1, 5)
         ]
         found.append(queries.page(moment, known_at, None, None, 5, 0, provider="H"))
-        found.append(queries.page_documents(moment, known_at, None, 3, 1))  # as stored
         for region in COUNTRIES:  # in a country: its own answers, or elsewhere's
             found.append(queries.statuses(moment, known_at, None, region))
             found += [queries.statuses(moment, known_at, s, region) for s in STATUSES]

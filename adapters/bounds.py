@@ -75,8 +75,9 @@ class Watchdog:
                 for watch in list(self._watches):
                     if watch.cancelled_at is not None:
                         if now > watch.cancelled_at + GRACE:  # nothing answered the cancel
-                            hang_up(watch.connection.fileno())
                             self._watches.discard(watch)
+                            with contextlib.suppress(Exception):  # (closed meanwhile: done)
+                                hang_up(watch.connection.fileno())
                     elif watch.left.is_set() or now > watch.deadline + GRACE:
                         with contextlib.suppress(Exception):
                             watch.connection.cancel_safe(timeout=GRACE)

@@ -52,6 +52,7 @@ def redacted(url: str) -> str:
 
 
 TRANSCODER_TOPIC = "adapters.mapping:FastTranscoder"  # the library's JSON, by orjson
+MAPPER_TOPIC = "adapters.mapping:AheadMapper"  # which also completes states encoded ahead
 
 
 def store_env(url: str, timeout: float = COMMAND_TIMEOUT, *, create: bool = True) -> dict[str, str]:
@@ -86,6 +87,7 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT, *, create: bool = True
             "SQLITE_LOCK_TIMEOUT": wait,
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:SQLiteEventStore",
             "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
+            "MAPPER_TOPIC": MAPPER_TOPIC,
         }
     if parts.scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
@@ -111,6 +113,7 @@ def store_env(url: str, timeout: float = COMMAND_TIMEOUT, *, create: bool = True
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "120",
             "APPLICATION_RECORDER_TOPIC": "adapters.persistence:PostgresEventStore",
             "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
+            "MAPPER_TOPIC": MAPPER_TOPIC,
         }
         prepare_database(env, create)
         return env

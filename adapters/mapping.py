@@ -9,15 +9,31 @@ sixth quicker to decode and to encode. The bytes are the library's format
 stores written by either read with either. What orjson cannot take (integers beyond 64 bits,
 types nobody registered) goes through the library's own code, and so does reading a state
 that holds a number orjson reads as a float.
+
+An import's parsing worker encodes each fact's state ahead of the write (`AheadMapper`), all
+but its recording instant, which the write completes: the importing process, the import's
+bottleneck, then does not encode it.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    Transcoder,
+    TranscodingNotRegisteredError,
+    UUIDAsHex,
+)
+from eventsourcing.utils import get_topic
 
 OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 CONTAINERS = (dict, list)
@@ -93,3 +109,52 @@ def for_the_library(value: Any) -> bool:
         if kind is UUID or kind is float or (kind in CONTAINERS and for_the_library(inner)):
             return True
     return False
+
+
+# The recording instant an event encoded ahead is given meanwhile: none has it, so that the
+# prefix it makes is known (and nothing else can be mistaken for it).
+AHEAD_OF_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+class AheadMapper(Mapper[UUID]):
+    """The library's mapper, which can also encode an event's state before its recording
+    instant is known (`ahead`: every field but the timestamp, the state's first), and
+    complete it once it is (`completed`): the bytes are those `to_stored_event` makes."""
+
+    def __init__(self, transcoder: Transcoder, compressor: Any = None, cipher: Any = None) -> None:
+        super().__init__(transcoder, compressor, cipher)
+        self._last: tuple[datetime, bytes] | None = None  # the last timestamp's prefix
+
+    def ahead(self, event: Aggregate.Event) -> bytes | None:
+        """The state of an event made with the timestamp `AHEAD_OF_TIME`, without it (None:
+        this mapper's states cannot be split so: compressed or encrypted)."""
+        if self.compressor is not None or self.cipher is not None:
+            return None
+        state = self.to_stored_event(event).state
+        prefix = self._prefix(AHEAD_OF_TIME)
+        return state[len(prefix) :] if state.startswith(prefix) else None
+
+    def completed(self, event: Aggregate.Event, ahead: bytes) -> StoredEvent:
+        """The stored event, from its state encoded `ahead` and its own timestamp."""
+        return StoredEvent(
+            originator_id=event.originator_id,
+            originator_version=event.originator_version,
+            topic=get_topic(type(event)),
+            state=self._prefix(event.timestamp) + ahead,
+        )
+
+    def _prefix(self, moment: datetime) -> bytes:
+        """How a state begins: its timestamp (every event of a write has the same)."""
+        last = self._last
+        if last is None or last[0] != moment:
+            last = self._last = (moment, b'{"timestamp":' + self.transcoder.encode(moment) + b",")
+        return last[1]
+
+
+def event_mapper() -> AheadMapper:
+    """The mapper of the tracker's stores (see `adapters.config`), for a process without a
+    store: an import's parsing worker."""
+    transcoder = FastTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):  # as the library does
+        transcoder.register(transcoding)
+    return AheadMapper(transcoder)

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 import structlog
@@ -28,7 +28,7 @@ from domain.clock import now
 from domain.values import SubjectKey
 from projections.log import pages
 from projections.subject_cache import PICKLED, SubjectCache
-from service.ports import BulkWrite, Checkpoints, EventIndex
+from service.ports import BulkWrite, Checkpoints, EncodesAhead, EventIndex
 from service.recording import Batch, NewFact, Outcome
 
 log = structlog.get_logger(__name__)
@@ -168,16 +168,15 @@ class Deplatforming(Application[UUID]):
     def _insert(self, write: BulkWrite, batch: Batch, keep: bool = True) -> int | None:
         """Writes a batch's new events and index rows in the write's transaction, and (with
         `keep`) what changed in its subjects' timelines; returns the last event's position."""
-        events: list[Any] = []
-        changed: list[Subject] = []
-        for subject in batch.aggregates.values():
-            new = subject.collect_events()
-            if new:
-                events += new
-                changed.append(subject)
-        position = write.insert([self.mapper.to_stored_event(e) for e in events], batch.index_rows)
+        mapper = cast(EncodesAhead, self.mapper)
+        stored = [
+            mapper.to_stored_event(e) if ahead is None else mapper.completed(e, ahead)
+            for e, ahead in batch.events
+        ]
+        position = write.insert(stored, batch.index_rows)
         if keep:
-            self._keep(write, changed)
+            changed = dict.fromkeys(e.originator_id for e, _ in batch.events)
+            self._keep(write, [batch.aggregates[i] for i in changed])
         return position
 
     def _keep(self, write: BulkWrite, subjects: Sequence[Subject]) -> None:

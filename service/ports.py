@@ -35,6 +35,15 @@ class BulkWrite:
     """The subjects' checkpoints, read and written in the write's transaction."""
 
 
+class EncodesAhead(Protocol):
+    """The store's mapper, which completes a state encoded ahead of the write (by an
+    import's parsing worker: all but the recording instant) into the stored event."""
+
+    def to_stored_event(self, event: Subject.Event) -> StoredEvent: ...
+
+    def completed(self, event: Subject.Event, ahead: bytes) -> StoredEvent: ...
+
+
 class Checkpoints(Protocol):
     """Subjects' timelines kept in the store beside their events: a write restores a subject
     from them reading only what its facts touch, and keeps what it changed."""

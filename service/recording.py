@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from domain import RETRACTION, SUBJECT_CLASSES, Subject
@@ -26,6 +26,9 @@ class NewFact:
     fields: Mapping[str, Any]  # the event's own fields, without event_id
     digest: str  # of the normalised content: same id and digest is a duplicate
     label: int | None = None  # where it came from (an input line), echoed in rejections
+    # Its stored state but the recording instant, encoded ahead by whoever parsed it for the
+    # writer `recorded_by` names (see `EncodesAhead`); None: encoded when written.
+    ahead: bytes | None = None
 
 
 LISTED = 1000  # rejections a long write lists (the others are counted)
@@ -105,6 +108,9 @@ class Batch:
         self.facts = facts
         self.recorded_by = recorded_by
         self.accepted: dict[str, IndexedEvent] = {}
+        # The new events, in the order their facts were accepted (a subject's start first),
+        # with their states encoded ahead (if they were): the order they are stored in.
+        self.events: list[tuple[Subject.Event, bytes | None]] = []
         self.now = recorded_at or now()
         targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
         subjects = [f.subject.id for f in facts if f.subject is not None]
@@ -169,13 +175,15 @@ class Batch:
     def _add(self, fact: NewFact) -> None:
         subject = self._subject_for(fact)
         fresh = subject.version == 1 and subject.id not in self.aggregates
-        subject.record(
+        recorded = subject.record(
             fact.type,
             now=self.now,
             event_id=fact.event_id,
             recorded_by=self.recorded_by,
             **fact.fields,
         )
+        new = cast(list[Subject.Event], subject.collect_events())
+        self.events += [(e, fact.ahead if e is recorded else None) for e in new]
         if fresh:
             self.aggregates[subject.id] = subject
             assert fact.subject is not None  # a retraction's subject is never fresh

@@ -63,6 +63,7 @@ def import_(
         fail(f"cannot read {file}: {error.strerror}", 2)
     parse_errors: list[tuple[int, str]] = []  # the first LISTED; the others counted
     unlisted = 0
+    writer = cli_writer()
 
     def chunks() -> Iterator[list[NewFact]]:
         """The file's facts, a chunk at a time; lines that are not facts are noted. A large
@@ -71,7 +72,7 @@ def import_(
         large = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and (
             os.fstat(stream.fileno()).st_size > PARALLEL_BYTES
         )
-        for parsed in parse_chunks(stream, IMPORT_CHUNK, parallel=large):
+        for parsed in parse_chunks(stream, IMPORT_CHUNK, parallel=large, recorded_by=writer):
             errors = [(p.line, p.error) for p in parsed if p.error is not None]
             room = max(LISTED - len(parse_errors), 0)
             parse_errors.extend(errors[:room])
@@ -89,7 +90,7 @@ def import_(
             atomic=not skip_invalid,
             commit_if=lambda: skip_invalid or not parse_errors,
             progress=advance,
-            recorded_by=cli_writer(),
+            recorded_by=writer,
         )
     outcome.unlisted += unlisted
     rejected = len(parse_errors) + len(outcome.rejected) + outcome.unlisted

@@ -1,16 +1,16 @@
-"""What an import costs before any rule of ours: the per-event work of the stack the design
-mandates (pydantic validating the line, the library's event object and aggregate, its mapper
-encoding the stored state, SQLite writing the event and its event-id row), each timed alone,
-beside the time per event that a target import rate leaves once the CLI has started.
+"""Where an import's time goes, part by part, on the two sides of its bulk path: the parsing
+worker (validating each line, deriving its id and digest, encoding its stored state ahead,
+packing the chunk) and the importing process (unpacking, reading what the chunk touches,
+the domain's rules, completing the states and writing the events and index rows, keeping
+the subjects in memory and their checkpoints in the store), each timed on the same facts,
+beside the time per event that a target rate leaves once the CLI has started.
 
     uv run python scripts/import_floor.py                 # 50,000 events over 2,000 subjects
     uv run python scripts/import_floor.py --events 200000 --subjects 10000 --target 30000
 
-The stack's work is CPU spent whatever the code around it does; with every core perfectly
-busy it needs at least `sum / cores` per event. What the target leaves beyond that is all the
-domain's rules (the bitemporal timeline, late facts, retractions), the event-id checks,
-passing facts between processes and the bookkeeping may take. The domain's rules, as they
-are, are timed on the same facts for comparison (in memory, nothing written).
+The two sides run at once, on two cores: an import goes at the pace of the slower one, the
+importing process (the rules live there, and only there: a subject's facts are checked in
+order against everything before them).
 """
 
 from __future__ import annotations
@@ -22,48 +22,44 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from unittest.mock import patch
 
 import orjson
-from eventsourcing.domain import Aggregate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.composition import Services, open_services
-from adapters.interchange import EVENT_INPUT, parse_line
+from adapters.composition import open_services
+from adapters.import_lines import encoded_ahead, pack, parse_packed, unpack
+from adapters.interchange import parse_chunk
+from adapters.runtime import spare_survivors, tune_collector
 from scripts import histories
 from scripts.bench import CLI
-from service.ports import IndexedEvent
-from service.recording import Batch, NewFact, Outcome
 
-T = TypeVar("T")
-CHUNK = 5000  # facts checked together, as the CLI's import does
-
-
-class Bare(Aggregate):
-    """An aggregate without rules, whose event has the fields of a provider's action."""
-
-    class Happened(Aggregate.Event):
-        event_id: str
-        recorded_by: str | None
-        occurred_at: datetime
-        reason: str | None
-        sources: list[str]
-        note: str | None
-        provider: str
+CHUNK = 5000  # lines parsed, then checked, together (as the CLI's import does)
+WRITER = "floor"
+# The importing process's parts: (where, what it does).
+MAIN_PARTS = {
+    "read what a chunk touches": "service.recording.Batch.__init__",
+    "the domain's rules": "service.recording.Batch.run",
+    "complete states, write events and ids": "service.application.Deplatforming._insert",
+    "freeze what it keeps in memory": "domain.subjects.Subject.freeze",
+    "keep checkpoints": "service.application.Deplatforming._keep",
+}
 
 
-def best(work: Callable[[], T], events: int, repeat: int = 3) -> tuple[float, T]:
-    """The fastest of `repeat` runs, in microseconds per event, and what it made."""
+def per_event(work: Callable[[], Any], events: int, repeat: int = 3) -> float:
+    """The fastest of `repeat` runs, in microseconds per event."""
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
-        made = work()
+        work()
         timings.append(time.perf_counter() - started)
-    return min(timings) / events * 1e6, made
+    return min(timings) / events * 1e6
 
 
 def startup(directory: str) -> float:
@@ -92,27 +88,63 @@ def startup(directory: str) -> float:
     return statistics.median(runs)
 
 
-def rules_of(services: Services, chunks: list[list[NewFact]]) -> float:
-    """Seconds the domain's rules take in an import of these chunks (`Batch.run`, each fact
-    checked against its subject's timeline), the writes around them not counted."""
-    spent = 0.0
-    run = Batch.run
+def timed(spent: dict[str, float], name: str, target: str) -> Any:
+    """`target` (a function's dotted path) patched to add the seconds it takes to `spent`."""
+    module, _, attribute = target.rpartition(".")
+    owner_path, _, owner_name = module.rpartition(".")
+    owner = getattr(__import__(owner_path, fromlist=[owner_name]), owner_name)
+    original = getattr(owner, attribute)
 
-    def timed(batch: Batch) -> Outcome:
-        nonlocal spent
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
-            return run(batch)
+            return original(*args, **kwargs)
         finally:
-            spent += time.perf_counter() - started
+            spent[name] += time.perf_counter() - started
 
-    Batch.run = timed  # type: ignore[method-assign]
+    return patch.object(owner, attribute, wrapper)
+
+
+def worker_side(chunks: list[list[tuple[int, str]]], n: int) -> tuple[dict[str, float], list]:
+    """The parsing worker's parts, in microseconds per event, and the chunks it packs."""
+    parsed = [parse_chunk(chunk) for chunk in chunks]
+    facts = [p.fact for chunk in parsed for p in chunk if p.fact is not None]
+    rows = {
+        "validate, derive id and digest": per_event(lambda: [parse_chunk(c) for c in chunks], n),
+        "encode states ahead": per_event(lambda: [encoded_ahead(f, WRITER) for f in facts], n),
+    }
+    both = per_event(lambda: [pack(p, WRITER) for p in parsed], n)
+    rows["pack"] = both - rows["encode states ahead"]
+    packed = [parse_packed(chunk, WRITER) for chunk in chunks]
+    return rows, packed
+
+
+def main_side(url: str, packed: list[bytes], n: int) -> tuple[dict[str, float], float]:
+    """The importing process's parts, in microseconds per event, and its whole time."""
+    spent: dict[str, float] = defaultdict(float)
+    services = open_services(url, embedded=False)
+
+    def unpacked() -> Iterator[list[Any]]:
+        for chunk in packed:
+            started = time.perf_counter()
+            facts = [p.fact for p in unpack(chunk) if p.fact is not None]
+            spent["unpack"] += time.perf_counter() - started
+            yield facts
+            spare_survivors()  # as the CLI does
+
     try:
-        outcome = services.app.import_stream(chunks)
+        with ExitStack() as stack:
+            for name, target in MAIN_PARTS.items():
+                stack.enter_context(timed(spent, name, target))
+            started = time.perf_counter()
+            outcome = services.app.import_stream(unpacked(), recorded_by=WRITER)
+            whole = time.perf_counter() - started
     finally:
-        Batch.run = run  # type: ignore[method-assign]
+        services.close()
     assert outcome.committed and not outcome.rejected
-    return spent
+    rows = {"unpack": spent.pop("unpack")} | {name: spent[name] for name in MAIN_PARTS}
+    rows["the rest (transaction, commit)"] = whole - sum(rows.values())
+    return {k: v / n * 1e6 for k, v in rows.items()}, whole / n * 1e6
 
 
 def main() -> None:
@@ -122,77 +154,33 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--target", type=float, default=30_000, help="events/s to judge by")
     args = parser.parse_args()
+    tune_collector()  # as the CLI does
     with tempfile.TemporaryDirectory(prefix="floor-") as directory:  # the stores it writes
         measure(args, directory)
 
 
 def measure(args: argparse.Namespace, directory: str) -> None:
     n = args.events
-    lines = [orjson.dumps(f) for f in histories.history(n, args.subjects, args.seed)]
-
-    rows: dict[str, float] = {}
-    rows["pydantic validates a line"], models = best(
-        lambda: [EVENT_INPUT.validate_python(orjson.loads(line)) for line in lines], n
-    )
-    moment = datetime.now(UTC)
-
-    def events() -> list[Any]:
-        aggregates: dict[str, Bare] = {}
-        made = []
-        for model in models:
-            key = getattr(model, "platform", None) or getattr(model, "account", None)
-            aggregate = aggregates.get(key)
-            if aggregate is None:
-                aggregate = aggregates[key] = Bare()
-            event = Bare.Happened(
-                originator_id=aggregate.id,
-                originator_version=aggregate.version + 1,
-                timestamp=moment,
-                event_id=model.event_id,
-                recorded_by=None,
-                occurred_at=getattr(model, "occurred_at", moment),
-                reason=getattr(model, "reason", None),
-                sources=getattr(model, "sources", []),
-                note=getattr(model, "note", None),
-                provider=getattr(model, "provider", ""),
-            )
-            event.mutate(aggregate)
-            made.append(event)
-        return made
-
-    rows["library event and aggregate"], made = best(events, n)
-    services = open_services(f"sqlite:///{directory}/store.db", embedded=False)
-    app = services.app
-    rows["library mapper encodes it"], stored = best(
-        lambda: [app.mapper.to_stored_event(e) for e in made], n
-    )
-    index = [IndexedEvent(e.event_id, e.originator_id, "0" * 64) for e in made]
-
-    def write() -> None:
-        with app.index.bulk() as bulk:
-            bulk.insert(stored, index)
-
-    rows["SQLite writes event and id"], _ = best(write, n, repeat=1)
-    services.close()
-
-    facts = [parse_line(line.decode(), number) for number, line in enumerate(lines, 1)]
-    checking = open_services(f"sqlite:///{directory}/rules.db", embedded=False)
-    rules = rules_of(checking, [facts[i : i + CHUNK] for i in range(0, n, CHUNK)]) / n * 1e6
-    checking.close()
+    lines = [orjson.dumps(f).decode() for f in histories.history(n, args.subjects, args.seed)]
+    numbered = list(enumerate(lines, start=1))
+    chunks = [numbered[i : i + CHUNK] for i in range(0, n, CHUNK)]
+    worker, packed = worker_side(chunks, n)
+    importing, whole = main_side(f"sqlite:///{directory}/store.db", packed, n)
 
     cores = os.cpu_count() or 1
-    stack = sum(rows.values())
     start = startup(directory)
     budget = (n / args.target - start) / n * 1e6
-    width = max(map(len, rows)) + 2
-    print(f"{n:,} events over {args.subjects:,} subjects, {cores} cores, us per event")
-    for name, micros in rows.items():
-        print(f"  {name:<{width}} {micros:6.1f}")
-    print(f"  {'the stack, in all':<{width}} {stack:6.1f}   ({stack / cores:.1f} on {cores} cores)")
+    width = max(map(len, [*worker, *importing])) + 2
+    print(f"{n:,} events over {args.subjects:,} subjects, {cores} cores, us per event (SQLite)")
+    for side, rows in (("parsing worker", worker), ("importing process", importing)):
+        print(f"{side}:")
+        for name, micros in rows.items():
+            print(f"  {name:<{width}} {micros:6.1f}")
+        print(f"  {'in all':<{width}} {sum(rows.values()):6.1f}")
+    slower = max(sum(worker.values()), whole)
     print(f"CLI start: {start:.2f} s")
-    print(f"target {args.target:,.0f} events/s: {budget:.1f} per event once started")
-    print(f"left beyond the stack, every core busy: {budget - stack / cores:.1f}")
-    print(f"the domain's rules as they are (one core): {rules:.1f}")
+    print(f"the slower side sets the pace: {slower:.1f} us per event, {1e6 / slower:,.0f} events/s")
+    print(f"target {args.target:,.0f} events/s: {budget:.1f} us per event once started")
 
 
 if __name__ == "__main__":

@@ -113,11 +113,13 @@ class Batch:
         self.events: list[tuple[Subject.Event, bytes | None]] = []
         self.now = recorded_at or now()
         targets = [f.fields["retracts"] for f in facts if f.type == RETRACTION]
-        subjects = [f.subject.id for f in facts if f.subject is not None]
-        spellings = [store.look_alike_id(f.subject) for f in facts if f.subject is not None]
+        keys = list(dict.fromkeys(f.subject for f in facts if f.subject is not None))
+        subjects = [key.id for key in keys]
         subjects += [e.originator_id for e in store.index.select_event_ids(targets).values()]
         self.aggregates: dict[UUID, Subject] = store.checkout(subjects)
         self.loaded = set(subjects)
+        # Only a subject the store has no record of is checked for look-alikes.
+        spellings = [store.look_alike_id(k) for k in keys if k.id not in self.aggregates]
         # Read the index after loading: a subject loaded stale is caught by the version
         # check when saving, but an index read stale would turn duplicates into conflicts.
         self.known = store.index.select_event_ids(

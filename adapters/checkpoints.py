@@ -259,6 +259,40 @@ class CheckpointRows:
         )
         return {row[0] for row in rows}
 
+    def last_blocks(self, numbers: dict[UUID, int]) -> dict[UUID, tuple[int, list[int], int]]:
+        """A block of each of many subjects (`numbers`: subject -> number): its number, its
+        actions' versions and the version of its row, in one query per few hundred."""
+        d, found = self.d, {}
+        for chunk in chunks(list(numbers.items())):
+            either = " OR ".join(["(subject_id = ? AND number = ?)"] * len(chunk))
+            rows = self._all(
+                f"SELECT subject_id, number, versions, version FROM {d.checkpoints} WHERE {either}",
+                [value for sid, number in chunk for value in (d.bind(sid), number)],
+            )
+            for sid, number, versions, version in rows:
+                found[d.read(sid)] = (number, orjson.loads(versions), version)
+        return found
+
+    def events_of(self, wanted: dict[UUID, list[int]]) -> list[StoredEvent]:
+        """Some events of many subjects (`wanted`: subject -> versions), in one query per
+        few hundred subjects."""
+        found = []
+        for chunk in chunks(list(wanted.items()), 200):
+            either = " OR ".join(
+                f"(originator_id = ? AND originator_version IN ({', '.join('?' * len(v))}))"
+                for _, v in chunk
+            )
+            rows = self._all(
+                f"SELECT originator_id, originator_version, topic, state FROM {self.d.events} "
+                f"WHERE {either}",
+                [value for sid, v in chunk for value in (self.d.bind(sid), *v)],
+            )
+            found += [
+                StoredEvent(self.d.read(sid), v, topic, bytes(state))
+                for sid, v, topic, state in rows
+            ]
+        return found
+
     def events(self, subject_id: UUID, versions: Sequence[int]) -> list[StoredEvent]:
         found = []
         for chunk in chunks(sorted(set(versions))):
@@ -361,6 +395,9 @@ class Restored:
         self.holding: dict[str, set[int]] = {}  # blocks that may hold an event id
         self.version = version  # of the subject's row, as known
         self.rows = rows
+        # Blocks' actions' versions read with the subject (its last block: the one a fact
+        # that sorts last lands in), by number, until the block is thawed or written.
+        self.read_with: dict[int, list[int]] = {}
 
 
 class Later:
@@ -444,6 +481,10 @@ class Checkpoints:
         raise NotImplementedError("blocks are frozen in memory by another codec")
 
     def thaw(self, frozen: Kept) -> list[Subject.Action]:
+        restored = frozen.subject
+        versions = restored.read_with.pop(frozen.number, None)
+        if versions is not None and all(v in restored.facts for v in versions):
+            return [cast(Subject.Action, restored.facts[v]) for v in versions]
         with self._rows() as rows:
             known = frozen.subject.rows.get(frozen.number, -1)
             versions, _ = rows.block(frozen.subject.id, frozen.number, known)
@@ -489,18 +530,26 @@ class Checkpoints:
         with self._rows() as rows:
             timelines = rows.timelines(subject_ids)
             heads = rows.heads(list(timelines))
-            found = {}
+            last = rows.last_blocks({i: own[-1].number for i, own in heads.items() if own})
+            subjects, wanted = {}, {}
             for subject_id, (version, fresh, end, loose) in timelines.items():
                 own = heads.get(subject_id, [])
                 restored = Restored(
                     subject_id, version, {head.number: head.version for head in own}
                 )
+                # Its last block is read with it (as its row stood when its heads were read).
+                number, versions, row = last.get(subject_id, (-1, [], None))
+                if number in restored.rows and restored.rows[number] == row:
+                    restored.read_with[number] = versions
                 loose_versions = orjson.loads(loose)
-                restored.facts |= self._facts(rows, restored, [1, 2, *loose_versions])
-                found[subject_id] = self._subject(
-                    restored, version, fresh, end, loose_versions, own
+                wanted[subject_id] = [1, 2, *loose_versions, *restored.read_with.get(number, [])]
+                subjects[subject_id] = (restored, version, fresh, end, loose_versions, own)
+            for stored in rows.events_of(wanted):  # what it holds, every subject's at once
+                fact = cast(Subject.Fact, self.decode(stored))
+                subjects[cast(UUID, stored.originator_id)][0].facts[stored.originator_version] = (
+                    fact
                 )
-        return found
+        return {i: self._subject(*restored) for i, restored in subjects.items()}
 
     def _subject(
         self,
@@ -571,6 +620,8 @@ class Checkpoints:
             if restored is not None:  # its rows, as this write leaves them
                 restored.version = version
                 restored.rows.update((block.number, version) for _, block, _ in changed)
+                for number in [*dropped, *(block.number for _, block, _ in changed)]:
+                    restored.read_with.pop(number, None)
                 for number in dropped:
                     restored.rows.pop(number, None)
                 restored.holding.clear()

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.checkpoints import CheckpointRows
 from adapters.composition import Services, open_services
 from domain import Subject
 from domain.values import SubjectKey
@@ -170,6 +171,37 @@ def test_recording_into_a_long_history_reads_what_the_fact_touches(tracker, monk
     fold, read_models = FoldQueries(tracker.app), tracker.queries.read_models
     assert read_models.intervals([site], None) == fold.intervals([site], None)
     assert read_models.history(site, None) == fold.history(site, None)
+
+
+def test_a_write_restores_the_subjects_it_touches_together(database_url, monkeypatch):
+    """A process that holds nothing records a fact that sorts last into each of 40 platforms
+    of 12 facts, in one write: it reads their rows, their blocks' heads, their last blocks
+    and the facts they hold in a few statements for all of them, not a few for each."""
+    tracker = open_services(database_url, embedded=False)
+    try:
+        with patch("domain.timeline.BLOCK", 2):
+            slugs = [f"site{n}" for n in range(40)]
+            facts = [registration(slug, app_stores=["google_play"]) for slug in slugs]
+            for month in range(1, 12):
+                kind = "AppStoreRemoved" if month % 2 else "AppStoreReinstated"
+                facts += [
+                    fact(kind, slug, occurred_at=f"2021-{month:02d}-01", store="google_play")
+                    for slug in slugs
+                ]
+            assert tracker.record(facts).committed
+            fresh_process(tracker)
+            statements = []
+            read = CheckpointRows._all
+            monkeypatch.setattr(
+                CheckpointRows, "_all", lambda rows, *a: statements.append(a) or read(rows, *a)
+            )
+            late = [fact("DomainSuspended", slug, occurred_at="2021-12-24") for slug in slugs]
+            assert tracker.record(late).committed
+            assert len(statements) <= 6, [query[:60] for query, _ in statements]
+            fresh_process(tracker)
+            assert restored_as_folded(tracker, [SubjectKey.platform(slug).id for slug in slugs])
+    finally:
+        tracker.close()
 
 
 def test_subjects_held_while_another_process_writes_them_are_read_anew(database_url):

@@ -39,10 +39,15 @@ def test_the_late_facts_benchmark_runs_short_and_compares_with_the_smallest_plat
     assert "a page of late facts on 30 platforms" in printed
 
 
-def test_the_import_floor_times_the_stack_and_the_rules_on_the_same_facts():
+def test_the_import_floor_times_each_part_of_both_sides_of_an_import():
     printed = run("import_floor.py", "--events", "3000", "--subjects", "60")
-    timed = dict(re.findall(r"^  (\w[\w ]+?) +(\d+\.\d)", printed, re.MULTILINE))
-    assert len(timed) == 4 and all(float(micros) > 0 for micros in timed.values()), timed
-    stack = re.search(r"the stack, in all +(\d+\.\d)", printed)
-    assert stack and abs(float(stack[1]) - sum(map(float, timed.values()))) < 0.3
-    assert re.search(r"the domain's rules as they are \(one core\): \d+\.\d", printed)
+    _, worker, importing = re.split(
+        r"^(?:parsing worker|importing process):$", printed, maxsplit=2, flags=re.M
+    )
+    for side, parts in ((worker, 3), (importing, 7)):
+        timed = dict(re.findall(r"^  (\w[\w ,()']+?) +(-?\d+\.\d)$", side, re.MULTILINE))
+        total = float(timed.pop("in all"))
+        assert len(timed) == parts, timed
+        assert all(float(micros) > 0 for name, micros in timed.items() if "rest" not in name)
+        assert abs(total - sum(map(float, timed.values()))) < 0.3, timed
+    assert re.search(r"the slower side sets the pace: \d+\.\d us per event", printed)

@@ -113,13 +113,10 @@ INDEXES = {
     "intervals_status": ("intervals", "(channel, status, valid_from)"),
     "timeline_provider": ("timeline", "(provider, subject_id)"),
 }
-
-
-def index_statements(t: dict[str, str]) -> list[str]:
-    return [
-        f"CREATE INDEX IF NOT EXISTS {t['index']}_{name} ON {t[table]} {columns}"
-        for name, (table, columns) in INDEXES.items()
-    ]
+# Where each subject's period is looked up in the order listings give (`lateral`): subjects
+# read in that order (platforms first, then by key in code-point order), not sorted. (SQLite
+# looks them up in the order of their rows and sorts after: quicker there than this index.)
+LISTED = {"subjects_listed": ("subjects", "(kind DESC, identity COLLATE {collation})")}
 
 
 class Tables:
@@ -233,13 +230,26 @@ class Generations(Tables):
                 )
             t = self.tables()
             wanted = [t[name] for name in TABLES] + self.indexes()
-            if self.found(c, wanted) < len(wanted):  # CREATE INDEX locks its table, even if
-                for statement in table_statements(t) + index_statements(t):  # it is there
+            # CREATE INDEX locks its table, even if it is there: only when one is missing.
+            if self.found(c, wanted) < len(wanted):
+                for statement in table_statements(t) + self.index_statements():
                     self.execute(c, statement)
+
+    def index_columns(self) -> dict[str, tuple[str, str]]:
+        """The indexes readers use here, by suffix: their table and columns."""
+        return INDEXES | (LISTED if self.lateral else {})
+
+    def index_statements(self) -> list[str]:
+        t = self.tables()
+        return [
+            f"CREATE INDEX IF NOT EXISTS {t['index']}_{name} ON {t[table]} "
+            + columns.format(collation=self.binary_collation)
+            for name, (table, columns) in self.index_columns().items()
+        ]
 
     def indexes(self) -> list[str]:
         """This generation's indexes beyond the primary keys, by name (as `qualify` gives)."""
-        return [self.qualify(f"{self.tables()['index']}_{name}") for name in INDEXES]
+        return [self.qualify(f"{self.tables()['index']}_{name}") for name in self.index_columns()]
 
     def found(self, cursor: Any, names: Sequence[str]) -> int:
         """How many of these tables and indexes exist, from the catalogue (no lock on them:
@@ -280,7 +290,7 @@ class Generations(Tables):
         """Indexes this generation for readers, gathers its statistics, points them at it
         and drops the one they used; returns it."""
         with self.cursor(commit=True) as c:
-            for statement in index_statements(self.tables()):
+            for statement in self.index_statements():
                 self.execute(c, statement)
             self.gather_statistics(c, [self.tables()[name] for name in TABLES])
             meta = self.tables()["meta"]

@@ -86,7 +86,7 @@ class SubjectStatus:
             self.subject, self.as_of, self.known_at, in_region(self.document, region)
         )
 
-    def stamped(self, known_at: datetime) -> SubjectStatus:
+    def stamped(self, known_at: datetime | None) -> SubjectStatus:
         """The same answer, saying when the store knew it (built directly: a listing stamps
         thousands, and `dataclasses.replace` costs several times a construction)."""
         return SubjectStatus(self.subject, self.as_of, known_at, self.answer)
@@ -113,9 +113,11 @@ class Queries(Protocol):
         known_at: datetime | None,
         status: Status | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> list[SubjectStatus]:
         """Every subject that exists at `as_of` (with that overall status, if given),
-        platforms first, then by identity; worldwide, or the answers in a country."""
+        platforms first, then by identity; worldwide, or the answers in a country. Each says
+        the store knew it at `stamp` (by default `known_at`: when the caller asked, say)."""
         ...
 
     def page(
@@ -130,6 +132,7 @@ class Queries(Protocol):
         search: str | None = None,
         provider: str | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         """A page of `statuses` (of one kind, if given; whose key holds `search`; that
         `provider` acted on by `as_of`), in the same order, and how many there are in all."""

@@ -271,8 +271,7 @@ class QueryService:
         """Every subject's status (with that status, if given), worldwide or in a country:
         the read models hold each country's own answer in the worldwide one."""
         stamp = known_at or now()
-        found = self.read_models.statuses(as_of or stamp, known_at, status, region)
-        return [s.stamped(stamp) for s in found]
+        return self.read_models.statuses(as_of or stamp, known_at, status, region, stamp)
 
     def page(
         self,
@@ -300,8 +299,9 @@ class QueryService:
             search=search,
             provider=provider,
             region=region,
+            stamp=stamp,
         )
-        return [s.stamped(stamp) for s in found], total
+        return found, total
 
     def history(
         self,

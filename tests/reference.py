@@ -67,9 +67,10 @@ class FoldQueries:
         known_at: datetime | None,
         status: Status | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> list[SubjectStatus]:
         found = (
-            found.in_region(region)
+            found.in_region(region).stamped(stamp or known_at)
             for s in self.app.subjects()
             if s.exists_at(as_of, known_at) and (found := status_of(s, as_of, known_at)) is not None
         )
@@ -90,6 +91,7 @@ class FoldQueries:
         search: str | None = None,
         provider: str | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         wanted = provider_identity(provider) if provider else None
 
@@ -103,7 +105,7 @@ class FoldQueries:
 
         found = [
             s
-            for s in self.statuses(as_of, known_at, status, region)
+            for s in self.statuses(as_of, known_at, status, region, stamp)
             if kind in (None, s.subject.kind)
             and (not search or search.casefold() in s.subject.identity)
             and (wanted is None or acted(s.subject))

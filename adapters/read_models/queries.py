@@ -227,9 +227,10 @@ class ReadModelQueries:
         known_at: datetime | None,
         status: Status | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> list[SubjectStatus]:
         """Every subject's period at as_of (a range query)."""
-        found, _ = self._periods(as_of, known_at, status, None, None, 0, region=region)
+        found, _ = self._periods(as_of, known_at, status, None, None, 0, region=region, stamp=stamp)
         return found
 
     def page(
@@ -244,9 +245,12 @@ class ReadModelQueries:
         search: str | None = None,
         provider: str | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         """A page of them, cut by the database (with the total, in the same query)."""
-        return self._periods(as_of, known_at, status, kind, limit, offset, search, provider, region)
+        return self._periods(
+            as_of, known_at, status, kind, limit, offset, search, provider, region, stamp
+        )
 
     def _periods(
         self,
@@ -259,15 +263,17 @@ class ReadModelQueries:
         search: str | None = None,
         provider: str | None = None,
         region: str | None = None,
+        stamp: datetime | None = None,
     ) -> tuple[list[SubjectStatus], int]:
         rows, total = self._rows(
             as_of, known_at, status, kind, limit, offset, search, provider, region
         )
+        said = stamp or known_at
         found = [
             SubjectStatus(
                 SubjectKey(row["kind"], row["key"]),
                 as_of,
-                known_at,
+                said,
                 StoredDocument(
                     STATUS_VALUES[row["overall"]], row["document"], DECODERS[row["kind"]]
                 ),

@@ -135,7 +135,10 @@ class AheadMapper(Mapper[UUID]):
         return state[len(prefix) :] if state.startswith(prefix) else None
 
     def completed(self, event: Aggregate.Event, ahead: bytes) -> StoredEvent:
-        """The stored event, from its state encoded `ahead` and its own timestamp."""
+        """The stored event, from its state encoded `ahead` (by a mapper that neither
+        compresses nor encrypts) and its own timestamp."""
+        if self.compressor is not None or self.cipher is not None:  # as this one would
+            return self.to_stored_event(event)
         return StoredEvent(
             originator_id=event.originator_id,
             originator_version=event.originator_version,

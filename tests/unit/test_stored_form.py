@@ -60,3 +60,36 @@ def test_nested_registered_types_are_rebuilt_innermost_first():
     ours = registered(FastTranscoder())
     state = {"ids": [UUID(int=1), {"at": UUID(int=2)}], "n": 1}
     assert ours.decode(ours.encode(state)) == state
+
+
+def test_a_mapper_that_compresses_encodes_nothing_ahead_and_completes_as_it_stores():
+    """States encoded ahead are plain JSON: a store whose mapper compresses (or encrypts)
+    takes none, and stores what its own mapper makes of an event even if handed one."""
+    from datetime import datetime
+
+    from eventsourcing.compressor import ZlibCompressor
+
+    from adapters.mapping import AHEAD_OF_TIME, AheadMapper, event_mapper
+    from domain import Platform
+
+    def cut(timestamp: datetime) -> Platform.HostingTerminated:
+        return Platform.HostingTerminated(
+            originator_id=UUID(int=1),
+            originator_version=2,
+            timestamp=timestamp,
+            event_id="e",
+            occurred_at=datetime(2021, 1, 11, tzinfo=UTC),
+            reason=None,
+            sources=[],
+            note=None,
+            provider="AWS",
+            announced_at=None,
+        )
+
+    event = cut(datetime(2026, 12, 5, tzinfo=UTC))
+    plain = event_mapper()
+    compressing = AheadMapper(plain.transcoder, compressor=ZlibCompressor())
+    ahead = plain.ahead(cut(AHEAD_OF_TIME))
+    assert ahead is not None and plain.completed(event, ahead) == plain.to_stored_event(event)
+    assert compressing.ahead(cut(AHEAD_OF_TIME)) is None
+    assert compressing.completed(event, ahead) == compressing.to_stored_event(event)

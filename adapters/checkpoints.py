@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -273,36 +273,28 @@ class CheckpointRows:
                 found[d.read(sid)] = (number, orjson.loads(versions), version)
         return found
 
-    def events_of(self, wanted: dict[UUID, list[int]]) -> list[StoredEvent]:
-        """Some events of many subjects (`wanted`: subject -> versions), in one query per
-        few hundred subjects."""
+    def events(self, wanted: Mapping[UUID, Sequence[int]]) -> list[StoredEvent]:
+        """Some events of one or many subjects (`wanted`: subject -> versions), a few hundred
+        a statement however they are spread over the subjects."""
+        pairs = [(sid, v) for sid, versions in wanted.items() for v in sorted(set(versions))]
         found = []
-        for chunk in chunks(list(wanted.items()), 200):
+        for chunk in chunks(pairs):
+            by_subject: dict[UUID, list[int]] = {}
+            for sid, version in chunk:
+                by_subject.setdefault(sid, []).append(version)
             either = " OR ".join(
                 f"(originator_id = ? AND originator_version IN ({', '.join('?' * len(v))}))"
-                for _, v in chunk
+                for v in by_subject.values()
             )
             rows = self._all(
                 f"SELECT originator_id, originator_version, topic, state FROM {self.d.events} "
                 f"WHERE {either}",
-                [value for sid, v in chunk for value in (self.d.bind(sid), *v)],
+                [value for sid, v in by_subject.items() for value in (self.d.bind(sid), *v)],
             )
             found += [
                 StoredEvent(self.d.read(sid), v, topic, bytes(state))
                 for sid, v, topic, state in rows
             ]
-        return found
-
-    def events(self, subject_id: UUID, versions: Sequence[int]) -> list[StoredEvent]:
-        found = []
-        for chunk in chunks(sorted(set(versions))):
-            marks = ", ".join("?" * len(chunk))
-            rows = self._all(
-                f"SELECT originator_version, topic, state FROM {self.d.events} "
-                f"WHERE originator_id = ? AND originator_version IN ({marks})",
-                [self.d.bind(subject_id), *chunk],
-            )
-            found += [StoredEvent(subject_id, v, topic, bytes(state)) for v, topic, state in rows]
         return found
 
     def write(self, changes: Changes) -> None:
@@ -471,7 +463,7 @@ class Checkpoints:
         read from the events (not held: a block's facts go with the block)."""
         facts = {v: restored.facts[v] for v in versions if v in restored.facts}
         missing = [v for v in versions if v not in facts]
-        for stored in rows.events(restored.id, missing) if missing else ():
+        for stored in rows.events({restored.id: missing}) if missing else ():
             facts[stored.originator_version] = cast(Subject.Fact, self.decode(stored))
         return facts
 
@@ -544,7 +536,7 @@ class Checkpoints:
                 loose_versions = orjson.loads(loose)
                 wanted[subject_id] = [1, 2, *loose_versions, *restored.read_with.get(number, [])]
                 subjects[subject_id] = (restored, version, fresh, end, loose_versions, own)
-            for stored in rows.events_of(wanted):  # what it holds, every subject's at once
+            for stored in rows.events(wanted):  # what they hold, every subject's at once
                 fact = cast(Subject.Fact, self.decode(stored))
                 subjects[cast(UUID, stored.originator_id)][0].facts[stored.originator_version] = (
                     fact

@@ -403,11 +403,18 @@ class Timeline(Generic[A]):
         return state, earlier[-1]
 
     def backwards(self, order: Order) -> Iterator[A]:
-        """The actions before `order`, the latest first (read back only as far as asked)."""
+        """The actions before `order`, the latest first (read back only as far as asked:
+        blocks a keeper holds are read with those before them, twice as many each time, so
+        that reading back through a long history takes a few reads, not one a block)."""
         if not self.blocks:
             return
+        window = 1
         for index in range(self._locate(order), -1, -1):
-            for action in reversed(self.read(self.blocks[index])):
+            block = self.blocks[index]
+            if block._actions is None and block._ids is None:
+                self._read_kept(self.blocks[max(index - window + 1, 0) : index + 1])
+                window *= 2
+            for action in reversed(self.read(block)):
                 if action.order < order:
                     yield action
 

@@ -204,6 +204,34 @@ def test_a_write_restores_the_subjects_it_touches_together(database_url, monkeyp
         tracker.close()
 
 
+def test_reading_many_facts_of_many_subjects_keeps_each_statement_small(tracker, monkeypatch):
+    """Restoring a chunk's subjects reads the facts they hold together, however many each
+    holds (a hot platform's retractions): a few hundred a statement, never past what the
+    database takes in one, and every one found."""
+    facts = [registration(app_stores=[])] + [
+        fact(
+            "ServiceTerminated",
+            "site",
+            occurred_at=f"2021-01-{1 + n % 28:02d}T{n // 28:02d}:00Z",
+            service=f"s{n}",
+        )
+        for n in range(600)
+    ]
+    assert tracker.record(facts).committed
+    site = SubjectKey.platform("site").id
+    others = {SubjectKey.platform(f"none{n}").id: range(1, 400) for n in range(100)}
+    statements = []
+    read = CheckpointRows._all
+    monkeypatch.setattr(
+        CheckpointRows, "_all", lambda rows, *a: statements.append(a) or read(rows, *a)
+    )
+    with tracker.app.recorder.checkpoint_rows() as rows:
+        found = rows.events({site: range(1, 602), **others})
+    assert sorted(e.originator_version for e in found) == list(range(1, 602))
+    assert max(len(params) for _, params in statements) <= 1000
+    assert len(statements) < 100
+
+
 def test_subjects_held_while_another_process_writes_them_are_read_anew(database_url):
     """Two processes write late facts and retractions into one long history; one of them
     keeps the read models, holding the subject between pages: whatever the other changed in

@@ -183,6 +183,28 @@ def test_a_subject_nothing_uses_is_freed_at_once_without_the_garbage_collector(m
         gc.enable()
 
 
+class ListKeeper:
+    """A keeper whose frozen form is the actions themselves; it notes how many blocks each
+    read thaws."""
+
+    def __init__(self) -> None:
+        self.reads: list[int] = []
+
+    def thaw(self, frozen):
+        self.reads.append(1)
+        return frozen
+
+    def freeze(self, actions):
+        return actions
+
+    def may_hold(self, frozen, event_id):
+        return False
+
+    def thaw_many(self, frozen):
+        self.reads.append(len(frozen))
+        return frozen
+
+
 def test_a_timeline_is_in_memory_once_its_kept_blocks_and_their_starts_are_read():
     """Blocks a keeper holds elsewhere count as out of memory until their actions and their
     starts have been read (a start read later could find the keeper's copy changed)."""
@@ -198,23 +220,10 @@ def test_a_timeline_is_in_memory_once_its_kept_blocks_and_their_starts_are_read(
         )
     actions = list(subject.timeline)
 
-    class Keeper:
-        def thaw(self, frozen):
-            return frozen
-
-        def freeze(self, actions):
-            return actions
-
-        def may_hold(self, frozen, event_id):
-            return False
-
-        def thaw_many(self, frozen):
-            return frozen
-
     reads = []
     kept = [
-        Block.kept(0, actions[0].order, Keeper(), actions[:1], None),
-        Block.kept(1, actions[1].order, Keeper(), actions[1:], lambda: reads.append(1)),
+        Block.kept(0, actions[0].order, ListKeeper(), actions[:1], None),
+        Block.kept(1, actions[1].order, ListKeeper(), actions[1:], lambda: reads.append(1)),
     ]
     timeline = Timeline(subject.initial_state)
     timeline.restore(kept, len(actions), 2, None)
@@ -223,3 +232,25 @@ def test_a_timeline_is_in_memory_once_its_kept_blocks_and_their_starts_are_read(
     assert not timeline.in_memory() and reads == []  # block 1's start is still unread
     assert kept[1].start is None and reads == [1]
     assert timeline.in_memory()
+
+
+def test_reading_back_through_kept_blocks_takes_a_few_reads_not_one_a_block():
+    """Looking back from the end of a timeline whose 65 blocks its keeper holds elsewhere (a
+    refusal looking for a provider's last termination): the blocks are read with those
+    before them, twice as many each time, and all are read in order, the latest first."""
+    subject = registered()
+    for n in range(128):
+        kind = "DomainRestored" if n % 2 else "DomainSuspended"
+        moment = f"2021-{1 + n // 28:02d}-{1 + n % 28:02d}"
+        record(subject, fact(kind, "site", occurred_at=moment))
+    ordered = list(subject.timeline)
+    keeper = ListKeeper()
+    blocks = [
+        Block.kept(n // 2, ordered[n].order, keeper, ordered[n : n + 2], None)
+        for n in range(0, len(ordered), 2)
+    ]
+    timeline = Timeline(subject.initial_state)
+    timeline.restore(blocks, len(ordered), 1, None)
+    end = (ordered[-1].order[0], ordered[-1].order[1] + 1)
+    assert [a.event_id for a in timeline.backwards(end)] == [a.event_id for a in reversed(ordered)]
+    assert sum(keeper.reads) == len(blocks) and len(keeper.reads) <= 8, keeper.reads
